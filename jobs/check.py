@@ -1,0 +1,24 @@
+"""`check`: read every tab, rewrite the Problems tab, summarise what was found.
+
+The runner already parses every team tab and runs the cross-tab checks for every
+job; this job adds nothing to the sheet but the summary a person reads.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ops_sheets.runner import JobContext
+
+
+def run(ctx: JobContext) -> None:
+    for key, table in ctx.tables.items():
+        rows = len(table.frame)
+        if not table.exists:
+            ctx.note(f"{table.title}: tab missing")
+            continue
+        bad = len(table.problems)
+        ctx.note(f"{table.title}: {rows} rows" + (f", {bad} cell problem(s)" if bad else ""))
+        ctx.counts[f"rows_{key}"] = rows
+    by_tab = Counter(p.tab for t in ctx.tables.values() for p in t.problems)
+    ctx.counts["tabs_with_problems"] = len(by_tab)

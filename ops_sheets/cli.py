@@ -1,0 +1,202 @@
+"""The ``ops-sheets`` command: a thin layer over the library.
+
+Every error the service raises on purpose (:class:`OpsSheetsError`) becomes one
+line on stderr and its exit code: 2 = fix the config or the command line,
+1 = the job ran and found problems or could not finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from .config import DEFAULT_CONFIG, Settings, load_settings
+from .errors import OpsSheetsError, UsageError
+from .runner import JOB_NAMES, JobResult, available_jobs, print_result, run_job
+
+log = logging.getLogger("ops_sheets")
+
+RUNNABLE = (*JOB_NAMES, "all")
+
+
+def parse_now(text: str | None, tz: ZoneInfo) -> datetime:
+    """``--now``: ISO 8601; without an offset it is business time (DESIGN.md)."""
+    if text is None:
+        return datetime.now(tz)
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--now {text!r}: not an ISO 8601 date-time; use e.g. 2026-11-23T09:00 "
+            "or 2026-11-23T09:00+00:00"
+        ) from None
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.dir), now_text=args.now)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .setup import init_workbook
+
+    settings = _settings(args)
+    for line in init_workbook(settings):
+        print(line)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    result = run_job("check", settings, parse_now(args.now, settings.tz), dry_run=args.dry_run)
+    print_result(result)
+    return 1 if result.problems else 0
+
+
+def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
+    present = available_jobs(settings)
+    out: list[str] = []
+    for name in names:
+        if name == "all":
+            out += [
+                j
+                for j in present
+                if j != "check" and settings.job(j).enabled  # every job checks the sheet anyway
+            ] or ["check"]
+        elif name in present:
+            out.append(name)
+        else:
+            raise UsageError(f"no job named {name!r}; valid: {', '.join([*present, 'all'])}")
+    return list(dict.fromkeys(out))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    now = parse_now(args.now, settings.tz)
+    worst = 0
+    for name in jobs_for(args.jobs, settings):
+        result: JobResult = run_job(name, settings, now, dry_run=args.dry_run)
+        print_result(result)
+        worst = max(worst, result.exit_code)
+    return worst
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import print_status
+
+    settings = _settings(args)
+    return print_status(settings, as_json=args.json)
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from .mail.review import preview
+
+    settings = _settings(args) if Path(args.config).is_file() else Settings()
+    print(preview(args.kind, settings))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from .mail.review import review
+
+    settings = _settings(args)
+    decision = "sent" if args.sent else "resend"
+    print(review(settings, args.key, decision))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .scheduler import serve
+
+    return serve(_settings(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ops-sheets",
+        description="Does the routine work of an operations assistant on a shared spreadsheet.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log lines for people or machines"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default ./config.toml)")
+
+    p = sub.add_parser("demo", help="build a sample shop in DIR and run every job on it")
+    p.add_argument("--dir", default="ops-demo", help="folder to create (default ./ops-demo)")
+    p.add_argument("--now", help="ISO date-time to run at (default: the demo's fixed now)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("init", help="create missing tabs and service columns")
+    with_config(p)
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("check", help="validate config and sheets; list problems")
+    with_config(p)
+    p.add_argument("--now", help="ISO date-time of the check (default: now)")
+    p.add_argument("--dry-run", action="store_true", help="print changes instead of making them")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("run", help="run the named jobs once")
+    p.add_argument("jobs", nargs="+", metavar="JOB", help=f"one of: {', '.join(RUNNABLE)}")
+    with_config(p)
+    p.add_argument("--now", help="ISO 8601 date-time; without offset, in the configured zone")
+    p.add_argument("--dry-run", action="store_true", help="print every change and email; change nothing")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="run jobs on their schedules until stopped")
+    with_config(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("status", help="last runs, next runs, messages awaiting review")
+    with_config(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("preview", help="render a template with sample data")
+    p.add_argument("kind", metavar="KIND")
+    with_config(p)
+    p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("review", help="settle a message whose delivery is unknown")
+    p.add_argument("key", metavar="KEY")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--sent", action="store_true", help="it did arrive: never send it again")
+    group.add_argument("--resend", action="store_true", help="it did not arrive: send it again")
+    with_config(p)
+    p.set_defaults(func=cmd_review)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .logs import setup_logging
+
+    setup_logging(verbose=args.verbose, json_format=args.log_format == "json")
+    try:
+        return int(args.func(args))
+    except OpsSheetsError as exc:
+        print(f"ops-sheets: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ops-sheets: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,387 @@
+"""Load ``config.toml`` into typed, validated settings.
+
+Each section is a frozen dataclass; its fields are the valid keys, their types
+are what the loader checks, their defaults are what a missing key means. A
+mistake is reported as one line naming the file, the key and what is valid, for
+example::
+
+    config.toml: [jobs.stock] lookback_days: expected a whole number, got "eight weeks"
+
+To add a setting, add a field to the right dataclass (with a default and a
+``help`` metadata line); the loader, ``check`` and the docs pick it up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "config.toml"
+
+
+def _setting(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class WorkbookSettings:
+    backend: Literal["xlsx", "google", "memory"] = _setting("xlsx", "where the sheet lives")
+    path: str = _setting("workbook.xlsx", "xlsx: the workbook file, relative to the config")
+    spreadsheet_id: str = _setting("", "google: the id in the sheet's URL (/d/<id>/edit)")
+    credentials: str = _setting(
+        "", "google: service-account key file; blank = Application Default Credentials"
+    )
+    oauth_client: str = _setting(
+        "", "google: OAuth client secrets file for signing in as a user (instead of credentials)"
+    )
+    request_timeout_seconds: float = _setting(30.0, "google: timeout of one HTTP request")
+    deadline_seconds: float = _setting(120.0, "google: give up retrying a request after this")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = _setting("", "SMTP server host name")
+    port: int = _setting(587, "SMTP port (587 starttls, 465 ssl, 25 none)")
+    username: str = _setting("", "login name; blank = no AUTH")
+    password_env: str = _setting("", "environment variable that holds the password")
+    password_file: str = _setting("", "file that holds the password (first line)")
+    security: Literal["starttls", "ssl", "none"] = _setting("starttls", "transport security")
+    ca_file: str = _setting("", "extra CA certificate (PEM) to trust; system store otherwise")
+    timeout_seconds: float = _setting(30.0, "connect and command timeout")
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    transport: Literal["outbox", "smtp"] = _setting("outbox", "how mail leaves")
+    outbox_dir: str = _setting("outbox", "outbox: folder for one .eml per message")
+    sender: str = _setting("Ops <ops@example.com>", "From address of every message")
+    manager: str = _setting("manager@example.com", "who receives alerts and summaries")
+    reply_to: str = _setting("", "optional Reply-To address")
+    templates_dir: str = _setting(
+        "templates", "folder whose files override the bundled templates, file by file"
+    )
+    max_attempts: int = _setting(5, "attempts for a message that fails temporarily (4xx)")
+    retry_after_minutes: float = _setting(15.0, "first wait before retrying a temporary failure")
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    path: str = _setting("state.db", "the ledger and job history (SQLite)")
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Settings every job has; each job's section adds its own."""
+
+    schedule: str = _setting("", "when `serve` runs the job, e.g. \"every day at 07:00\"")
+    timeout_minutes: float = _setting(15.0, "a run taking longer is stopped and recorded")
+    enabled: bool = _setting(True, "false = `serve` and `run all` skip this job")
+
+
+@dataclass(frozen=True)
+class CheckSettings(JobSettings):
+    schedule: str = _setting("every 30 minutes", "when `serve` runs the job")
+
+
+@dataclass(frozen=True)
+class StockSettings(JobSettings):
+    schedule: str = _setting("every day at 07:00", "when `serve` runs the job")
+    lookback_days: int = _setting(56, "days of order history that set daily demand")
+    default_lead_time_days: float = _setting(14.0, "lead time when neither SKU nor supplier has one")
+    review_days: float = _setting(7.0, "days between reviews; S = s + demand × review_days")
+    service_level_a: float = _setting(0.98, "target service level of class A SKUs")
+    service_level_b: float = _setting(0.95, "target service level of class B SKUs")
+    service_level_c: float = _setting(0.90, "target service level of class C SKUs")
+    approval: Literal["sheet", "auto"] = _setting(
+        "sheet", "sheet = lines wait as DRAFT for APPROVED; auto = email at once"
+    )
+    top_up_to_min_order_value: bool = _setting(
+        False, "pull SKUs forward to reach a supplier's Min order value"
+    )
+    max_order_days: float = _setting(120.0, "refuse computed orders above this many days of demand")
+    reminder_every_days: float = _setting(3.0, "days between reminders for overdue POs")
+    delivery_address: str = _setting("", "address printed on purchase orders")
+
+
+@dataclass(frozen=True)
+class OrdersSettings(JobSettings):
+    schedule: str = _setting(
+        "every 30 minutes from 08:00 to 18:00 on weekdays", "when `serve` runs the job"
+    )
+    ship_within_business_days: int = _setting(1, "business days after the start day to ship")
+    order_cutoff: str = _setting("14:00", "orders after this time start the next business day")
+    business_days: str = _setting("Mon-Fri", "days the warehouse ships")
+    holidays: list[str] = _setting([], "extra non-business dates, YYYY-MM-DD")
+    holidays_country: str = _setting("", "public holidays of this country, e.g. GB")
+    holidays_subdivision: str = _setting("", "region for holidays, e.g. ENG")
+    at_risk_hours: float = _setting(4.0, "unshipped lines due within this many hours are AT RISK")
+    transit_alert_days: float = _setting(7.0, "shipped this long ago, not delivered = stuck")
+
+
+@dataclass(frozen=True)
+class ReturnsSettings(JobSettings):
+    schedule: str = _setting("every day at 08:00", "when `serve` runs the job")
+    return_window_days: int = _setting(30, "days the customer has to return")
+    assumed_transit_days: int = _setting(3, "delivery assumed this long after shipping")
+    notify_customer: bool = _setting(True, "email an acknowledgement for each new RMA")
+    next_steps: str = _setting(
+        "Pack the items securely, write the RMA number on the parcel and send it to us.",
+        "what the acknowledgement tells the customer to do",
+    )
+    resaleable_conditions: list[str] = _setting(
+        ["new", "unopened", "as new", "good"], "Condition values that can go back on the shelf"
+    )
+    rate_window_days: int = _setting(90, "days of shipments and returns behind return rates")
+    alert_return_rate: float = _setting(0.10, "return rate that flags a possible faulty product")
+    min_units_shipped: int = _setting(20, "ignore SKUs with fewer units shipped in the window")
+
+
+@dataclass(frozen=True)
+class MonitorSettings(JobSettings):
+    schedule: str = _setting("every hour", "when `serve` runs the job")
+    quiet_hours: float = _setting(4.0, "no orders for this long in business hours is alerted")
+    business_hours: str = _setting("09:00-17:00", "when a quiet spell means something")
+    late_alert_count: int = _setting(5, "more late lines than this is alerted")
+    realert_hours: float = _setting(24.0, "repeat an unchanged finding after this long")
+    anomaly_threshold: float = _setting(3.5, "robust z-score (median/MAD) that flags a day")
+
+
+@dataclass(frozen=True)
+class WeeklySettings(JobSettings):
+    schedule: str = _setting("monday at 08:00", "when `serve` runs the job")
+    excess_days: float = _setting(120.0, "SKUs with more days of cover are listed as excess")
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    check: CheckSettings = field(default_factory=CheckSettings)
+    stock: StockSettings = field(default_factory=StockSettings)
+    orders: OrdersSettings = field(default_factory=OrdersSettings)
+    returns: ReturnsSettings = field(default_factory=ReturnsSettings)
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    weekly: WeeklySettings = field(default_factory=WeeklySettings)
+
+
+@dataclass(frozen=True)
+class TabSettings:
+    name: str = _setting("", "the tab's title in this workbook, if not the standard one")
+    columns: dict[str, str] = _setting({}, "standard column → this sheet's header")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    catch_up_hours: float = _setting(12.0, "on start, run a job whose last slot was missed")
+    heartbeat_url: str = _setting("", "URL pinged on start, success (/…) and failure (/fail)")
+    heartbeat_timeout_seconds: float = _setting(5.0, "timeout of one heartbeat ping")
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: str = _setting("Europe/London", "IANA time zone of every business time")
+    jobs_dir: str = _setting("jobs", "folder whose job modules override or add to the bundled")
+    day_first: bool = _setting(True, "read 03/04/2026 as 3 April (false: as March 4)")
+    shop_name: str = _setting("Our shop", "the shop's name, used in emails")
+    currency: str = _setting("GBP", "ISO currency code of prices and costs")
+    workbook: WorkbookSettings = field(default_factory=WorkbookSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
+    tabs: dict[str, TabSettings] = field(default_factory=dict)
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    #: folder of the config file; relative paths are resolved against it
+    base_dir: Path = field(default=Path("."), metadata={"internal": True})
+    source: str = field(default="<defaults>", metadata={"internal": True})
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def job(self, name: str) -> JobSettings:
+        return getattr(self.jobs, name)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:
+    """Read and validate a config file; raise ConfigError with one clear line."""
+    config_path = Path(path)
+    if not config_path.is_file():
+        raise ConfigError(
+            f"{config_path}: config file not found; create one from config.example.toml "
+            "or run `ops-sheets demo` to get a working example"
+        )
+    try:
+        data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{config_path}: not UTF-8 text; save it as UTF-8") from None
+    return settings_from_dict(
+        data, base_dir=config_path.resolve().parent, source=str(config_path)
+    )
+
+
+def settings_from_dict(
+    data: dict[str, Any], base_dir: Path = Path("."), source: str = "config"
+) -> Settings:
+    values = _build(Settings, data, source, section="")
+    settings = dataclasses.replace(values, base_dir=base_dir, source=source)
+    _check_semantics(settings)
+    return settings
+
+
+def _check_semantics(s: Settings) -> None:
+    where = s.source
+    try:
+        if not s.timezone or s.timezone not in available_timezones():
+            ZoneInfo(s.timezone)  # accepts a few aliases that available_timezones() omits
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f'{where}: timezone: "{s.timezone}" is not an IANA time zone; '
+            'use a name like "Europe/London" or "America/New_York"'
+        ) from None
+    if s.workbook.backend == "google" and not s.workbook.spreadsheet_id:
+        raise ConfigError(
+            f"{where}: [workbook] spreadsheet_id: required when backend = \"google\"; "
+            "copy it from the sheet's URL: https://docs.google.com/spreadsheets/d/<id>/edit"
+        )
+    if s.mail.transport == "smtp" and not s.mail.smtp.host:
+        raise ConfigError(f'{where}: [mail.smtp] host: required when transport = "smtp"')
+    from .tables import TAB_SPECS  # local: tables imports nothing from here at import time
+
+    for tab_key, tab in s.tabs.items():
+        spec = TAB_SPECS.get(tab_key)
+        if spec is None:
+            raise ConfigError(
+                f"{where}: [tabs.{tab_key}]: unknown tab; valid: {', '.join(sorted(TAB_SPECS))}"
+            )
+        for column in tab.columns:
+            if spec.column(column) is None:
+                valid = ", ".join(c.key for c in spec.columns)
+                raise ConfigError(
+                    f"{where}: [tabs.{tab_key}] columns: unknown column {column!r}; valid: {valid}"
+                )
+
+
+_TYPE_WORDS = {
+    str: "text in quotes",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+}
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(f'"{a}"' for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a table of names to text, like { sku = \"Item code\" }"
+    if dataclasses.is_dataclass(tp):
+        return "a section"
+    return _TYPE_WORDS.get(tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        raise TypeError("unions are not used in settings")
+    ok: bool
+    if origin is Literal:
+        ok = isinstance(value, str) and value in typing.get_args(tp)
+    elif origin is list:
+        (item_type,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            ok = False
+        else:
+            return [_convert(item_type, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    elif origin is dict:
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+    elif tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            return float(value)
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:
+        raise TypeError(f"unsupported setting type {tp}")
+    if not ok:
+        raise ConfigError(f"{where}: expected {_describe(tp)}, got {_show(value)}")
+    return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a section"
+    return repr(value)
+
+
+def _build(cls: type, data: Any, source: str, section: str) -> Any:
+    label = f"[{section}]" if section else "top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {label}: expected a section, got {_show(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            valid = ", ".join(sorted(fields))
+            raise ConfigError(f"{source}: {label} {key}: unknown key; valid keys here: {valid}")
+        tp = hints[key]
+        sub = f"{section}.{key}" if section else key
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, source, sub)
+        elif typing.get_origin(tp) is dict and dataclasses.is_dataclass(typing.get_args(tp)[1]):
+            # [tabs.<tab>] sections: a table of sub-sections
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{sub}]: expected a section, got {_show(value)}")
+            item_type = typing.get_args(tp)[1]
+            kwargs[key] = {k: _build(item_type, v, source, f"{sub}.{k}") for k, v in value.items()}
+        else:
+            where = f"{source}: {label} {key}"
+            kwargs[key] = _convert(tp, value, where)
+    return cls(**kwargs)
+
+
+def iter_settings_docs(cls: type = Settings, section: str = "") -> typing.Iterator[tuple[str, str]]:
+    """(key path, help) for every setting; used to check config.example.toml covers all."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        tp = hints[f.name]
+        path = f"{section}.{f.name}" if section else f.name
+        if dataclasses.is_dataclass(tp):
+            yield from iter_settings_docs(tp, path)
+        elif "help" in f.metadata:
+            yield path, f.metadata["help"]

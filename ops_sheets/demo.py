@@ -1,0 +1,65 @@
+"""``ops-sheets demo``: a sample shop in a folder, every job run once, a summary.
+
+The demo is the embedded default end to end: an .xlsx workbook and an outbox
+folder, no network. It runs at a fixed "now" (Monday 2026-11-23 09:00 London) so
+that what it shows is the same on every machine and every day.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from .cli import jobs_for, parse_now
+from .config import load_settings
+from .runner import print_result, run_job
+from .setup import init_workbook
+
+DEMO_TZ = ZoneInfo("Europe/London")
+DEMO_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=DEMO_TZ)
+
+# Only what the demo itself makes is removed when it is run again.
+_DEMO_FILES = ("config.toml", "workbook.xlsx", "state.db", "state.db-wal", "state.db-shm")
+
+
+def reset_demo_dir(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in _DEMO_FILES:
+        (directory / name).unlink(missing_ok=True)
+    shutil.rmtree(directory / "outbox", ignore_errors=True)
+
+
+def run_demo(directory: Path, now_text: str | None = None) -> int:
+    from .demo_data import build_demo_workbook, write_demo_config
+
+    now = parse_now(now_text, DEMO_TZ) if now_text else DEMO_NOW
+    reset_demo_dir(directory)
+    config_path = write_demo_config(directory)
+    settings = load_settings(config_path)
+    facts = build_demo_workbook(settings.resolve(settings.workbook.path), now)
+    print(f"ops-sheets demo: a sample shop in {directory}/, as of {now:%A %Y-%m-%d %H:%M %Z}")
+    print(
+        f"  {facts.counts.get('skus', 0)} SKUs, {facts.counts.get('suppliers', 0)} suppliers, "
+        f"{facts.counts.get('order_lines', 0)} order lines, {facts.counts.get('returns', 0)} returns, "
+        f"{len(facts.mistakes)} deliberate data mistakes"
+    )
+    for line in init_workbook(settings):
+        print(f"  init: {line}")
+    problems = 0
+    for name in jobs_for(["all"], settings):
+        result = run_job(name, settings, now)
+        print_result(result, out=lambda s: print("  " + s))
+        problems = len(result.problems)
+    outbox = settings.resolve(settings.mail.outbox_dir)
+    emails = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
+    print()
+    print("Where to look:")
+    print(f"  {settings.resolve(settings.workbook.path)}  (open it; see the Problems tab: {problems} rows)")
+    print(f"  {outbox}/  ({len(emails)} emails; open index.html in a browser)")
+    print(f"  {settings.resolve(settings.state.path)}  (the ledger and job history)")
+    print("Try next:")
+    print(f"  ops-sheets run check --config {config_path} --dry-run")
+    print(f"  ops-sheets status --config {config_path}")
+    return 0

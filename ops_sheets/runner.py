@@ -1,0 +1,556 @@
+"""Run one job: read the sheet once, let the job decide, write once, then send.
+
+A job (a module in ``jobs/``) is a function ``run(ctx: JobContext) -> None``. It
+reads typed tables from ``ctx``, computes with pure domain functions, and records
+what it wants done: cell values by key (``ctx.set``), rows to append, emails to
+send, problems found. The runner does all the I/O, in this order:
+
+1. one read of every tab the job needs;
+2. the job runs (no I/O of its own);
+3. emails are rendered and their addresses checked, so that a bad address is a
+   problem on the Problems tab in the same write;
+4. one write of every cell change, appended row and the Problems tab;
+5. emails go out through the ledger (only after the sheet write succeeded);
+6. one append-only write of the Activity log and of values that depend on what
+   was sent (a PO line becomes SENT only once the ledger says sent).
+
+``--dry-run`` stops after step 3 and prints every change and every email instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import math
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .config import Settings
+from .errors import JobError, OpsSheetsError, UsageError
+from .tables import (
+    ACTIVITY_LOG,
+    PROBLEMS,
+    TAB_SPECS,
+    TEAM_TABS,
+    Problem,
+    Table,
+    TabSpec,
+    layout_for,
+    layout_headers,
+    parse_table,
+)
+from .validation import validate
+from .workbook import open_workbook
+from .workbook.base import Cell, ChangeSet, Grid, Replace, Update, Append, Workbook, WriteReport
+from .workbook.memory import MemoryWorkbook
+
+if TYPE_CHECKING:
+    from .mail.postman import DeliveryReport, OutgoingEmail
+
+log = logging.getLogger(__name__)
+
+JOB_NAMES = ("check", "stock", "orders", "returns", "monitor", "weekly")
+
+
+def to_cell(value: Any) -> Cell:
+    """A value the backends can store: numpy and pandas scalars become plain Python."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, (str, bool, datetime, date, time)):
+        return value
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return round(value, 6)
+    if isinstance(value, int):
+        return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+@dataclass
+class AfterSend:
+    """Cell values to write only when the email ``email_key`` was delivered."""
+
+    email_key: str
+    update: Update
+
+
+@dataclass
+class JobContext:
+    """What a job sees: its tables, `now`, settings; and where it records changes."""
+
+    job: str
+    settings: Settings
+    now: datetime
+    tables: dict[str, Table]
+    clock: Callable[[], datetime]
+    state: Any = None  # ops_sheets.state.State, None in pure unit tests
+    ledger: Any = None  # ops_sheets.ledger.Ledger
+    problems: list[Problem] = field(default_factory=list)
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    emails: list[OutgoingEmail] = field(default_factory=list)
+    after_send: list[AfterSend] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    # -------------------------------------------------------------- reading
+
+    def table(self, key: str) -> Table:
+        return self.tables[key]
+
+    @property
+    def tz(self):  # noqa: ANN201 - ZoneInfo
+        return self.settings.tz
+
+    # -------------------------------------------------------------- writing
+
+    def _spec(self, tab_key: str) -> tuple[TabSpec, str, dict[str, str]]:
+        spec = TAB_SPECS[tab_key]
+        table = self.tables.get(tab_key)
+        layout = layout_for(spec, self.settings)
+        headers = dict(layout.headers)
+        if table is not None:
+            headers.update(table.headers)  # the sheet's own spelling wins
+        title = table.title if table is not None else layout.title
+        if tab_key not in self.changes.headers.get(title, []):
+            declared = (
+                [headers[c.key] for c in spec.columns]
+                if spec.service_owned
+                else [headers[c.key] for c in spec.service_columns]
+            )
+            anchors = [headers[k] for k in spec.key_columns]
+            self.changes.declare(title, declared, anchors)
+        return spec, title, headers
+
+    def _cells(
+        self, spec: TabSpec, headers: Mapping[str, str], values: Mapping[str, Any], *, team_ok: bool
+    ) -> dict[str, Cell]:
+        out: dict[str, Cell] = {}
+        for key, value in values.items():
+            col = spec.column(key)
+            if col is None:
+                raise JobError(f"job {self.job}: {spec.title} has no column {key!r}")
+            if col.owner == "team" and not team_ok:
+                # Principle 1: the service never overwrites a team column.
+                raise JobError(f"job {self.job}: {spec.title}!{col.header} belongs to the team")
+            out[headers[col.key]] = to_cell(value)
+        return out
+
+    def _key(self, spec: TabSpec, headers: Mapping[str, str], key: Mapping[str, Any]) -> dict[str, str]:
+        from .workbook.base import key_text
+
+        return {headers[spec.column(k).key]: key_text(to_cell(v)) for k, v in key.items()}  # type: ignore[union-attr]
+
+    def set(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Write service columns of the row with this key (found again at write time)."""
+        spec, title, headers = self._spec(tab_key)
+        self.changes.updates.append(
+            Update(title, self._key(spec, headers, key), self._cells(spec, headers, values, team_ok=False))
+        )
+
+    def set_team_cell_after_send(
+        self, email_key: str, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
+        """A workflow column the team hands over (PO Status → SENT), only once delivered."""
+        spec, title, headers = self._spec(tab_key)
+        self.after_send.append(
+            AfterSend(
+                email_key,
+                Update(title, self._key(spec, headers, key), self._cells(spec, headers, values, team_ok=True)),
+            )
+        )
+
+    def set_team_cells(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Fill a team cell the design gives to the service (a blank Return ID → RMA)."""
+        spec, title, headers = self._spec(tab_key)
+        self.changes.updates.append(
+            Update(title, self._key(spec, headers, key), self._cells(spec, headers, values, team_ok=True))
+        )
+
+    def append(self, tab_key: str, values: Mapping[str, Any]) -> None:
+        """Append a row (Purchase orders lines, service tabs)."""
+        spec, title, headers = self._spec(tab_key)
+        self.changes.appends.append(Append(title, self._cells(spec, headers, values, team_ok=True)))
+
+    def upsert(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Rewrite the row with this key, or append it (today's Daily KPIs row)."""
+        spec, title, headers = self._spec(tab_key)
+        self.changes.updates.append(
+            Update(
+                title,
+                self._key(spec, headers, key),
+                self._cells(spec, headers, values, team_ok=spec.service_owned),
+                upsert=True,
+            )
+        )
+
+    def problem(self, problem: Problem) -> None:
+        self.problems.append(problem)
+
+    def send(self, email: OutgoingEmail) -> None:
+        """Queue an email; it goes out after the sheet write, at most once per key."""
+        self.emails.append(email)
+
+    def log(self, action: str, subject: str = "", to: str = "", reference: str = "", result: str = "") -> None:
+        """An Activity log row, stamped with the wall-clock moment it happened."""
+        self.append(
+            "activity_log",
+            {
+                "time": self.clock().astimezone(self.tz),
+                "job": self.job,
+                "action": action,
+                "subject": subject,
+                "to": to,
+                "reference": reference,
+                "result": result,
+            },
+        )
+
+    def note(self, line: str) -> None:
+        """A line for the run summary printed to the person who ran the job."""
+        self.notes.append(line)
+
+
+@dataclass
+class JobResult:
+    job: str
+    now: datetime
+    problems: list[Problem]
+    notes: list[str]
+    counts: dict[str, int]
+    write: WriteReport | None = None
+    delivery: DeliveryReport | None = None
+    dry_run_lines: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        if self.error:
+            return 1
+        if self.problems:
+            return 1
+        if self.delivery is not None and not self.delivery.ok:
+            return 1
+        return 0
+
+
+# ---------------------------------------------------------------- job loading
+
+
+def load_job(name: str, settings: Settings) -> ModuleType:
+    """The job module: the user's ``jobs_dir/<name>.py`` if present, else the bundled one."""
+    if not name.isidentifier():
+        raise UsageError(f"{name!r} is not a job name; valid: {', '.join(JOB_NAMES)}")
+    user_file = settings.resolve(settings.jobs_dir) / f"{name}.py"
+    if user_file.is_file():
+        spec = importlib.util.spec_from_file_location(f"ops_sheets_user_jobs.{name}", user_file)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{user_file}: cannot load this job module")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(f"ops_sheets.jobs.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.endswith(f"jobs.{name}"):
+                raise UsageError(
+                    f"no job named {name!r}; valid: {', '.join(available_jobs(settings))}"
+                ) from None
+            raise
+    if not callable(getattr(module, "run", None)):
+        raise UsageError(f"job module {name!r} has no run(ctx) function")
+    return module
+
+
+def available_jobs(settings: Settings | None = None) -> list[str]:
+    names = list(JOB_NAMES)
+    bundled = Path(importlib.import_module("ops_sheets.jobs").__file__ or ".").parent
+    present = [n for n in names if (bundled / f"{n}.py").is_file()]
+    if settings is not None:
+        user_dir = settings.resolve(settings.jobs_dir)
+        if user_dir.is_dir():
+            present += sorted(
+                p.stem for p in user_dir.glob("*.py") if p.stem not in present and not p.stem.startswith("_")
+            )
+    return present
+
+
+# ---------------------------------------------------------------- running
+
+
+def tabs_to_read(job: ModuleType) -> list[str]:
+    """Every team tab (so every run finds the same data problems) plus what the job asks."""
+    extra = list(getattr(job, "READS", ()))
+    return list(dict.fromkeys([*TEAM_TABS, *extra]))
+
+
+def parse_tables(
+    grids: Mapping[str, Grid], tab_keys: Iterable[str], settings: Settings
+) -> dict[str, Table]:
+    out: dict[str, Table] = {}
+    for key in tab_keys:
+        spec = TAB_SPECS[key]
+        title = layout_for(spec, settings).title
+        out[key] = parse_table(spec, grids.get(title), settings.tz, settings, day_first=settings.day_first)
+    return out
+
+
+def missing_tab_problems(tables: Mapping[str, Table]) -> list[Problem]:
+    return [
+        Problem(
+            t.title, None, "", "", "",
+            f"tab {t.title!r} not found",
+            "run `ops-sheets init` to create it, or name yours in config: "
+            f'[tabs.{t.spec.key}] name = "Your tab"',
+        )
+        for key, t in tables.items()
+        if not t.exists and key in TEAM_TABS
+    ]
+
+
+def run_job(
+    name: str,
+    settings: Settings,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    workbook: Workbook | None = None,
+    clock: Callable[[], datetime] | None = None,
+    state: Any = None,
+    ledger: Any = None,
+    transport: Any = None,
+) -> JobResult:
+    """Run one job once. Errors of the service's own kind propagate to the CLI."""
+    clock = clock or (lambda: datetime.now(UTC))
+    job = load_job(name, settings)
+    own_workbook = workbook is None
+    wb = workbook or open_workbook(settings)
+    own_state = state is None and not dry_run
+    if own_state:
+        from .state import State
+
+        state = State(settings.resolve(settings.state.path))
+    run_id = state.start_run(name, now, clock()) if state is not None and not dry_run else None
+    try:
+        result = _run(job, name, settings, now, wb, clock, dry_run, state, ledger, transport)
+    except BaseException as exc:
+        if run_id is not None:
+            state.finish_run(run_id, "failed", clock(), error=_one_line(exc))
+        raise
+    finally:
+        if own_workbook:
+            wb.close()
+    if run_id is not None:
+        outcome = "ok" if result.exit_code == 0 else "problems"
+        state.finish_run(run_id, outcome, clock(), counts=result.counts)
+    if own_state:
+        state.close()
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OpsSheetsError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" + " | " + traceback.format_exc(limit=1).splitlines()[-1]
+
+
+def _run(
+    job: ModuleType,
+    name: str,
+    settings: Settings,
+    now: datetime,
+    wb: Workbook,
+    clock: Callable[[], datetime],
+    dry_run: bool,
+    state: Any,
+    ledger: Any,
+    transport: Any,
+) -> JobResult:
+    keys = tabs_to_read(job)
+    titles = [layout_for(TAB_SPECS[k], settings).title for k in keys]
+    grids = wb.read(titles)
+    tables = parse_tables(grids, keys, settings)
+    ctx = JobContext(job=name, settings=settings, now=now, tables=tables, clock=clock, state=state)
+
+    postman = _postman(settings, ledger, transport, dry_run)
+    ctx.ledger = getattr(postman, "ledger", None)
+    job.run(ctx)
+
+    problems = missing_tab_problems(tables)
+    for t in tables.values():
+        problems += t.problems
+    problems += validate(tables)
+    problems += ctx.problems
+
+    sendable: list[OutgoingEmail] = list(ctx.emails)
+    if postman is not None and ctx.emails:
+        prepared = postman.prepare(ctx.emails)
+        rejected = [p for p in prepared if not getattr(p, "ok", True)]
+        problems += [_mail_problem(r) for r in rejected]
+        bad = {r.email.key for r in rejected}
+        sendable = [e for e in ctx.emails if e.key not in bad]
+        if dry_run:
+            ctx.notes += [_describe_email(p) for p in prepared if getattr(p, "ok", True)]
+
+    problem_rows = [p.as_row(name, now) for p in problems]
+    _, problems_title, _ = ctx._spec("problems")
+    ctx.changes.replaces.append(Replace(problems_title, problem_rows))
+    ctx.counts.setdefault("problems", len(problems))
+
+    result = JobResult(name, now, problems, ctx.notes, ctx.counts)
+    if dry_run:
+        result.dry_run_lines = describe_changes(grids, ctx.changes)
+        return result
+
+    result.write = wb.write(ctx.changes)
+    for s in result.write.skipped:
+        ctx.note(f"skipped {s.tab} {s.key}: {s.reason}")
+
+    if postman is not None and (sendable or _has_pending(postman)):
+        delivery = postman.deliver(sendable, job=name, now=now)
+        result.delivery = delivery
+        follow_up = ChangeSet()
+        delivered = {k for k, o in delivery.outcomes.items() if o in ("sent", "already_sent")}
+        for a in ctx.after_send:
+            if a.email_key in delivered:
+                follow_up.declare(a.update.tab, [], list(ctx.changes.anchors.get(a.update.tab, [])))
+                follow_up.updates.append(a.update)
+        if delivery.activity:
+            _, log_title, log_headers = ctx._spec("activity_log")
+            follow_up.declare(log_title, layout_headers(ACTIVITY_LOG, settings), [log_headers["time"]])
+            for entry in delivery.activity:
+                follow_up.appends.append(
+                    Append(
+                        log_title,
+                        {
+                            log_headers["time"]: entry.time.astimezone(settings.tz),
+                            log_headers["job"]: entry.job,
+                            log_headers["action"]: entry.action,
+                            log_headers["subject"]: entry.subject,
+                            log_headers["to"]: entry.to,
+                            log_headers["reference"]: entry.reference,
+                            log_headers["result"]: entry.result,
+                        },
+                    )
+                )
+        if follow_up:
+            wb.write(follow_up)
+        ctx.counts["emails_sent"] = sum(1 for o in delivery.outcomes.values() if o == "sent")
+    return result
+
+
+def _has_pending(postman: Any) -> bool:
+    """Messages from earlier runs waiting for a retry slot go out with this run's."""
+    has = getattr(postman, "has_pending", None)
+    return bool(has()) if callable(has) else False
+
+
+def _postman(settings: Settings, ledger: Any, transport: Any, dry_run: bool) -> Any:
+    try:
+        from .ledger import Ledger
+        from .mail.postman import Postman
+    except ImportError:  # the mail package is optional while it is being built
+        return None
+    if ledger is None and not dry_run:
+        ledger = Ledger(settings.resolve(settings.state.path))
+    return Postman(settings, ledger, transport=transport)
+
+
+def _mail_problem(rejected: Any) -> Problem:
+    email = rejected.email
+    origin = email.origin
+    return Problem(
+        origin.tab if origin else "Config",
+        origin.row if origin else None,
+        origin.column if origin else "",
+        origin.key if origin else email.key,
+        rejected.value if hasattr(rejected, "value") else email.to,
+        rejected.problem,
+        rejected.fix,
+    )
+
+
+def _describe_email(prepared: Any) -> str:
+    msg = prepared.message
+    return f"email {prepared.email.key}: to {msg['To']}: {msg['Subject']}"
+
+
+def describe_changes(grids: Mapping[str, Grid], changes: ChangeSet) -> list[str]:
+    """What a write would do, as lines a person can check: cell, before → after."""
+    mem = MemoryWorkbook({t: g.rows for t, g in grids.items()})
+    before = {t: [list(r) for r in rows] for t, rows in mem.tabs.items()}
+    report = mem.write(changes)
+    lines: list[str] = []
+    for tab, rows in mem.tabs.items():
+        old_rows = before.get(tab, [])
+        height = max(len(rows), len(old_rows))
+        for r in range(height):
+            new = rows[r] if r < len(rows) else []
+            old = old_rows[r] if r < len(old_rows) else []
+            for c in range(max(len(new), len(old))):
+                a = old[c] if c < len(old) else None
+                b = new[c] if c < len(new) else None
+                if a != b and not (a in (None, "") and b in (None, "")):
+                    lines.append(f"{_a1(tab, r + 1, c + 1)}: {_show(a)} → {_show(b)}")
+    lines += [f"skip {s.tab} {s.key}: {s.reason}" for s in report.skipped]
+    return lines
+
+
+def _a1(tab: str, row: int, col: int) -> str:
+    letters, n = "", col
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"'{tab}'!{letters}{row}"
+
+
+def _show(v: Cell) -> str:
+    if v is None or v == "":
+        return "(blank)"
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def print_result(result: JobResult, out: Callable[[str], Any] = print) -> None:
+    """The readable summary of a run."""
+    head = f"{result.job}: as of {result.now:%a %Y-%m-%d %H:%M %Z}"
+    out(head)
+    for line in result.notes:
+        out(f"  {line}")
+    if result.write is not None:
+        out(f"  wrote {result.write.cells_written} cells, appended {result.write.rows_appended} rows")
+    if result.delivery is not None:
+        out(f"  mail: {result.delivery.summary()}")
+    if result.problems:
+        out(f"  {len(result.problems)} problem(s) in the sheet, listed on the Problems tab:")
+        for p in result.problems[:10]:
+            out(f"    - {p}")
+        if len(result.problems) > 10:
+            out(f"    … and {len(result.problems) - 10} more")
+    if result.dry_run_lines:
+        out(f"  dry run: {len(result.dry_run_lines)} cell change(s) would be made (nothing written):")
+        for line in result.dry_run_lines:
+            out(f"    {line}")
+
+
+def write_err(line: str) -> None:
+    sys.stderr.write(line + "\n")

@@ -1,0 +1,803 @@
+"""Tab and column specs, header matching, and parsing cells into typed frames.
+
+The team types whatever it types; this module turns each tab into a pandas frame
+whose columns have one type each, plus a list of :class:`Problem` rows that say
+where a cell could not be understood and how to fix it. Nothing here raises on
+bad data: a bad cell becomes a blank value and a problem, and the row stays
+(principle 4). Frames carry ``_row``, the row number as the spreadsheet shows it.
+
+Column keys (``on_hand``) are what code uses; headers (``On hand``) are what the
+sheet shows, matched ignoring case, spaces, ``_``, ``-`` and ``.``, and renamed
+per workbook with ``[tabs.<tab>] columns = { on_hand = "Qty in stock" }``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from .workbook.base import Cell, Grid, key_text, normalise_header
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+Kind = Literal["text", "key", "number", "int", "date", "datetime", "bool", "enum", "time", "email"]
+Owner = Literal["team", "service"]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    kind: Kind = "text"
+    owner: Owner = "team"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None  # numbers below this are a problem (e.g. negative Qty)
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    key: str
+    title: str
+    columns: tuple[Column, ...]
+    key_columns: tuple[str, ...] = ()
+    service_owned: bool = False  # the service owns the whole tab
+
+    def column(self, key_or_header: str) -> Column | None:
+        norm = normalise_header(key_or_header)
+        for c in self.columns:
+            if c.key == key_or_header or normalise_header(c.header) == norm:
+                return c
+        return None
+
+    @property
+    def service_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.owner == "service")
+
+
+def _team(key: str, header: str, kind: Kind = "text", **kw: Any) -> Column:
+    return Column(key, header, kind, "team", **kw)
+
+
+def _service(key: str, header: str, kind: Kind = "text", **kw: Any) -> Column:
+    return Column(key, header, kind, "service", **kw)
+
+
+STOCK_STATUSES = ("OK", "LOW", "REORDER", "OUT OF STOCK", "ON ORDER", "INACTIVE")
+PO_STATUSES = ("DRAFT", "APPROVED", "SENT", "CONFIRMED", "RECEIVED", "CANCELLED")
+OPEN_PO_STATUSES = ("DRAFT", "APPROVED", "SENT", "CONFIRMED")
+ORDER_STATUSES = ("NEW", "PACKED", "READY", "SHIPPED", "DELIVERED", "CANCELLED", "ON HOLD")
+RETURN_STATUSES = ("REQUESTED", "APPROVED", "RECEIVED", "REFUNDED", "REJECTED")
+
+STOCK = TabSpec(
+    "stock",
+    "Stock",
+    (
+        _team("sku", "SKU", "key", required=True),
+        _team("product", "Product"),
+        _team("supplier", "Supplier", "key"),
+        _team("on_hand", "On hand", "number", required=True),
+        _team("reorder_point", "Reorder point", "number", minimum=0),
+        _team("max_stock", "Max stock", "number", minimum=0),
+        _team("safety_stock", "Safety stock", "number", minimum=0),
+        _team("lead_time_days", "Lead time days", "number", minimum=0),
+        _team("pack_size", "Pack size", "number", minimum=1),
+        _team("min_order_qty", "Min order qty", "number", minimum=0),
+        _team("unit_cost", "Unit cost", "number", minimum=0),
+        _team("price", "Price", "number", minimum=0),
+        _team("active", "Active", "bool", default=True),
+        _service("daily_demand", "Daily demand", "number"),
+        _service("days_of_cover", "Days of cover", "number"),
+        _service("on_order", "On order", "number"),
+        _service("suggested_order", "Suggested order", "number"),
+        _service("stock_status", "Stock status", "enum", choices=STOCK_STATUSES),
+        _service("why", "Why"),
+        _service("checked_at", "Checked at", "datetime"),
+    ),
+    key_columns=("sku",),
+)
+
+SUPPLIERS = TabSpec(
+    "suppliers",
+    "Suppliers",
+    (
+        _team("supplier", "Supplier", "key", required=True),
+        _team("email", "Email", "email"),
+        _team("contact", "Contact"),
+        _team("lead_time_days", "Lead time days", "number", minimum=0),
+        _team("min_order_value", "Min order value", "number", minimum=0),
+        _team("notes", "Notes"),
+    ),
+    key_columns=("supplier",),
+)
+
+PURCHASE_ORDERS = TabSpec(
+    "purchase_orders",
+    "Purchase orders",
+    (
+        _team("po_number", "PO number", "key", required=True),
+        _team("supplier", "Supplier", "key"),
+        _team("sku", "SKU", "key", required=True),
+        _team("qty", "Qty", "number", minimum=0),
+        _team("unit_cost", "Unit cost", "number", minimum=0),
+        _team("created_at", "Created at", "datetime"),
+        _team("expected_by", "Expected by", "date"),
+        _team("status", "Status", "enum", choices=PO_STATUSES, required=True),
+        _team("received_at", "Received at", "datetime"),
+    ),
+    key_columns=("po_number", "sku"),
+)
+
+ORDERS = TabSpec(
+    "orders",
+    "Orders",
+    (
+        _team("order_id", "Order ID", "key", required=True),
+        _team("order_date", "Order date", "datetime", required=True),
+        _team("customer", "Customer"),
+        _team("email", "Email", "email"),
+        _team("address", "Address"),
+        _team("city", "City"),
+        _team("postcode", "Postcode"),
+        _team("country", "Country"),
+        _team("sku", "SKU", "key", required=True),
+        _team("qty", "Qty", "number", required=True),
+        _team("unit_price", "Unit price", "number", minimum=0),
+        _team("forwarder", "Forwarder", "key"),
+        _team("status", "Status", "enum", choices=ORDER_STATUSES, required=True),
+        _team("tracking", "Tracking"),
+        _team("shipped_at", "Shipped at", "datetime"),
+        _team("delivered_at", "Delivered at", "datetime"),
+        _service("ship_by", "Ship by", "date"),
+        _service("ops_status", "Ops status"),
+        _service("problems", "Problems"),
+    ),
+    key_columns=("order_id", "sku"),
+)
+
+RETURNS = TabSpec(
+    "returns",
+    "Returns",
+    (
+        # Blank Return IDs are allowed: the service assigns an RMA number.
+        _team("return_id", "Return ID", "key"),
+        _team("order_id", "Order ID", "key", required=True),
+        _team("sku", "SKU", "key", required=True),
+        _team("qty", "Qty", "number", minimum=0),
+        _team("requested_at", "Requested at", "datetime"),
+        _team("reason", "Reason"),
+        _team("condition", "Condition"),
+        _team("status", "Status", "enum", choices=RETURN_STATUSES, required=True),
+        _team("refund_amount", "Refund amount", "number", minimum=0),
+        _service("ops_status", "Ops status"),
+        _service("problems", "Problems"),
+    ),
+    key_columns=("return_id",),
+)
+
+FORWARDERS = TabSpec(
+    "forwarders",
+    "Forwarders",
+    (
+        _team("forwarder", "Forwarder", "key", required=True),
+        _team("email", "Email", "email"),
+        _team("pickup_cutoff", "Pickup cutoff", "time"),
+        _team("pickup_days", "Pickup days"),
+        _team("account", "Account"),
+    ),
+    key_columns=("forwarder",),
+)
+
+PROBLEMS = TabSpec(
+    "problems",
+    "Problems",
+    tuple(
+        _service(k, h)
+        for k, h in [
+            ("tab", "Tab"),
+            ("row", "Row"),
+            ("column", "Column"),
+            ("key", "Key"),
+            ("value", "Value"),
+            ("problem", "Problem"),
+            ("job", "Job"),
+            ("found_at", "Found at"),
+            ("how_to_fix", "How to fix"),
+        ]
+    ),
+    key_columns=("tab",),
+    service_owned=True,
+)
+
+ACTIVITY_LOG = TabSpec(
+    "activity_log",
+    "Activity log",
+    tuple(
+        _service(k, h)
+        for k, h in [
+            ("time", "Time"),
+            ("job", "Job"),
+            ("action", "Action"),
+            ("subject", "Subject"),
+            ("to", "To"),
+            ("reference", "Reference"),
+            ("result", "Result"),
+        ]
+    ),
+    key_columns=("time",),
+    service_owned=True,
+)
+
+KPI_COLUMNS = (
+    "Orders",
+    "Order lines",
+    "Units",
+    "Revenue",
+    "Average order value",
+    "Lines shipped",
+    "Shipped on time %",
+    "Avg hours to ship",
+    "Late open lines",
+    "Stuck shipments",
+    "SKUs out of stock",
+    "SKUs at reorder point",
+    "Inventory value",
+    "Returns requested",
+    "Return rate 30d %",
+    "Open problems",
+    "Emails sent",
+    "Emails awaiting review",
+)
+
+
+def _kpi_key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", header.lower().replace("%", "pct")).strip("_")
+
+
+DAILY_KPIS = TabSpec(
+    "daily_kpis",
+    "Daily KPIs",
+    (_service("date", "Date", "date"),)
+    + tuple(_service(_kpi_key(h), h, "number") for h in KPI_COLUMNS),
+    key_columns=("date",),
+    service_owned=True,
+)
+
+WEEKLY_SUMMARY = TabSpec(
+    "weekly_summary",
+    "Weekly summary",
+    (
+        _service("week", "Week"),
+        _service("from", "From", "date"),
+        _service("to", "To", "date"),
+    )
+    + tuple(
+        col
+        for h in KPI_COLUMNS
+        for col in (
+            _service(_kpi_key(h), h, "number"),
+            _service(_kpi_key(h) + "_change", f"{h} change", "number"),
+        )
+    ),
+    key_columns=("week",),
+    service_owned=True,
+)
+
+TAB_SPECS: dict[str, TabSpec] = {
+    s.key: s
+    for s in (
+        STOCK,
+        SUPPLIERS,
+        PURCHASE_ORDERS,
+        ORDERS,
+        RETURNS,
+        FORWARDERS,
+        PROBLEMS,
+        ACTIVITY_LOG,
+        DAILY_KPIS,
+        WEEKLY_SUMMARY,
+    )
+}
+TEAM_TABS = ("stock", "suppliers", "purchase_orders", "orders", "returns", "forwarders")
+
+
+# ---------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing in the sheet that the service could not understand or accept."""
+
+    tab: str  # the tab's title as the sheet shows it
+    row: int | None  # spreadsheet row number (header is row 1); None = the whole tab
+    column: str  # header as the sheet shows it ("" = whole row)
+    key: str
+    value: str
+    problem: str
+    fix: str
+
+    def as_row(self, job: str, found_at: datetime) -> dict[str, Cell]:
+        return {
+            "Tab": self.tab,
+            "Row": self.row,
+            "Column": self.column,
+            "Key": self.key,
+            "Value": self.value,
+            "Problem": self.problem,
+            "Job": job,
+            "Found at": found_at,
+            "How to fix": self.fix,
+        }
+
+    def __str__(self) -> str:
+        where = f"{self.tab}!{self.column or 'row'} row {self.row}" if self.row else self.tab
+        return f"{where}: {self.problem} ({self.fix})"
+
+
+# ---------------------------------------------------------------- parsing cells
+
+
+class CellError(ValueError):
+    """A cell that does not parse; ``args = (problem, fix)``."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem, fix)
+        self.problem = problem
+        self.fix = fix
+
+
+# Spreadsheet serial dates count days from 1899-12-30 (Lotus 1-2-3's leap-year bug).
+_SERIAL_EPOCH = datetime(1899, 12, 30)  # noqa: DTZ001 - a calendar origin, not a moment
+_SERIAL_RANGE = (20000, 80000)  # 1954..2119: outside this a number is not meant as a date
+_NUMBER_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_CURRENCY = "£$€¥"
+_TRUE = {"yes", "y", "true", "t", "1", "✓", "✔", "x", "on", "active"}
+_FALSE = {"no", "n", "false", "f", "0", "✗", "✘", "off", "inactive", ""}
+
+
+def parse_number(value: Cell) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise CellError("a TRUE/FALSE value where a number belongs", "type a number such as 12")
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+            raise CellError("not a finite number", "type a number such as 12")
+        return float(value)
+    if isinstance(value, (datetime, date, time)):
+        raise CellError("a date where a number belongs", "type a number such as 12")
+    text = str(value).strip().replace("\u00a0", "").replace(" ", "")
+    if text == "":
+        return None
+    if text[:1] in _CURRENCY:
+        text = text[1:]
+    elif text[:2] in {f"-{c}" for c in _CURRENCY}:
+        text = "-" + text[2:]
+    if _THOUSANDS_RE.match(text):
+        text = text.replace(",", "")
+    if _NUMBER_RE.match(text):
+        return float(text)
+    if re.match(r"^[-+]?\d+,\d+$", text):
+        raise CellError(
+            "a decimal comma, which is ambiguous here", "use a point for decimals: 12.5"
+        )
+    raise CellError("not a number", "type a number such as 12 or 1,234.50, or leave it blank")
+
+
+def parse_int(value: Cell) -> int | None:
+    n = parse_number(value)
+    if n is None:
+        return None
+    if not float(n).is_integer():
+        raise CellError("not a whole number", "type a whole number such as 3")
+    return int(n)
+
+
+def parse_bool(value: Cell) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().casefold()
+    if text == "":
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise CellError("not yes or no", "type yes or no (or true/false, 1/0, ✓)")
+
+
+def parse_enum(value: Cell, choices: Sequence[str]) -> str | None:
+    if value is None:
+        return None
+    text = re.sub(r"[\s_\-]+", " ", str(value)).strip().upper()
+    if text == "":
+        return None
+    if text in choices:
+        return text
+    raise CellError(f"not a known status", "use one of: " + ", ".join(choices))
+
+
+def _localise(dt: datetime, tz: ZoneInfo) -> datetime:
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=tz)
+    return dt.astimezone(tz)
+
+
+_DMY_RE = re.compile(
+    r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+)
+
+
+def parse_datetime(value: Cell, tz: ZoneInfo, *, day_first: bool = True) -> datetime | None:
+    """A moment in the business time zone from whatever the sheet holds."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise CellError("a TRUE/FALSE value where a date belongs", "type a date like 2026-11-26")
+    if isinstance(value, datetime):
+        return _localise(value, tz)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=tz)
+    if isinstance(value, (int, float)):
+        if not _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
+            raise CellError(
+                "a number that is not a date", "type a date like 2026-11-26 or 26/11/2026"
+            )
+        naive = _SERIAL_EPOCH + timedelta(days=float(value))
+        # serials carry float noise: round to the second
+        naive = (naive + timedelta(microseconds=500_000)).replace(microsecond=0)
+        return naive.replace(tzinfo=tz)
+    text = str(value).strip()
+    if text == "":
+        return None
+    m = _DMY_RE.match(text)
+    if m:
+        a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        day, month = (a, b) if day_first else (b, a)
+        hour, minute, second = (int(m.group(i) or 0) for i in (4, 5, 6))
+        try:
+            return datetime(year, month, day, hour, minute, second, tzinfo=tz)
+        except ValueError:
+            raise CellError(
+                "not a real calendar date", "check day and month, e.g. 26/11/2026"
+            ) from None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        if re.match(r"^\d+(\.\d+)?$", text):
+            return parse_datetime(float(text), tz, day_first=day_first)
+        raise CellError(
+            "not a date", "type a date like 2026-11-26 or 26/11/2026 (time optional: 14:30)"
+        ) from None
+    return _localise(parsed, tz)
+
+
+def parse_time(value: Cell) -> time | None:
+    if value is None:
+        return None
+    if isinstance(value, time):
+        return value
+    if isinstance(value, datetime):
+        return value.time()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1:
+        seconds = round(float(value) * 86400)
+        return time(seconds // 3600, seconds % 3600 // 60)
+    text = str(value).strip()
+    if text == "":
+        return None
+    m = re.match(r"^(\d{1,2})[:.](\d{2})(?::\d{2})?$", text)
+    if m and int(m.group(1)) < 24 and int(m.group(2)) < 60:
+        return time(int(m.group(1)), int(m.group(2)))
+    raise CellError("not a time of day", "type a 24-hour time such as 14:00")
+
+
+def parse_text(value: Cell) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+# ---------------------------------------------------------------- tables
+
+
+@dataclass
+class Table:
+    """One parsed tab: a typed frame plus where each column lives in the sheet."""
+
+    spec: TabSpec
+    title: str
+    frame: pd.DataFrame
+    #: column key -> header text as found in the sheet (absent = column missing)
+    headers: dict[str, str]
+    problems: list[Problem] = field(default_factory=list)
+    exists: bool = True
+
+    def header(self, key: str) -> str:
+        """The header to write for a column: the sheet's own spelling, else the standard."""
+        return self.headers.get(key) or self.spec.column(key).header  # type: ignore[union-attr]
+
+    def rows_ok(self) -> pd.DataFrame:
+        """Rows whose key is usable (unique, not blank)."""
+        return self.frame[self.frame["_key_ok"]]
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Tab title and header names for this workbook (standard, or renamed in config)."""
+
+    title: str
+    headers: dict[str, str]  # column key -> header wanted in this workbook
+
+
+def layout_for(spec: TabSpec, settings: Settings | None) -> TableLayout:
+    tab = settings.tabs.get(spec.key) if settings else None
+    headers = {c.key: c.header for c in spec.columns}
+    if tab is not None:
+        for name, header in tab.columns.items():
+            col = spec.column(name)
+            if col is not None:
+                headers[col.key] = header
+    return TableLayout(title=(tab.name if tab and tab.name else spec.title), headers=headers)
+
+
+def _parser(col: Column, tz: ZoneInfo, day_first: bool) -> Callable[[Cell], Any]:
+    match col.kind:
+        case "number":
+            return parse_number
+        case "int":
+            return parse_int
+        case "bool":
+            return parse_bool
+        case "enum":
+            return lambda v: parse_enum(v, col.choices)
+        case "time":
+            return parse_time
+        case "date" | "datetime":
+            return lambda v: parse_datetime(v, tz, day_first=day_first)
+        case "key":
+            return lambda v: key_text(v) or None
+        case _:
+            return parse_text
+
+
+def _show_value(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_table(
+    spec: TabSpec,
+    grid: Grid | None,
+    tz: ZoneInfo,
+    settings: Settings | None = None,
+    *,
+    day_first: bool = True,
+) -> Table:
+    """Parse one tab into a typed frame plus problems. Never raises on bad cells."""
+    layout = layout_for(spec, settings)
+    title = layout.title
+    problems: list[Problem] = []
+    columns = [c.key for c in spec.columns]
+    if grid is None:
+        frame = _empty_frame(spec)
+        return Table(spec, title, frame, {}, problems, exists=False)
+
+    header_row = grid.header
+    found: dict[str, int] = {}  # column key -> 0-based index
+    headers: dict[str, str] = {}
+    wanted = {normalise_header(h): k for k, h in layout.headers.items()}
+    # the standard header also matches when the config renamed it (helps migrations)
+    for c in spec.columns:
+        wanted.setdefault(normalise_header(c.header), c.key)
+    extras: dict[str, int] = {}
+    for i, h in enumerate(header_row):
+        norm = normalise_header(h)
+        if not norm:
+            continue
+        key = wanted.get(norm)
+        if key is None:
+            extras.setdefault(str(h), i)
+            continue
+        if key in found:
+            problems.append(
+                Problem(
+                    title, 1, str(h), "", str(h),
+                    f"column {h!r} appears twice; the first one (column "
+                    f"{_col_letter(found[key])}) is used",
+                    "rename or delete the second one",
+                )
+            )
+            continue
+        found[key] = i
+        headers[key] = str(h)
+
+    missing_required = [c for c in spec.columns if c.required and c.key not in found]
+    for c in missing_required:
+        problems.append(
+            Problem(
+                title, 1, layout.headers[c.key], "", "",
+                f"required column {layout.headers[c.key]!r} is missing",
+                f"add a column headed {layout.headers[c.key]!r} in row 1 "
+                f"(or map yours in config: [tabs.{spec.key}] columns = "
+                f"{{ {c.key} = \"Your header\" }})",
+            )
+        )
+    if missing_required:
+        return Table(spec, title, _empty_frame(spec), headers, problems)
+
+    parsers = {c.key: _parser(c, tz, day_first) for c in spec.columns if c.key in found}
+    data: dict[str, list[Any]] = {k: [] for k in columns}
+    extra_data: dict[str, list[Any]] = {h: [] for h in extras}
+    row_numbers: list[int] = []
+    key_cols = [k for k in spec.key_columns if k in found]
+    for r, row in enumerate(grid.rows[1:], start=2):
+        if not any(v not in (None, "") for v in row):
+            continue  # blank rows between data are not data
+        row_numbers.append(r)
+        key_label = " / ".join(key_text(_cell(row, found[k])) for k in key_cols)
+        for c in spec.columns:
+            if c.key not in found:
+                data[c.key].append(c.default)
+                continue
+            raw = _cell(row, found[c.key])
+            try:
+                value = parsers[c.key](raw)
+            except CellError as err:
+                value = None
+                problems.append(
+                    Problem(
+                        title, r, headers[c.key], key_label, _show_value(raw),
+                        err.problem, err.fix,
+                    )
+                )
+            else:
+                if value is None and c.required and c.key not in spec.key_columns:
+                    problems.append(
+                        Problem(
+                            title, r, headers[c.key], key_label, "",
+                            f"{headers[c.key]} is blank",
+                            f"fill in {headers[c.key]}",
+                        )
+                    )
+                elif (
+                    c.minimum is not None
+                    and isinstance(value, float)
+                    and value < c.minimum
+                ):
+                    problems.append(
+                        Problem(
+                            title, r, headers[c.key], key_label, _show_value(raw),
+                            f"{headers[c.key]} below {c.minimum:g}",
+                            f"type a number of at least {c.minimum:g}",
+                        )
+                    )
+                    value = None
+                if value is None and c.default is not None:
+                    value = c.default
+            data[c.key].append(value)
+        for h, i in extras.items():
+            extra_data[h].append(_cell(row, i))
+
+    frame = _frame(spec, data, row_numbers, tz)
+    for h, values in extra_data.items():
+        if h not in frame.columns:
+            frame[h] = pd.Series(values, index=frame.index, dtype=object)
+    problems += _key_problems(spec, title, frame, headers, key_cols)
+    return Table(spec, title, frame, headers, problems)
+
+
+def _cell(row: Sequence[Cell], i: int) -> Cell:
+    v = row[i] if i < len(row) else None
+    if isinstance(v, str) and v.strip() == "":
+        return None
+    return v
+
+
+def _col_letter(i: int) -> str:
+    s, n = "", i + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        s = chr(65 + rem) + s
+    return s
+
+
+_DTYPES: dict[str, str] = {
+    "number": "float64",
+    "int": "Int64",
+    "bool": "boolean",
+}
+
+
+def _frame(
+    spec: TabSpec, data: Mapping[str, list[Any]], rows: list[int], tz: ZoneInfo
+) -> pd.DataFrame:
+    series: dict[str, pd.Series] = {}
+    for c in spec.columns:
+        values = data[c.key]
+        if c.kind in ("date", "datetime"):
+            s = pd.Series(pd.to_datetime(pd.Series(values, dtype=object), utc=True))
+            series[c.key] = s.dt.tz_convert(tz)
+        elif c.kind in _DTYPES:
+            series[c.key] = pd.Series(
+                [None if v is None else v for v in values], dtype=_DTYPES[c.kind]
+            )
+        else:
+            series[c.key] = pd.Series(values, dtype=object)
+    frame = pd.DataFrame(series)
+    frame["_row"] = pd.Series(rows, dtype="int64")
+    frame["_key_ok"] = True
+    return frame
+
+
+def _empty_frame(spec: TabSpec) -> pd.DataFrame:
+    return _frame(spec, {c.key: [] for c in spec.columns}, [], ZoneInfo("UTC"))
+
+
+def _key_problems(
+    spec: TabSpec, title: str, frame: pd.DataFrame, headers: dict[str, str], key_cols: list[str]
+) -> list[Problem]:
+    """Blank and duplicate keys: reported, and those rows marked unusable for writes."""
+    if not key_cols or frame.empty:
+        return []
+    problems: list[Problem] = []
+    keys = frame[key_cols].astype(object).where(frame[key_cols].notna(), "")
+    blank = (keys == "").any(axis=1)
+    # A blank Return ID is how the team asks for an RMA number: not a problem there.
+    allow_blank = spec.key == "returns"
+    label = " + ".join(headers.get(k, k) for k in key_cols)
+    if not allow_blank:
+        for idx in frame.index[blank]:
+            problems.append(
+                Problem(
+                    title, int(frame.at[idx, "_row"]), headers[key_cols[0]], "", "",
+                    f"{label} is blank, so the service cannot tell which row this is; "
+                    "the row is skipped",
+                    f"fill in {label}",
+                )
+            )
+    frame.loc[blank, "_key_ok"] = allow_blank
+    dup = keys.duplicated(keep=False) & ~blank
+    for idx in frame.index[dup]:
+        key = " / ".join(str(keys.at[idx, k]) for k in key_cols)
+        others = frame.loc[dup & (keys == keys.loc[idx]).all(axis=1), "_row"].tolist()
+        problems.append(
+            Problem(
+                title, int(frame.at[idx, "_row"]), headers[key_cols[0]], key, key,
+                f"{label} {key} appears on rows {', '.join(map(str, others))}; "
+                "these rows are skipped",
+                f"make each {label} unique (merge the rows or correct the typo)",
+            )
+        )
+    frame.loc[dup, "_key_ok"] = False
+    return problems
+
+
+def layout_headers(spec: TabSpec, settings: Settings | None) -> list[str]:
+    layout = layout_for(spec, settings)
+    return [layout.headers[c.key] for c in spec.columns]
+
+
+def iter_problem_rows(
+    problems: Iterable[Problem], job: str, found_at: datetime
+) -> list[dict[str, Cell]]:
+    return [p.as_row(job, found_at) for p in problems]

@@ -1,0 +1,154 @@
+"""Checks across tabs: the problems a person would spot by reading the whole sheet.
+
+Pure functions of parsed tables. Every job runs them (through the runner), so the
+Problems tab shows the same data problems whichever job ran last; each job's own
+findings (a PO that could not be placed...) come on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+import pandas as pd
+
+from .tables import Problem, Table
+
+Check = Callable[[Mapping[str, Table]], list[Problem]]
+
+OPEN_ORDER_STATUSES = ("NEW", "PACKED", "READY", "ON HOLD")
+
+
+def _known(table: Table, column: str) -> set[str]:
+    if not table.exists or table.frame.empty:
+        return set()
+    return set(table.frame[column].dropna().astype(str))
+
+
+def _rows(table: Table, mask: pd.Series) -> Iterable[pd.Series]:
+    for _, row in table.frame[mask].iterrows():
+        yield row
+
+
+def _key(table: Table, row: pd.Series) -> str:
+    return " / ".join(str(row[k]) if pd.notna(row[k]) else "" for k in table.spec.key_columns)
+
+
+def _problem(table: Table, row: pd.Series, column: str, value: object, problem: str, fix: str) -> Problem:
+    return Problem(
+        table.title,
+        int(row["_row"]),
+        table.header(column),
+        _key(table, row),
+        "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value),
+        problem,
+        fix,
+    )
+
+
+def unknown_references(tables: Mapping[str, Table]) -> list[Problem]:
+    """SKUs, suppliers and forwarders named in one tab but missing from their own tab."""
+    out: list[Problem] = []
+    stock, suppliers, forwarders = tables.get("stock"), tables.get("suppliers"), tables.get("forwarders")
+    skus = _known(stock, "sku") if stock else set()
+    refs = [
+        ("orders", "sku", stock, skus, "SKU", "Stock"),
+        ("purchase_orders", "sku", stock, skus, "SKU", "Stock"),
+        ("returns", "sku", stock, skus, "SKU", "Stock"),
+    ]
+    if suppliers is not None and suppliers.exists:
+        names = _known(suppliers, "supplier")
+        refs += [
+            ("stock", "supplier", suppliers, names, "supplier", "Suppliers"),
+            ("purchase_orders", "supplier", suppliers, names, "supplier", "Suppliers"),
+        ]
+    if forwarders is not None and forwarders.exists:
+        refs.append(("orders", "forwarder", forwarders, _known(forwarders, "forwarder"), "forwarder", "Forwarders"))
+    for tab_key, column, target, known, noun, target_title in refs:
+        table = tables.get(tab_key)
+        if table is None or target is None or not target.exists or table.frame.empty:
+            continue
+        values = table.frame[column]
+        mask = values.notna() & ~values.astype(str).isin(known)
+        for row in _rows(table, mask):
+            out.append(
+                _problem(
+                    table, row, column, row[column],
+                    f"unknown {noun} {row[column]!r}: not on the {target.title} tab",
+                    f"correct the {noun}, or add it to the {target.title} tab",
+                )
+            )
+    return out
+
+
+def order_checks(tables: Mapping[str, Table]) -> list[Problem]:
+    """Order lines that cannot be shipped or tracked as they stand."""
+    orders = tables.get("orders")
+    if orders is None or orders.frame.empty:
+        return []
+    f = orders.frame
+    out: list[Problem] = []
+    qty = f["qty"]
+    bad_qty = qty.notna() & ((qty <= 0) | (qty % 1 != 0))
+    for row in _rows(orders, bad_qty):
+        out.append(_problem(orders, row, "qty", row["qty"], "Qty is not a positive whole number", "type the number of units, e.g. 1"))
+    open_ = f["status"].isin(OPEN_ORDER_STATUSES)
+    address_cols = ["address", "city", "postcode", "country"]
+    incomplete = open_ & f[address_cols].isna().any(axis=1)
+    for row in _rows(orders, incomplete):
+        blank = [c for c in address_cols if pd.isna(row[c])]
+        names = ", ".join(orders.header(c) for c in blank)
+        out.append(
+            _problem(
+                orders, row, blank[0], None,
+                f"incomplete address on an open order: {names} blank",
+                "fill in the delivery address before the order is packed",
+            )
+        )
+    ready_no_fwd = (f["status"] == "READY") & f["forwarder"].isna()
+    for row in _rows(orders, ready_no_fwd):
+        out.append(_problem(orders, row, "forwarder", None, "READY but no Forwarder", "choose the forwarder that will collect this parcel"))
+    shipped_before = f["shipped_at"].notna() & f["order_date"].notna() & (f["shipped_at"] < f["order_date"])
+    for row in _rows(orders, shipped_before):
+        out.append(_problem(orders, row, "shipped_at", row["shipped_at"], "Shipped at is before Order date", "check both dates"))
+    delivered_before = f["delivered_at"].notna() & f["shipped_at"].notna() & (f["delivered_at"] < f["shipped_at"])
+    for row in _rows(orders, delivered_before):
+        out.append(_problem(orders, row, "delivered_at", row["delivered_at"], "Delivered at is before Shipped at", "check both dates"))
+    shipped_no_date = f["status"].isin(("SHIPPED", "DELIVERED")) & f["shipped_at"].isna()
+    for row in _rows(orders, shipped_no_date):
+        out.append(_problem(orders, row, "shipped_at", None, f"{row['status']} without Shipped at", "fill in when the parcel left"))
+    out += _disagreeing_orders(orders)
+    return out
+
+
+def _disagreeing_orders(orders: Table) -> list[Problem]:
+    """One order ID, several lines: they must agree on who and where."""
+    f = orders.frame
+    out: list[Problem] = []
+    fields = ["customer", "address", "city", "postcode", "country"]
+    grouped = f[f["order_id"].notna()].groupby("order_id", sort=False)
+    for order_id, lines in grouped:
+        if len(lines) < 2:
+            continue
+        for column in fields:
+            values = lines[column].dropna().astype(str).str.strip().str.casefold()
+            if values.nunique() > 1:
+                first = lines.iloc[0]
+                rows = ", ".join(str(r) for r in lines["_row"])
+                out.append(
+                    _problem(
+                        orders, first, column, first[column],
+                        f"order {order_id} lines disagree on {orders.header(column)} (rows {rows})",
+                        "make every line of the order show the same customer and address",
+                    )
+                )
+    return out
+
+
+CHECKS: list[Check] = [unknown_references, order_checks]
+
+
+def validate(tables: Mapping[str, Table]) -> list[Problem]:
+    problems: list[Problem] = []
+    for check in CHECKS:
+        problems += check(tables)
+    return problems

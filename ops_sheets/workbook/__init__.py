@@ -1,0 +1,41 @@
+"""Workbook backends behind one small interface (see :mod:`.base`)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from .base import Cell, ChangeSet, Grid, Workbook, WriteReport, key_text, normalise_header
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+__all__ = [
+    "Cell",
+    "ChangeSet",
+    "Grid",
+    "Workbook",
+    "WriteReport",
+    "key_text",
+    "normalise_header",
+    "open_workbook",
+]
+
+
+def open_workbook(settings: Settings) -> Workbook:
+    """The backend the config names; imports only what that backend needs."""
+    backend = settings.workbook.backend
+    if backend == "xlsx":
+        from .xlsx import XlsxWorkbook
+
+        return XlsxWorkbook(settings.resolve(settings.workbook.path))
+    if backend == "google":
+        from .google import GoogleWorkbook
+
+        return GoogleWorkbook.from_settings(settings, emulator=os.environ.get("SHEETS_EMULATOR_HOST"))
+    from ..errors import ConfigError
+
+    raise ConfigError(
+        f'{settings.source}: [workbook] backend: "{backend}" cannot be opened from a config; '
+        'use "xlsx" or "google"'
+    )

@@ -1,0 +1,397 @@
+"""The workbook interface every backend implements, and the write planning they share.
+
+A job touches the sheet twice at most: one ``read`` of every tab it needs, and one
+``write`` of everything it changes (plus, when it sent mail, one more append-only
+write). A ``ChangeSet`` never says "row 17": it says "the row whose SKU is A-1".
+Each backend takes a fresh look at the header row and the key columns at write
+time (a ``TabSnapshot``) and :func:`plan_writes` turns the change set into cell
+positions against that snapshot, so rows sorted, inserted or deleted by a person
+since the read still get the right values (DESIGN.md principle 2).
+
+Backends differ only in how they take the snapshot and how they put the planned
+cells; everything else lives here, which keeps the three of them small.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+Cell = str | int | float | bool | datetime | date | time | None
+
+
+def normalise_header(text: Any) -> str:
+    """Header comparison form: case, spaces, `_`, `-` and `.` do not matter."""
+    return re.sub(r"[\s_\-.]+", "", str(text or "")).casefold()
+
+
+def key_text(value: Any) -> str:
+    """The text form of a key cell, identical for what was read and what is re-read.
+
+    Numbers typed into a key column (SKU 123, or 123.0 from a float-only source)
+    become "123"; text keys stay exactly as typed apart from surrounding spaces,
+    so "00123" stays "00123".
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+@dataclass
+class Grid:
+    """One tab as read: ``rows[0]`` is the header row (row 1 of the sheet)."""
+
+    title: str
+    rows: list[list[Cell]]
+
+    @property
+    def header(self) -> list[Cell]:
+        return self.rows[0] if self.rows else []
+
+
+# ---------------------------------------------------------------- change sets
+
+
+@dataclass(frozen=True)
+class Update:
+    """Set cells of the one row whose key columns hold ``key``; skipped if not exactly one."""
+
+    tab: str
+    key: Mapping[str, str]
+    values: Mapping[str, Cell]
+    upsert: bool = False  # append the row when no row has the key
+
+
+@dataclass(frozen=True)
+class Append:
+    tab: str
+    values: Mapping[str, Cell]
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Rewrite the whole data area of a tab the service owns (e.g. Problems)."""
+
+    tab: str
+    rows: Sequence[Mapping[str, Cell]]
+
+
+@dataclass
+class ChangeSet:
+    """Everything one job run changes in the workbook, located by key, not by row.
+
+    ``headers`` gives, per tab, the column headers in the order they are created
+    when missing; ``anchors`` the columns re-read at write time to find rows (the
+    key columns, or the first column of an append-only tab).
+    """
+
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    anchors: dict[str, list[str]] = field(default_factory=dict)
+    updates: list[Update] = field(default_factory=list)
+    appends: list[Append] = field(default_factory=list)
+    replaces: list[Replace] = field(default_factory=list)
+
+    def declare(self, tab: str, headers: Sequence[str], anchors: Sequence[str]) -> None:
+        self.headers.setdefault(tab, list(headers))
+        self.anchors.setdefault(tab, list(anchors))
+
+    @property
+    def tabs(self) -> list[str]:
+        seen = dict.fromkeys(
+            [u.tab for u in self.updates]
+            + [a.tab for a in self.appends]
+            + [r.tab for r in self.replaces]
+            + list(self.headers)
+        )
+        return list(seen)
+
+    def __bool__(self) -> bool:
+        return bool(self.updates or self.appends or self.replaces)
+
+    def __len__(self) -> int:
+        return len(self.updates) + len(self.appends) + len(self.replaces)
+
+
+# ---------------------------------------------------------------- planning
+
+
+@dataclass
+class TabSnapshot:
+    """What a backend sees of a tab at write time: header row, anchor columns, extent."""
+
+    title: str
+    header: list[Cell]
+    #: normalised header -> the column's cells from row 2 down
+    columns: dict[str, list[Cell]]
+    #: last row (1-based) holding anything in the columns that were looked at
+    last_row: int
+    exists: bool = True
+
+
+@dataclass(frozen=True)
+class CellWrite:
+    tab: str
+    row: int  # 1-based, as the sheet shows it
+    col: int  # 1-based
+    value: Cell
+
+
+@dataclass(frozen=True)
+class Skipped:
+    tab: str
+    key: str
+    reason: str
+
+
+@dataclass
+class WritePlan:
+    cells: list[CellWrite] = field(default_factory=list)
+    new_tabs: list[str] = field(default_factory=list)
+    added_headers: list[tuple[str, str]] = field(default_factory=list)  # (tab, header)
+    skipped: list[Skipped] = field(default_factory=list)
+    appended_rows: int = 0
+    #: per tab: (first row, last row) cleared by a Replace that shrank
+    cleared: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def by_tab(self) -> dict[str, list[CellWrite]]:
+        out: dict[str, list[CellWrite]] = {}
+        for c in self.cells:
+            out.setdefault(c.tab, []).append(c)
+        return out
+
+
+@dataclass
+class WriteReport:
+    cells_written: int
+    rows_appended: int
+    skipped: list[Skipped]
+    added_headers: list[tuple[str, str]]
+    new_tabs: list[str]
+
+
+def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> WritePlan:
+    """Turn key-addressed changes into cell positions against fresh snapshots.
+
+    Rules (DESIGN.md principles 1 and 2): a missing column is added after the last
+    used header; an update whose key matches no row, or more than one, is skipped
+    and reported; appends go below the last used row; nothing outside the named
+    columns is touched.
+    """
+    plan = WritePlan()
+    column_of: dict[str, dict[str, int]] = {}
+    next_row: dict[str, int] = {}
+
+    def col(tab: str, header: str) -> int:
+        cols = column_of[tab]
+        norm = normalise_header(header)
+        if norm not in cols:
+            snap = snapshots[tab]
+            used = max([c for c in cols.values()] + [_last_used(snap.header)], default=0)
+            cols[norm] = used + 1
+            plan.cells.append(CellWrite(tab, 1, used + 1, header))
+            plan.added_headers.append((tab, header))
+        return cols[norm]
+
+    for tab in changes.tabs:
+        snap = snapshots[tab]
+        if not snap.exists:
+            plan.new_tabs.append(tab)
+        column_of[tab] = {}
+        for i, h in enumerate(snap.header, start=1):
+            norm = normalise_header(h)
+            if norm and norm not in column_of[tab]:
+                column_of[tab][norm] = i
+        next_row[tab] = max(snap.last_row, 1) + 1
+        for h in changes.headers.get(tab, []):
+            col(tab, h)  # declared headers exist after the write, in declared order
+
+    rows_by_key = {tab: _index_rows(snapshots[tab], changes.anchors.get(tab, [])) for tab in changes.tabs}
+
+    def put_row(tab: str, row: int, values: Mapping[str, Cell]) -> None:
+        for header, value in values.items():
+            plan.cells.append(CellWrite(tab, row, col(tab, header), value))
+
+    for upd in changes.updates:
+        wanted = tuple(upd.key[k] for k in sorted(upd.key, key=normalise_header))
+        index = rows_by_key[upd.tab]
+        label = " / ".join(wanted)
+        key_cols = tuple(sorted((normalise_header(k) for k in upd.key)))
+        rows = index.get(key_cols, {}).get(wanted) if key_cols in index else _lookup(
+            snapshots[upd.tab], upd.key
+        )
+        if not rows:
+            if upd.upsert:
+                row = next_row[upd.tab]
+                next_row[upd.tab] += 1
+                plan.appended_rows += 1
+                put_row(upd.tab, row, {**upd.key, **upd.values})
+            else:
+                plan.skipped.append(
+                    Skipped(upd.tab, label, "no row has this key any more (deleted or renamed?)")
+                )
+            continue
+        if len(rows) > 1:
+            plan.skipped.append(
+                Skipped(upd.tab, label, f"{len(rows)} rows have this key (rows {_rows(rows)})")
+            )
+            continue
+        put_row(upd.tab, rows[0], upd.values)
+
+    for app in changes.appends:
+        row = next_row[app.tab]
+        next_row[app.tab] += 1
+        plan.appended_rows += 1
+        put_row(app.tab, row, app.values)
+
+    for rep in changes.replaces:
+        snap = snapshots[rep.tab]
+        for i, values in enumerate(rep.rows, start=2):
+            put_row(rep.tab, i, values)
+        first_stale = len(rep.rows) + 2
+        if snap.last_row >= first_stale:
+            plan.cleared[rep.tab] = (first_stale, snap.last_row)
+        width = max(column_of[rep.tab].values(), default=0)
+        for r in range(first_stale, snap.last_row + 1):
+            for c in range(1, width + 1):
+                plan.cells.append(CellWrite(rep.tab, r, c, None))
+    return plan
+
+
+def _last_used(header: Sequence[Cell]) -> int:
+    last = 0
+    for i, h in enumerate(header, start=1):
+        if h not in (None, ""):
+            last = i
+    return last
+
+
+def _index_rows(
+    snap: TabSnapshot, anchors: Sequence[str]
+) -> dict[tuple[str, ...], dict[tuple[str, ...], list[int]]]:
+    """Key -> row numbers for the tab's declared anchor columns (one pass per tab)."""
+    key_cols = tuple(sorted(normalise_header(a) for a in anchors))
+    if not key_cols or any(k not in snap.columns for k in key_cols):
+        return {}
+    columns = [snap.columns[k] for k in key_cols]
+    index: dict[tuple[str, ...], list[int]] = {}
+    height = max((len(c) for c in columns), default=0)
+    for i in range(height):
+        key = tuple(key_text(c[i]) if i < len(c) else "" for c in columns)
+        if any(key):
+            index.setdefault(key, []).append(i + 2)
+    return {key_cols: index}
+
+
+def _lookup(snap: TabSnapshot, key: Mapping[str, str]) -> list[int]:
+    """Rows matching a key on columns that are not the tab's anchors (e.g. RMA lookup)."""
+    cols = []
+    for k in key:
+        c = snap.columns.get(normalise_header(k))
+        if c is None:
+            return []
+        cols.append((c, key[k]))
+    height = max(len(c) for c, _ in cols)
+    return [
+        i + 2
+        for i in range(height)
+        if all(key_text(c[i] if i < len(c) else None) == want for c, want in cols)
+    ]
+
+
+def _rows(rows: Iterable[int]) -> str:
+    return ", ".join(str(r) for r in rows)
+
+
+# ---------------------------------------------------------------- interface
+
+
+class Workbook(ABC):
+    """A spreadsheet: read tabs in one call, write a change set in one call."""
+
+    #: shown in messages, e.g. the file path or the spreadsheet id
+    name: str = "workbook"
+
+    @abstractmethod
+    def tab_titles(self) -> list[str]:
+        """Titles of every tab, in workbook order."""
+
+    @abstractmethod
+    def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
+        """Every named tab that exists, in one round trip; missing tabs are left out."""
+
+    @abstractmethod
+    def snapshot(self, changes: ChangeSet) -> dict[str, TabSnapshot]:
+        """Fresh header rows and anchor columns of the tabs a change set touches."""
+
+    @abstractmethod
+    def apply(self, plan: WritePlan, changes: ChangeSet) -> None:
+        """Put the planned cells (creating new tabs first), in one round trip."""
+
+    def write(self, changes: ChangeSet) -> WriteReport:
+        """Locate every change by key against a fresh snapshot, then write it."""
+        if not changes:
+            return WriteReport(0, 0, [], [], [])
+        plan = plan_writes(changes, self.snapshot(changes))
+        self.apply(plan, changes)
+        return WriteReport(
+            cells_written=len(plan.cells),
+            rows_appended=plan.appended_rows,
+            skipped=plan.skipped,
+            added_headers=plan.added_headers,
+            new_tabs=plan.new_tabs,
+        )
+
+    def ensure_layout(self, layout: Mapping[str, Sequence[str]]) -> list[str]:
+        """Create missing tabs and header cells (``init``); returns what was done."""
+        changes = ChangeSet()
+        for tab, headers in layout.items():
+            changes.declare(tab, headers, headers[:1])
+        plan = plan_writes(changes, self.snapshot(changes))
+        if plan.cells or plan.new_tabs:
+            self.apply(plan, changes)
+        done = [f"created tab {t!r}" for t in plan.new_tabs]
+        done += [f"added column {h!r} to {t!r}" for t, h in plan.added_headers if t not in plan.new_tabs]
+        return done
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or locks; the default holds none."""
+
+    def __enter__(self) -> Workbook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def snapshot_from_rows(title: str, rows: Sequence[Sequence[Cell]] | None) -> TabSnapshot:
+    """A full snapshot from a whole tab's cells (what the file backends have anyway)."""
+    if rows is None:
+        return TabSnapshot(title, [], {}, 0, exists=False)
+    header = list(rows[0]) if rows else []
+    columns: dict[str, list[Cell]] = {}
+    for i, h in enumerate(header):
+        norm = normalise_header(h)
+        if norm and norm not in columns:
+            columns[norm] = [r[i] if i < len(r) else None for r in rows[1:]]
+    last = 0
+    for r, row in enumerate(rows, start=1):
+        if any(v not in (None, "") for v in row):
+            last = r
+    return TabSnapshot(title, header, columns, last)

@@ -263,7 +263,11 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
     for rep in changes.replaces:
         snap = snapshots[rep.tab]
         for i, values in enumerate(rep.rows, start=2):
-            put_row(rep.tab, i, values)
+            # the whole row is rewritten: a column this row leaves out must not keep
+            # the value an earlier run put there
+            given = {col(rep.tab, h): v for h, v in values.items()}
+            for c in range(1, max(column_of[rep.tab].values(), default=0) + 1):
+                plan.cells.append(CellWrite(rep.tab, i, c, given.get(c)))
         first_stale = len(rep.rows) + 2
         if snap.last_row >= first_stale:
             plan.cleared[rep.tab] = (first_stale, snap.last_row)
@@ -344,8 +348,12 @@ class Workbook(ABC):
     def apply(self, plan: WritePlan, changes: ChangeSet) -> None:
         """Put the planned cells (creating new tabs first), in one round trip."""
 
-    def write(self, changes: ChangeSet) -> WriteReport:
-        """Locate every change by key against a fresh snapshot, then write it."""
+    def write(self, changes: ChangeSet, *, reuse_snapshot: bool = False) -> WriteReport:
+        """Locate every change by key against a fresh snapshot, then write it.
+
+        ``reuse_snapshot`` lets a backend for which a fresh look costs a request
+        (Google) reuse the one it took for its previous write in this run.
+        """
         if not changes:
             return WriteReport(0, 0, [], [], [])
         plan = plan_writes(changes, self.snapshot(changes))

@@ -1,0 +1,1 @@
+"""Small, runnable measurements: `python -m benchmarks.<name>`."""

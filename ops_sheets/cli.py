@@ -129,12 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     parser.add_argument(
-        "--log-format", choices=("text", "json"), default="text", help="log lines for people or machines"
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines for people or machines",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default ./config.toml)")
+        p.add_argument(
+            "--config", default=DEFAULT_CONFIG, help="config file (default ./config.toml)"
+        )
 
     p = sub.add_parser("demo", help="build a sample shop in DIR and run every job on it")
     p.add_argument("--dir", default="ops-demo", help="folder to create (default ./ops-demo)")
@@ -155,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("jobs", nargs="+", metavar="JOB", help=f"one of: {', '.join(RUNNABLE)}")
     with_config(p)
     p.add_argument("--now", help="ISO 8601 date-time; without offset, in the configured zone")
-    p.add_argument("--dry-run", action="store_true", help="print every change and email; change nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print every change and email; change nothing"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("serve", help="run jobs on their schedules until stopped")

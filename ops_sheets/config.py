@@ -28,7 +28,7 @@ from .errors import ConfigError
 DEFAULT_CONFIG = "config.toml"
 
 
-def _setting(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse
+def _setting(default: Any, help: str) -> Any:
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help})
     return field(default=default, metadata={"help": help})
@@ -85,7 +85,7 @@ class StateSettings:
 class JobSettings:
     """Settings every job has; each job's section adds its own."""
 
-    schedule: str = _setting("", "when `serve` runs the job, e.g. \"every day at 07:00\"")
+    schedule: str = _setting("", 'when `serve` runs the job, e.g. "every day at 07:00"')
     timeout_minutes: float = _setting(15.0, "a run taking longer is stopped and recorded")
     enabled: bool = _setting(True, "false = `serve` and `run all` skip this job")
 
@@ -99,7 +99,9 @@ class CheckSettings(JobSettings):
 class StockSettings(JobSettings):
     schedule: str = _setting("every day at 07:00", "when `serve` runs the job")
     lookback_days: int = _setting(56, "days of order history that set daily demand")
-    default_lead_time_days: float = _setting(14.0, "lead time when neither SKU nor supplier has one")
+    default_lead_time_days: float = _setting(
+        14.0, "lead time when neither SKU nor supplier has one"
+    )
     review_days: float = _setting(7.0, "days between reviews; S = s + demand × review_days")
     service_level_a: float = _setting(0.98, "target service level of class A SKUs")
     service_level_b: float = _setting(0.95, "target service level of class B SKUs")
@@ -128,6 +130,10 @@ class OrdersSettings(JobSettings):
     holidays_subdivision: str = _setting("", "region for holidays, e.g. ENG")
     at_risk_hours: float = _setting(4.0, "unshipped lines due within this many hours are AT RISK")
     transit_alert_days: float = _setting(7.0, "shipped this long ago, not delivered = stuck")
+    collection_address: str = _setting(
+        "",
+        "where forwarders collect parcels (pickup requests); blank = [jobs.stock] delivery_address",
+    )
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,12 @@ class ReturnsSettings(JobSettings):
     rate_window_days: int = _setting(90, "days of shipments and returns behind return rates")
     alert_return_rate: float = _setting(0.10, "return rate that flags a possible faulty product")
     min_units_shipped: int = _setting(20, "ignore SKUs with fewer units shipped in the window")
+    return_address: str = _setting(
+        "", "where customers send returns (acknowledgements); blank = [jobs.stock] delivery_address"
+    )
+    send_within_days: int = _setting(
+        14, "acknowledgements ask for the parcel by the window's end, or this many days on"
+    )
 
 
 @dataclass(frozen=True)
@@ -234,9 +246,7 @@ def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:
         raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{config_path}: not UTF-8 text; save it as UTF-8") from None
-    return settings_from_dict(
-        data, base_dir=config_path.resolve().parent, source=str(config_path)
-    )
+    return settings_from_dict(data, base_dir=config_path.resolve().parent, source=str(config_path))
 
 
 def settings_from_dict(
@@ -260,7 +270,7 @@ def _check_semantics(s: Settings) -> None:
         ) from None
     if s.workbook.backend == "google" and not s.workbook.spreadsheet_id:
         raise ConfigError(
-            f"{where}: [workbook] spreadsheet_id: required when backend = \"google\"; "
+            f'{where}: [workbook] spreadsheet_id: required when backend = "google"; '
             "copy it from the sheet's URL: https://docs.google.com/spreadsheets/d/<id>/edit"
         )
     if s.mail.transport == "smtp" and not s.mail.smtp.host:
@@ -296,7 +306,7 @@ def _describe(tp: Any) -> str:
     if origin is list:
         return f"a list of {_describe(typing.get_args(tp)[0])}"
     if origin is dict:
-        return "a table of names to text, like { sku = \"Item code\" }"
+        return 'a table of names to text, like { sku = "Item code" }'
     if dataclasses.is_dataclass(tp):
         return "a section"
     return _TYPE_WORDS.get(tp, str(tp))

@@ -41,8 +41,8 @@ def run_demo(directory: Path, now_text: str | None = None) -> int:
     facts = build_demo_workbook(settings.resolve(settings.workbook.path), now)
     print(f"ops-sheets demo: a sample shop in {directory}/, as of {now:%A %Y-%m-%d %H:%M %Z}")
     print(
-        f"  {facts.counts.get('skus', 0)} SKUs, {facts.counts.get('suppliers', 0)} suppliers, "
-        f"{facts.counts.get('order_lines', 0)} order lines, {facts.counts.get('returns', 0)} returns, "
+        f"  {facts.skus} SKUs, {facts.suppliers} suppliers, {facts.forwarders} forwarders, "
+        f"{facts.order_lines} order lines, {facts.returns} returns, "
         f"{len(facts.mistakes)} deliberate data mistakes"
     )
     for line in init_workbook(settings):
@@ -56,7 +56,10 @@ def run_demo(directory: Path, now_text: str | None = None) -> int:
     emails = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
     print()
     print("Where to look:")
-    print(f"  {settings.resolve(settings.workbook.path)}  (open it; see the Problems tab: {problems} rows)")
+    print(
+        f"  {settings.resolve(settings.workbook.path)}  "
+        f"(open it; the Problems tab lists {problems} rows)"
+    )
     print(f"  {outbox}/  ({len(emails)} emails; open index.html in a browser)")
     print(f"  {settings.resolve(settings.state.path)}  (the ledger and job history)")
     print("Try next:")

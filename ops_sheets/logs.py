@@ -60,9 +60,11 @@ def setup_logging(*, verbose: bool = False, json_format: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
-        JsonFormatter() if json_format else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter()
+        if json_format
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("ops_sheets").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("ops_sheets").setLevel(logging.DEBUG if verbose else logging.WARNING)

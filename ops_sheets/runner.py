@@ -25,7 +25,7 @@ import logging
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -38,7 +38,6 @@ from .config import Settings
 from .errors import JobError, OpsSheetsError, UsageError
 from .tables import (
     ACTIVITY_LOG,
-    PROBLEMS,
     TAB_SPECS,
     TEAM_TABS,
     Problem,
@@ -50,7 +49,7 @@ from .tables import (
 )
 from .validation import validate
 from .workbook import open_workbook
-from .workbook.base import Cell, ChangeSet, Grid, Replace, Update, Append, Workbook, WriteReport
+from .workbook.base import Append, Cell, ChangeSet, Grid, Replace, Update, Workbook, WriteReport
 from .workbook.memory import MemoryWorkbook
 
 if TYPE_CHECKING:
@@ -117,7 +116,7 @@ class JobContext:
         return self.tables[key]
 
     @property
-    def tz(self):  # noqa: ANN201 - ZoneInfo
+    def tz(self):
         return self.settings.tz
 
     # -------------------------------------------------------------- writing
@@ -130,7 +129,7 @@ class JobContext:
         if table is not None:
             headers.update(table.headers)  # the sheet's own spelling wins
         title = table.title if table is not None else layout.title
-        if tab_key not in self.changes.headers.get(title, []):
+        if title not in self.changes.headers:
             declared = (
                 [headers[c.key] for c in spec.columns]
                 if spec.service_owned
@@ -154,7 +153,9 @@ class JobContext:
             out[headers[col.key]] = to_cell(value)
         return out
 
-    def _key(self, spec: TabSpec, headers: Mapping[str, str], key: Mapping[str, Any]) -> dict[str, str]:
+    def _key(
+        self, spec: TabSpec, headers: Mapping[str, str], key: Mapping[str, Any]
+    ) -> dict[str, str]:
         from .workbook.base import key_text
 
         return {headers[spec.column(k).key]: key_text(to_cell(v)) for k, v in key.items()}  # type: ignore[union-attr]
@@ -163,7 +164,11 @@ class JobContext:
         """Write service columns of the row with this key (found again at write time)."""
         spec, title, headers = self._spec(tab_key)
         self.changes.updates.append(
-            Update(title, self._key(spec, headers, key), self._cells(spec, headers, values, team_ok=False))
+            Update(
+                title,
+                self._key(spec, headers, key),
+                self._cells(spec, headers, values, team_ok=False),
+            )
         )
 
     def set_team_cell_after_send(
@@ -174,15 +179,25 @@ class JobContext:
         self.after_send.append(
             AfterSend(
                 email_key,
-                Update(title, self._key(spec, headers, key), self._cells(spec, headers, values, team_ok=True)),
+                Update(
+                    title,
+                    self._key(spec, headers, key),
+                    self._cells(spec, headers, values, team_ok=True),
+                ),
             )
         )
 
-    def set_team_cells(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    def set_team_cells(
+        self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
         """Fill a team cell the design gives to the service (a blank Return ID → RMA)."""
         spec, title, headers = self._spec(tab_key)
         self.changes.updates.append(
-            Update(title, self._key(spec, headers, key), self._cells(spec, headers, values, team_ok=True))
+            Update(
+                title,
+                self._key(spec, headers, key),
+                self._cells(spec, headers, values, team_ok=True),
+            )
         )
 
     def append(self, tab_key: str, values: Mapping[str, Any]) -> None:
@@ -209,7 +224,9 @@ class JobContext:
         """Queue an email; it goes out after the sheet write, at most once per key."""
         self.emails.append(email)
 
-    def log(self, action: str, subject: str = "", to: str = "", reference: str = "", result: str = "") -> None:
+    def log(
+        self, action: str, subject: str = "", to: str = "", reference: str = "", result: str = ""
+    ) -> None:
         """An Activity log row, stamped with the wall-clock moment it happened."""
         self.append(
             "activity_log",
@@ -288,7 +305,9 @@ def available_jobs(settings: Settings | None = None) -> list[str]:
         user_dir = settings.resolve(settings.jobs_dir)
         if user_dir.is_dir():
             present += sorted(
-                p.stem for p in user_dir.glob("*.py") if p.stem not in present and not p.stem.startswith("_")
+                p.stem
+                for p in user_dir.glob("*.py")
+                if p.stem not in present and not p.stem.startswith("_")
             )
     return present
 
@@ -309,14 +328,20 @@ def parse_tables(
     for key in tab_keys:
         spec = TAB_SPECS[key]
         title = layout_for(spec, settings).title
-        out[key] = parse_table(spec, grids.get(title), settings.tz, settings, day_first=settings.day_first)
+        out[key] = parse_table(
+            spec, grids.get(title), settings.tz, settings, day_first=settings.day_first
+        )
     return out
 
 
 def missing_tab_problems(tables: Mapping[str, Table]) -> list[Problem]:
     return [
         Problem(
-            t.title, None, "", "", "",
+            t.title,
+            None,
+            "",
+            "",
+            "",
             f"tab {t.title!r} not found",
             "run `ops-sheets init` to create it, or name yours in config: "
             f'[tabs.{t.spec.key}] name = "Your tab"',
@@ -390,8 +415,12 @@ def _run(
     tables = parse_tables(grids, keys, settings)
     ctx = JobContext(job=name, settings=settings, now=now, tables=tables, clock=clock, state=state)
 
-    postman = _postman(settings, ledger, transport, dry_run)
-    ctx.ledger = getattr(postman, "ledger", None)
+    if ledger is None and not dry_run:
+        from .ledger import Ledger
+
+        ledger = Ledger(settings.resolve(settings.state.path))
+    ctx.ledger = ledger
+    postman = _postman(settings, ledger, transport)
     job.run(ctx)
 
     problems = missing_tab_problems(tables)
@@ -401,7 +430,7 @@ def _run(
     problems += ctx.problems
 
     sendable: list[OutgoingEmail] = list(ctx.emails)
-    if postman is not None and ctx.emails:
+    if ctx.emails:
         prepared = postman.prepare(ctx.emails)
         rejected = [p for p in prepared if not getattr(p, "ok", True)]
         problems += [_mail_problem(r) for r in rejected]
@@ -410,6 +439,9 @@ def _run(
         if dry_run:
             ctx.notes += [_describe_email(p) for p in prepared if getattr(p, "ok", True)]
 
+    # Declared up front so that the write after sending finds the Activity log
+    # in the snapshot taken for the main write (no extra request on Google).
+    ctx._spec("activity_log")
     problem_rows = [p.as_row(name, now) for p in problems]
     _, problems_title, _ = ctx._spec("problems")
     ctx.changes.replaces.append(Replace(problems_title, problem_rows))
@@ -424,18 +456,20 @@ def _run(
     for s in result.write.skipped:
         ctx.note(f"skipped {s.tab} {s.key}: {s.reason}")
 
-    if postman is not None and (sendable or _has_pending(postman)):
+    if sendable or _has_pending(postman):
         delivery = postman.deliver(sendable, job=name, now=now)
         result.delivery = delivery
         follow_up = ChangeSet()
-        delivered = {k for k, o in delivery.outcomes.items() if o in ("sent", "already_sent")}
+        delivered = set(delivery.keys("sent")) | set(delivery.keys("already_sent"))
         for a in ctx.after_send:
             if a.email_key in delivered:
                 follow_up.declare(a.update.tab, [], list(ctx.changes.anchors.get(a.update.tab, [])))
                 follow_up.updates.append(a.update)
         if delivery.activity:
             _, log_title, log_headers = ctx._spec("activity_log")
-            follow_up.declare(log_title, layout_headers(ACTIVITY_LOG, settings), [log_headers["time"]])
+            follow_up.declare(
+                log_title, layout_headers(ACTIVITY_LOG, settings), [log_headers["time"]]
+            )
             for entry in delivery.activity:
                 follow_up.appends.append(
                     Append(
@@ -452,8 +486,8 @@ def _run(
                     )
                 )
         if follow_up:
-            wb.write(follow_up)
-        ctx.counts["emails_sent"] = sum(1 for o in delivery.outcomes.values() if o == "sent")
+            wb.write(follow_up, reuse_snapshot=True)
+        ctx.counts["emails_sent"] = len(delivery.sent)
     return result
 
 
@@ -463,14 +497,9 @@ def _has_pending(postman: Any) -> bool:
     return bool(has()) if callable(has) else False
 
 
-def _postman(settings: Settings, ledger: Any, transport: Any, dry_run: bool) -> Any:
-    try:
-        from .ledger import Ledger
-        from .mail.postman import Postman
-    except ImportError:  # the mail package is optional while it is being built
-        return None
-    if ledger is None and not dry_run:
-        ledger = Ledger(settings.resolve(settings.state.path))
+def _postman(settings: Settings, ledger: Any, transport: Any) -> Any:
+    from .mail.postman import Postman
+
     return Postman(settings, ledger, transport=transport)
 
 
@@ -537,7 +566,10 @@ def print_result(result: JobResult, out: Callable[[str], Any] = print) -> None:
     for line in result.notes:
         out(f"  {line}")
     if result.write is not None:
-        out(f"  wrote {result.write.cells_written} cells, appended {result.write.rows_appended} rows")
+        out(
+            f"  wrote {result.write.cells_written} cells, "
+            f"appended {result.write.rows_appended} rows"
+        )
     if result.delivery is not None:
         out(f"  mail: {result.delivery.summary()}")
     if result.problems:
@@ -547,7 +579,10 @@ def print_result(result: JobResult, out: Callable[[str], Any] = print) -> None:
         if len(result.problems) > 10:
             out(f"    … and {len(result.problems) - 10} more")
     if result.dry_run_lines:
-        out(f"  dry run: {len(result.dry_run_lines)} cell change(s) would be made (nothing written):")
+        out(
+            f"  dry run: {len(result.dry_run_lines)} cell change(s) would be made "
+            "(nothing written):"
+        )
         for line in result.dry_run_lines:
             out(f"    {line}")
 

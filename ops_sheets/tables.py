@@ -266,8 +266,10 @@ def _kpi_key(header: str) -> str:
 DAILY_KPIS = TabSpec(
     "daily_kpis",
     "Daily KPIs",
-    (_service("date", "Date", "date"),)
-    + tuple(_service(_kpi_key(h), h, "number") for h in KPI_COLUMNS),
+    (
+        _service("date", "Date", "date"),
+        *(_service(_kpi_key(h), h, "number") for h in KPI_COLUMNS),
+    ),
     key_columns=("date",),
     service_owned=True,
 )
@@ -279,14 +281,14 @@ WEEKLY_SUMMARY = TabSpec(
         _service("week", "Week"),
         _service("from", "From", "date"),
         _service("to", "To", "date"),
-    )
-    + tuple(
-        col
-        for h in KPI_COLUMNS
-        for col in (
-            _service(_kpi_key(h), h, "number"),
-            _service(_kpi_key(h) + "_change", f"{h} change", "number"),
-        )
+        *(
+            col
+            for h in KPI_COLUMNS
+            for col in (
+                _service(_kpi_key(h), h, "number"),
+                _service(_kpi_key(h) + "_change", f"{h} change", "number"),
+            )
+        ),
     ),
     key_columns=("week",),
     service_owned=True,
@@ -428,7 +430,7 @@ def parse_enum(value: Cell, choices: Sequence[str]) -> str | None:
         return None
     if text in choices:
         return text
-    raise CellError(f"not a known status", "use one of: " + ", ".join(choices))
+    raise CellError("not a known status", "use one of: " + ", ".join(choices))
 
 
 def _localise(dt: datetime, tz: ZoneInfo) -> datetime:
@@ -621,7 +623,11 @@ def parse_table(
         if key in found:
             problems.append(
                 Problem(
-                    title, 1, str(h), "", str(h),
+                    title,
+                    1,
+                    str(h),
+                    "",
+                    str(h),
                     f"column {h!r} appears twice; the first one (column "
                     f"{_col_letter(found[key])}) is used",
                     "rename or delete the second one",
@@ -635,11 +641,15 @@ def parse_table(
     for c in missing_required:
         problems.append(
             Problem(
-                title, 1, layout.headers[c.key], "", "",
+                title,
+                1,
+                layout.headers[c.key],
+                "",
+                "",
                 f"required column {layout.headers[c.key]!r} is missing",
                 f"add a column headed {layout.headers[c.key]!r} in row 1 "
                 f"(or map yours in config: [tabs.{spec.key}] columns = "
-                f"{{ {c.key} = \"Your header\" }})",
+                f'{{ {c.key} = "Your header" }})',
             )
         )
     if missing_required:
@@ -666,27 +676,36 @@ def parse_table(
                 value = None
                 problems.append(
                     Problem(
-                        title, r, headers[c.key], key_label, _show_value(raw),
-                        err.problem, err.fix,
+                        title,
+                        r,
+                        headers[c.key],
+                        key_label,
+                        _show_value(raw),
+                        err.problem,
+                        err.fix,
                     )
                 )
             else:
                 if value is None and c.required and c.key not in spec.key_columns:
                     problems.append(
                         Problem(
-                            title, r, headers[c.key], key_label, "",
+                            title,
+                            r,
+                            headers[c.key],
+                            key_label,
+                            "",
                             f"{headers[c.key]} is blank",
                             f"fill in {headers[c.key]}",
                         )
                     )
-                elif (
-                    c.minimum is not None
-                    and isinstance(value, float)
-                    and value < c.minimum
-                ):
+                elif c.minimum is not None and isinstance(value, float) and value < c.minimum:
                     problems.append(
                         Problem(
-                            title, r, headers[c.key], key_label, _show_value(raw),
+                            title,
+                            r,
+                            headers[c.key],
+                            key_label,
+                            _show_value(raw),
                             f"{headers[c.key]} below {c.minimum:g}",
                             f"type a number of at least {c.minimum:g}",
                         )
@@ -769,7 +788,11 @@ def _key_problems(
         for idx in frame.index[blank]:
             problems.append(
                 Problem(
-                    title, int(frame.at[idx, "_row"]), headers[key_cols[0]], "", "",
+                    title,
+                    int(frame.at[idx, "_row"]),
+                    headers[key_cols[0]],
+                    "",
+                    "",
                     f"{label} is blank, so the service cannot tell which row this is; "
                     "the row is skipped",
                     f"fill in {label}",
@@ -782,7 +805,11 @@ def _key_problems(
         others = frame.loc[dup & (keys == keys.loc[idx]).all(axis=1), "_row"].tolist()
         problems.append(
             Problem(
-                title, int(frame.at[idx, "_row"]), headers[key_cols[0]], key, key,
+                title,
+                int(frame.at[idx, "_row"]),
+                headers[key_cols[0]],
+                key,
+                key,
                 f"{label} {key} appears on rows {', '.join(map(str, others))}; "
                 "these rows are skipped",
                 f"make each {label} unique (merge the rows or correct the typo)",

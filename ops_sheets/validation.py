@@ -33,7 +33,9 @@ def _key(table: Table, row: pd.Series) -> str:
     return " / ".join(str(row[k]) if pd.notna(row[k]) else "" for k in table.spec.key_columns)
 
 
-def _problem(table: Table, row: pd.Series, column: str, value: object, problem: str, fix: str) -> Problem:
+def _problem(
+    table: Table, row: pd.Series, column: str, value: object, problem: str, fix: str
+) -> Problem:
     return Problem(
         table.title,
         int(row["_row"]),
@@ -48,7 +50,11 @@ def _problem(table: Table, row: pd.Series, column: str, value: object, problem: 
 def unknown_references(tables: Mapping[str, Table]) -> list[Problem]:
     """SKUs, suppliers and forwarders named in one tab but missing from their own tab."""
     out: list[Problem] = []
-    stock, suppliers, forwarders = tables.get("stock"), tables.get("suppliers"), tables.get("forwarders")
+    stock, suppliers, forwarders = (
+        tables.get("stock"),
+        tables.get("suppliers"),
+        tables.get("forwarders"),
+    )
     skus = _known(stock, "sku") if stock else set()
     refs = [
         ("orders", "sku", stock, skus, "SKU", "Stock"),
@@ -62,8 +68,17 @@ def unknown_references(tables: Mapping[str, Table]) -> list[Problem]:
             ("purchase_orders", "supplier", suppliers, names, "supplier", "Suppliers"),
         ]
     if forwarders is not None and forwarders.exists:
-        refs.append(("orders", "forwarder", forwarders, _known(forwarders, "forwarder"), "forwarder", "Forwarders"))
-    for tab_key, column, target, known, noun, target_title in refs:
+        refs.append(
+            (
+                "orders",
+                "forwarder",
+                forwarders,
+                _known(forwarders, "forwarder"),
+                "forwarder",
+                "Forwarders",
+            )
+        )
+    for tab_key, column, target, known, noun, _target_title in refs:
         table = tables.get(tab_key)
         if table is None or target is None or not target.exists or table.frame.empty:
             continue
@@ -72,7 +87,10 @@ def unknown_references(tables: Mapping[str, Table]) -> list[Problem]:
         for row in _rows(table, mask):
             out.append(
                 _problem(
-                    table, row, column, row[column],
+                    table,
+                    row,
+                    column,
+                    row[column],
                     f"unknown {noun} {row[column]!r}: not on the {target.title} tab",
                     f"correct the {noun}, or add it to the {target.title} tab",
                 )
@@ -90,7 +108,16 @@ def order_checks(tables: Mapping[str, Table]) -> list[Problem]:
     qty = f["qty"]
     bad_qty = qty.notna() & ((qty <= 0) | (qty % 1 != 0))
     for row in _rows(orders, bad_qty):
-        out.append(_problem(orders, row, "qty", row["qty"], "Qty is not a positive whole number", "type the number of units, e.g. 1"))
+        out.append(
+            _problem(
+                orders,
+                row,
+                "qty",
+                row["qty"],
+                "Qty is not a positive whole number",
+                "type the number of units, e.g. 1",
+            )
+        )
     open_ = f["status"].isin(OPEN_ORDER_STATUSES)
     address_cols = ["address", "city", "postcode", "country"]
     incomplete = open_ & f[address_cols].isna().any(axis=1)
@@ -99,23 +126,66 @@ def order_checks(tables: Mapping[str, Table]) -> list[Problem]:
         names = ", ".join(orders.header(c) for c in blank)
         out.append(
             _problem(
-                orders, row, blank[0], None,
+                orders,
+                row,
+                blank[0],
+                None,
                 f"incomplete address on an open order: {names} blank",
                 "fill in the delivery address before the order is packed",
             )
         )
     ready_no_fwd = (f["status"] == "READY") & f["forwarder"].isna()
     for row in _rows(orders, ready_no_fwd):
-        out.append(_problem(orders, row, "forwarder", None, "READY but no Forwarder", "choose the forwarder that will collect this parcel"))
-    shipped_before = f["shipped_at"].notna() & f["order_date"].notna() & (f["shipped_at"] < f["order_date"])
+        out.append(
+            _problem(
+                orders,
+                row,
+                "forwarder",
+                None,
+                "READY but no Forwarder",
+                "choose the forwarder that will collect this parcel",
+            )
+        )
+    shipped_before = (
+        f["shipped_at"].notna() & f["order_date"].notna() & (f["shipped_at"] < f["order_date"])
+    )
     for row in _rows(orders, shipped_before):
-        out.append(_problem(orders, row, "shipped_at", row["shipped_at"], "Shipped at is before Order date", "check both dates"))
-    delivered_before = f["delivered_at"].notna() & f["shipped_at"].notna() & (f["delivered_at"] < f["shipped_at"])
+        out.append(
+            _problem(
+                orders,
+                row,
+                "shipped_at",
+                row["shipped_at"],
+                "Shipped at is before Order date",
+                "check both dates",
+            )
+        )
+    delivered_before = (
+        f["delivered_at"].notna() & f["shipped_at"].notna() & (f["delivered_at"] < f["shipped_at"])
+    )
     for row in _rows(orders, delivered_before):
-        out.append(_problem(orders, row, "delivered_at", row["delivered_at"], "Delivered at is before Shipped at", "check both dates"))
+        out.append(
+            _problem(
+                orders,
+                row,
+                "delivered_at",
+                row["delivered_at"],
+                "Delivered at is before Shipped at",
+                "check both dates",
+            )
+        )
     shipped_no_date = f["status"].isin(("SHIPPED", "DELIVERED")) & f["shipped_at"].isna()
     for row in _rows(orders, shipped_no_date):
-        out.append(_problem(orders, row, "shipped_at", None, f"{row['status']} without Shipped at", "fill in when the parcel left"))
+        out.append(
+            _problem(
+                orders,
+                row,
+                "shipped_at",
+                None,
+                f"{row['status']} without Shipped at",
+                "fill in when the parcel left",
+            )
+        )
     out += _disagreeing_orders(orders)
     return out
 
@@ -136,7 +206,10 @@ def _disagreeing_orders(orders: Table) -> list[Problem]:
                 rows = ", ".join(str(r) for r in lines["_row"])
                 out.append(
                     _problem(
-                        orders, first, column, first[column],
+                        orders,
+                        first,
+                        column,
+                        first[column],
                         f"order {order_id} lines disagree on {orders.header(column)} (rows {rows})",
                         "make every line of the order show the same customer and address",
                     )

@@ -46,15 +46,81 @@ def small_shop() -> dict[str, list[list[object]]]:
         "Suppliers": [["Supplier", "Email"], ["Acme", "orders@acme.example"]],
         "Purchase orders": [["PO number", "Supplier", "SKU", "Qty", "Status"]],
         "Orders": [
-            ["Order ID", "Order date", "Customer", "SKU", "Qty", "Status", "Address", "City", "Postcode", "Country", "Shipped at"],
-            ["SO-1", "2026-11-20 10:00", "Ann", "A-1", 1, "shipped", "1 High St", "York", "YO1 1AA", "UK", "2026-11-20 16:00"],
-            ["SO-2", "21/11/2026", "Bob", "B-2", 2, "NEW", "2 Low Rd", "Leeds", "LS1 1AA", "UK", None],
+            [
+                "Order ID",
+                "Order date",
+                "Customer",
+                "SKU",
+                "Qty",
+                "Status",
+                "Address",
+                "City",
+                "Postcode",
+                "Country",
+                "Shipped at",
+            ],
+            [
+                "SO-1",
+                "2026-11-20 10:00",
+                "Ann",
+                "A-1",
+                1,
+                "shipped",
+                "1 High St",
+                "York",
+                "YO1 1AA",
+                "UK",
+                "2026-11-20 16:00",
+            ],
+            [
+                "SO-2",
+                "21/11/2026",
+                "Bob",
+                "B-2",
+                2,
+                "NEW",
+                "2 Low Rd",
+                "Leeds",
+                "LS1 1AA",
+                "UK",
+                None,
+            ],
         ],
         "Returns": [["Return ID", "Order ID", "SKU", "Qty", "Status"]],
-        "Forwarders": [["Forwarder", "Email", "Pickup cutoff", "Pickup days"], ["Zip", "z@zip.example", "15:00", "Mon-Fri"]],
+        "Forwarders": [
+            ["Forwarder", "Email", "Pickup cutoff", "Pickup days"],
+            ["Zip", "z@zip.example", "15:00", "Mon-Fri"],
+        ],
     }
 
 
 @pytest.fixture
 def shop() -> MemoryWorkbook:
     return MemoryWorkbook(small_shop())
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """One local Sheets API emulator for the whole run; each test makes its own sheet."""
+    from ops_sheets.emulator import SheetsEmulator
+
+    with SheetsEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def fresh_emulator(emulator):
+    """The shared emulator with faults, hooks and counters cleared."""
+    emulator.faults.clear()
+    emulator.clear_hooks()
+    emulator.reset_counts()
+    yield emulator
+    emulator.faults.clear()
+    emulator.clear_hooks()
+
+
+@pytest.fixture
+def sheets_emulator(fresh_emulator, monkeypatch):
+    """The emulator, with SHEETS_EMULATOR_HOST set the way a user would set it."""
+    monkeypatch.setenv("SHEETS_EMULATOR_HOST", fresh_emulator.host_port)
+    return fresh_emulator

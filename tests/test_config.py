@@ -29,7 +29,10 @@ def test_defaults_give_an_xlsx_workbook_and_an_outbox(tmp_path: Path) -> None:
     [
         ("colour = 1", "top level colour: unknown key; valid keys here:"),
         ("[workbook]\nbackend = 'excel'", '[workbook] backend: expected one of "xlsx", "google"'),
-        ("[jobs.stock]\nlookback_days = 'eight weeks'", '[jobs.stock] lookback_days: expected a whole number, got "eight weeks"'),
+        (
+            "[jobs.stock]\nlookback_days = 'eight weeks'",
+            '[jobs.stock] lookback_days: expected a whole number, got "eight weeks"',
+        ),
         ("[jobs.stock]\nlookback = 5", "[jobs.stock] lookback: unknown key; valid keys here:"),
         ("[mail.smtp]\nport = true", "[mail.smtp] port: expected a whole number, got true"),
         ("timezone = 'Mars/Olympus'", 'timezone: "Mars/Olympus" is not an IANA time zone'),
@@ -40,7 +43,9 @@ def test_defaults_give_an_xlsx_workbook_and_an_outbox(tmp_path: Path) -> None:
         ("x = [", "not valid TOML"),
     ],
 )
-def test_config_mistakes_are_one_line_naming_the_key(tmp_path: Path, text: str, expected: str) -> None:
+def test_config_mistakes_are_one_line_naming_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, text))
     message = str(err.value)
@@ -55,7 +60,9 @@ def test_missing_config_file_says_how_to_get_one(tmp_path: Path) -> None:
 
 
 def test_tab_renames_are_accepted() -> None:
-    s = settings_from_dict({"tabs": {"stock": {"name": "Inventory", "columns": {"sku": "Item code"}}}})
+    s = settings_from_dict(
+        {"tabs": {"stock": {"name": "Inventory", "columns": {"sku": "Item code"}}}}
+    )
     assert s.tabs["stock"].name == "Inventory"
     assert s.tabs["stock"].columns == {"sku": "Item code"}
 

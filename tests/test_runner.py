@@ -17,7 +17,7 @@ def test_check_job_writes_the_problems_tab_and_nothing_in_team_columns(
     result = run_job("check", settings, now, workbook=shop)
     problems = shop.tabs["Problems"]
     assert problems[0][:8] == ["Tab", "Row", "Column", "Key", "Value", "Problem", "Job", "Found at"]
-    assert ["Stock", 3, "On hand", "00123", "twelve", "not a number"] == problems[1][:6]
+    assert problems[1][:6] == ["Stock", 3, "On hand", "00123", "twelve", "not a number"]
     assert problems[1][6] == "check" and problems[1][7] == now
     for tab, rows in before.items():
         assert shop.tabs[tab] == rows, f"{tab} changed"
@@ -25,7 +25,9 @@ def test_check_job_writes_the_problems_tab_and_nothing_in_team_columns(
     assert shop.reads == 1 and shop.writes == 1
 
 
-def test_problems_tab_is_rewritten_not_appended(shop: MemoryWorkbook, settings: Settings, now: datetime) -> None:
+def test_problems_tab_is_rewritten_not_appended(
+    shop: MemoryWorkbook, settings: Settings, now: datetime
+) -> None:
     shop.tabs["Stock"][2][3] = "twelve"
     run_job("check", settings, now, workbook=shop)
     shop.tabs["Stock"][2][3] = 5
@@ -34,7 +36,9 @@ def test_problems_tab_is_rewritten_not_appended(shop: MemoryWorkbook, settings: 
     assert shop.tabs["Problems"] == [shop.tabs["Problems"][0]]
 
 
-def test_dry_run_changes_nothing_and_lists_every_cell(shop: MemoryWorkbook, settings: Settings, now: datetime) -> None:
+def test_dry_run_changes_nothing_and_lists_every_cell(
+    shop: MemoryWorkbook, settings: Settings, now: datetime
+) -> None:
     shop.tabs["Orders"][1][3] = "KIT-9999"
     before = {t: [list(r) for r in rows] for t, rows in shop.tabs.items()}
     result = run_job("check", settings, now, workbook=shop, dry_run=True)
@@ -59,18 +63,32 @@ def test_service_values_land_on_the_row_with_their_key_after_a_sort(
         ctx.set("stock", {"sku": sku}, {"stock_status": status, "checked_at": now})
     # a person sorts the tab and inserts a row between the job's read and its write
     header, *rows = shop.tabs["Stock"]
-    shop.tabs["Stock"] = [header, ["NEW-1", "Jug", "Acme", 3, ""], *sorted(rows, key=lambda r: str(r[0]), reverse=True)]
+    shop.tabs["Stock"] = [
+        header,
+        ["NEW-1", "Jug", "Acme", 3, ""],
+        *sorted(rows, key=lambda r: str(r[0]), reverse=True),
+    ]
     report = shop.write(ctx.changes)
     table = shop.tabs["Stock"]
     col = table[0].index("Stock status")
     status = {r[0]: r[col] if len(r) > col else None for r in table[1:]}
     assert status == {"NEW-1": None, "B-2": "OUT OF STOCK", "A-1": "OK", "00123": "LOW"}
     assert report.skipped == []
-    assert table[0][5:] == ["Daily demand", "Days of cover", "On order", "Suggested order", "Stock status", "Why", "Checked at"]
+    assert table[0][5:] == [
+        "Daily demand",
+        "Days of cover",
+        "On order",
+        "Suggested order",
+        "Stock status",
+        "Why",
+        "Checked at",
+    ]
     assert [r[4] for r in table[1:]] == ["", "reorder soon", "keep", ""]  # team column untouched
 
 
-def test_update_for_a_deleted_row_is_skipped_and_reported(shop: MemoryWorkbook, settings: Settings, now: datetime) -> None:
+def test_update_for_a_deleted_row_is_skipped_and_reported(
+    shop: MemoryWorkbook, settings: Settings, now: datetime
+) -> None:
     ctx = _context(shop, settings, now)
     ctx.set("stock", {"sku": "B-2"}, {"stock_status": "OK"})
     del shop.tabs["Stock"][3]
@@ -79,7 +97,9 @@ def test_update_for_a_deleted_row_is_skipped_and_reported(shop: MemoryWorkbook, 
     assert "no row has this key" in report.skipped[0].reason
 
 
-def test_a_job_cannot_write_a_team_column(shop: MemoryWorkbook, settings: Settings, now: datetime) -> None:
+def test_a_job_cannot_write_a_team_column(
+    shop: MemoryWorkbook, settings: Settings, now: datetime
+) -> None:
     import pytest
 
     from ops_sheets.errors import JobError
@@ -89,7 +109,9 @@ def test_a_job_cannot_write_a_team_column(shop: MemoryWorkbook, settings: Settin
         ctx.set("stock", {"sku": "A-1"}, {"on_hand": 3})
 
 
-def test_describe_changes_shows_before_and_after(shop: MemoryWorkbook, settings: Settings, now: datetime) -> None:
+def test_describe_changes_shows_before_and_after(
+    shop: MemoryWorkbook, settings: Settings, now: datetime
+) -> None:
     ctx = _context(shop, settings, now)
     ctx.set("stock", {"sku": "A-1"}, {"why": "=1+1"})
     lines = describe_changes(shop.read(["Stock"]), ctx.changes)

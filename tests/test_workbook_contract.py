@@ -57,11 +57,45 @@ def xlsx_factory(folder: Path) -> MakeWorkbook:
     return make
 
 
-BACKENDS = ["memory", "xlsx"]
+def google_factory(emulator: object) -> MakeWorkbook:
+    """Real gspread over HTTP to the local Sheets API emulator."""
+    from ops_sheets.config import settings_from_dict
+    from ops_sheets.workbook.google import GoogleWorkbook
+
+    def make(tabs: Mapping[str, Rows]) -> BackendUnderTest:
+        sheet_id = emulator.create_spreadsheet(sheets=tabs)  # type: ignore[attr-defined]
+        settings = settings_from_dict(
+            {
+                "workbook": {
+                    "backend": "google",
+                    "spreadsheet_id": sheet_id,
+                    "deadline_seconds": 10.0,
+                }
+            }
+        )
+
+        def edit(tab: str, change: Callable[[Rows], Rows]) -> None:
+            # a person editing in the browser: the same sheet, other values
+            ss = emulator.spreadsheet(sheet_id)  # type: ignore[attr-defined]
+            old = ss.get_values(tab)
+            new = [list(r) for r in change([list(r) for r in old])]
+            width = max([len(r) for r in old + new] + [1])
+            padded = [r + [""] * (width - len(r)) for r in new]
+            padded += [[""] * width for _ in range(len(old) - len(new))]
+            ss.set_values(tab, "A1", padded)
+
+        return BackendUnderTest(GoogleWorkbook.from_settings(settings, emulator.host_port), edit)  # type: ignore[attr-defined]
+
+    return make
+
+
+BACKENDS = ["memory", "xlsx", "google"]
 
 
 @pytest.fixture(params=BACKENDS)
 def make_workbook(request: pytest.FixtureRequest, tmp_path: Path) -> MakeWorkbook:
+    if request.param == "google":
+        return google_factory(request.getfixturevalue("fresh_emulator"))
     return make_memory if request.param == "memory" else xlsx_factory(tmp_path)
 
 

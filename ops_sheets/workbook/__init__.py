@@ -32,7 +32,8 @@ def open_workbook(settings: Settings) -> Workbook:
     if backend == "google":
         from .google import GoogleWorkbook
 
-        return GoogleWorkbook.from_settings(settings, emulator=os.environ.get("SHEETS_EMULATOR_HOST"))
+        emulator = os.environ.get("SHEETS_EMULATOR_HOST")
+        return GoogleWorkbook.from_settings(settings, emulator=emulator)
     from ..errors import ConfigError
 
     raise ConfigError(

@@ -222,7 +222,9 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
         for h in changes.headers.get(tab, []):
             col(tab, h)  # declared headers exist after the write, in declared order
 
-    rows_by_key = {tab: _index_rows(snapshots[tab], changes.anchors.get(tab, [])) for tab in changes.tabs}
+    rows_by_key = {
+        tab: _index_rows(snapshots[tab], changes.anchors.get(tab, [])) for tab in changes.tabs
+    }
 
     def put_row(tab: str, row: int, values: Mapping[str, Cell]) -> None:
         for header, value in values.items():
@@ -232,9 +234,11 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
         wanted = tuple(upd.key[k] for k in sorted(upd.key, key=normalise_header))
         index = rows_by_key[upd.tab]
         label = " / ".join(wanted)
-        key_cols = tuple(sorted((normalise_header(k) for k in upd.key)))
-        rows = index.get(key_cols, {}).get(wanted) if key_cols in index else _lookup(
-            snapshots[upd.tab], upd.key
+        key_cols = tuple(sorted(normalise_header(k) for k in upd.key))
+        rows = (
+            index.get(key_cols, {}).get(wanted)
+            if key_cols in index
+            else _lookup(snapshots[upd.tab], upd.key)
         )
         if not rows:
             if upd.upsert:
@@ -375,7 +379,9 @@ class Workbook(ABC):
         if plan.cells or plan.new_tabs:
             self.apply(plan, changes)
         done = [f"created tab {t!r}" for t in plan.new_tabs]
-        done += [f"added column {h!r} to {t!r}" for t, h in plan.added_headers if t not in plan.new_tabs]
+        done += [
+            f"added column {h!r} to {t!r}" for t, h in plan.added_headers if t not in plan.new_tabs
+        ]
         return done
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -1,0 +1,707 @@
+"""Google Sheets backend, on gspread's HTTP client and google-auth.
+
+Request budget per job run in the steady state (tabs and columns exist):
+
+1. ``values:batchGet`` of every tab the job reads (one request, any number of tabs);
+2. ``values:batchGet`` of the header rows and key columns of the tabs it writes,
+   just before writing, so values land on the row with their key even if people
+   sorted, inserted or deleted rows meanwhile;
+3. ``values:batchUpdate`` (RAW) of every cell and appended row;
+4. when mail went out, one more ``values:batchUpdate`` for the Activity log and
+   the cells that depend on delivery; it reuses the positions from step 2, moved
+   by what step 3 appended — a person sorting in the seconds between steps 3 and
+   4 is the one window we accept to stay within Google's quota.
+
+Spreadsheet metadata (``spreadsheets.get``) is fetched only when a range names a
+tab that does not exist yet, or by ``init``; the grid size, which a write must
+not exceed, comes free with the echoed ranges of step 2.
+
+Every request has a timeout; 429, 5xx, timeouts and dropped connections are
+retried with capped, jittered exponential backoff until a total deadline
+(gspread's own BackOffHTTPClient would retry for hours).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time as time_module
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+from gspread.exceptions import APIError
+from gspread.http_client import HTTPClient
+
+from ..errors import SheetAccessError, WorkbookError
+from .base import (
+    Cell,
+    ChangeSet,
+    Grid,
+    TabSnapshot,
+    Workbook,
+    WritePlan,
+    normalise_header,
+)
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+# ---------------------------------------------------------------- A1 helpers
+
+
+def quote_title(title: str) -> str:
+    """Sheet titles in A1 ranges: always quoted, quotes doubled (what Google echoes)."""
+    return "'" + title.replace("'", "''") + "'"
+
+
+def col_letter(n: int) -> str:
+    """1 → A, 27 → AA."""
+    letters = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def col_number(letters: str) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+_RANGE_END_RE = re.compile(r"!([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?$")
+
+
+def range_extent(a1: str) -> tuple[int, int] | None:
+    """(last row, last column) of an echoed range like ``'Stock'!A1:Z1000``."""
+    m = _RANGE_END_RE.search(a1)
+    if not m:
+        return None
+    col, row = (m.group(3), m.group(4)) if m.group(3) else (m.group(1), m.group(2))
+    return int(row), col_number(col)
+
+
+# ---------------------------------------------------------------- HTTP client
+
+
+@dataclass
+class RequestLog:
+    reads: int = 0
+    writes: int = 0
+    retries: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.reads + self.writes
+
+
+class RetryingHTTPClient(HTTPClient):
+    """gspread's HTTP client with timeouts, a retry deadline, and request counts."""
+
+    def __init__(
+        self,
+        auth: Any,
+        session: requests.Session | None = None,
+        *,
+        timeout: float = 30.0,
+        deadline: float = 120.0,
+        sleep: Callable[[float], None] = time_module.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(auth, session)
+        self.timeout = timeout
+        self.deadline = deadline
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.counts = RequestLog()
+
+    def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
+        is_read = method.lower() == "get"
+        started = time_module.monotonic()
+        attempt = 0
+        while True:
+            if is_read:
+                self.counts.reads += 1
+            else:
+                self.counts.writes += 1
+            try:
+                return super().request(method, endpoint, *args, **kwargs)
+            except APIError as exc:
+                if exc.code not in RETRY_STATUSES:
+                    raise
+                reason = f"HTTP {exc.code}"
+                failure: Exception = exc
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                reason = type(exc).__name__
+                failure = exc
+            attempt += 1
+            # capped exponential backoff with full jitter (AWS architecture blog's advice)
+            wait = self.rng.uniform(0, min(30.0, 0.5 * 2**attempt))
+            elapsed = time_module.monotonic() - started
+            if elapsed + wait > self.deadline:
+                raise WorkbookError(
+                    f"Google Sheets did not answer within {self.deadline:g}s "
+                    f"({attempt} attempts, last: {reason}); try again later"
+                ) from failure
+            self.counts.retries += 1
+            log.warning(
+                "Sheets API %s %s: %s; retry %d in %.1fs",
+                method.upper(),
+                _short(endpoint),
+                reason,
+                attempt,
+                wait,
+            )
+            self.sleep(wait)
+
+
+def _short(url: str) -> str:
+    return url.split("/v4/", 1)[-1][:120]
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def load_credentials(settings: Settings) -> tuple[Any, str]:
+    """(credentials, the identity to share the sheet with) from the config."""
+    wb = settings.workbook
+    if wb.credentials:
+        from google.oauth2 import service_account
+
+        path = settings.resolve(wb.credentials)
+        if not path.is_file():
+            raise SheetAccessError(
+                f"{settings.source}: [workbook] credentials: {path} not found; download the "
+                "service account's JSON key from the Google Cloud console"
+            )
+        try:
+            creds = service_account.Credentials.from_service_account_file(str(path), scopes=SCOPES)
+        except (ValueError, KeyError) as exc:
+            raise SheetAccessError(
+                f"{path}: not a service-account key file ({type(exc).__name__}); "
+                "download a JSON key for the service account"
+            ) from None
+        return creds, creds.service_account_email
+    if wb.oauth_client:
+        import gspread
+
+        client_file = settings.resolve(wb.oauth_client)
+        token_file = client_file.with_name("authorized_user.json")
+        gc = gspread.oauth(
+            scopes=SCOPES,
+            credentials_filename=str(client_file),
+            authorized_user_filename=str(token_file),
+        )
+        return gc.http_client.auth, "the Google account you signed in with"
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        creds, _ = google.auth.default(scopes=SCOPES)
+    except DefaultCredentialsError:
+        raise SheetAccessError(
+            f"{settings.source}: [workbook] credentials: no credentials found; set it to a "
+            "service-account key file, or set oauth_client, or run "
+            "`gcloud auth application-default login`"
+        ) from None
+    return creds, getattr(creds, "service_account_email", "the account of your default credentials")
+
+
+# ---------------------------------------------------------------- the backend
+
+
+@dataclass
+class _TabCache:
+    header: list[Cell] = field(default_factory=list)
+    snapshot: TabSnapshot | None = None
+    rows: int = 1000  # grid size as Google reports it
+    cols: int = 26
+
+
+class GoogleWorkbook(Workbook):
+    def __init__(
+        self,
+        spreadsheet_id: str,
+        http: RetryingHTTPClient,
+        *,
+        share_with: str = "the service account",
+    ) -> None:
+        self.spreadsheet_id = spreadsheet_id
+        self.name = f"Google Sheet {spreadsheet_id}"
+        self.http = http
+        self.share_with = share_with
+        self._tabs: dict[str, _TabCache] = {}
+        self._titles: list[str] | None = None
+        self._sheet_ids: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, emulator: str | None = None) -> GoogleWorkbook:
+        wb = settings.workbook
+        session: requests.Session | None = None
+        if emulator:
+            from ..emulator.client import emulator_session
+
+            # anonymous: the session sends no credentials, as Google's emulators expect
+            auth: Any = None
+            session = emulator_session(emulator)
+            who = "anyone (emulator)"
+        else:
+            auth, who = load_credentials(settings)
+        http = RetryingHTTPClient(
+            auth,
+            session,
+            timeout=wb.request_timeout_seconds,
+            deadline=wb.deadline_seconds,
+        )
+        return cls(wb.spreadsheet_id, http, share_with=who)
+
+    # ------------------------------------------------------------ calls
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self.spreadsheet_id, *args, **kwargs)
+        except APIError as exc:
+            raise self._explain(exc) from None
+        except requests.RequestException as exc:
+            raise WorkbookError(f"{self.name}: cannot reach Google Sheets: {exc}") from None
+
+    def _explain(self, exc: APIError) -> Exception:
+        message = exc.error.get("message", "")
+        if exc.code == 404:
+            return SheetAccessError(
+                f"[workbook] spreadsheet_id {self.spreadsheet_id!r}: no such spreadsheet; "
+                "copy the id "
+                "from the sheet's URL: https://docs.google.com/spreadsheets/d/<id>/edit"
+            )
+        if exc.code == 403:
+            return SheetAccessError(
+                f"{self.name} is not shared with {self.share_with}; open the sheet, click Share "
+                f"and add {self.share_with} as Editor"
+            )
+        return WorkbookError(f"{self.name}: Google Sheets answered {exc.code}: {message}")
+
+    @property
+    def counts(self) -> RequestLog:
+        return self.http.counts
+
+    # ------------------------------------------------------------ metadata
+
+    def _metadata(self) -> None:
+        meta = self._call(
+            self.http.fetch_sheet_metadata,
+            params={"includeGridData": "false", "fields": "sheets(properties,protectedRanges)"},
+        )
+        self._titles = []
+        for sheet in meta.get("sheets", []):
+            props = sheet["properties"]
+            title = props["title"]
+            self._titles.append(title)
+            self._sheet_ids[title] = props["sheetId"]
+            grid = props.get("gridProperties", {})
+            cache = self._tabs.setdefault(title, _TabCache())
+            cache.rows, cache.cols = grid.get("rowCount", 1000), grid.get("columnCount", 26)
+        self._protected = {
+            (s["properties"]["title"], p.get("description", ""))
+            for s in meta.get("sheets", [])
+            for p in s.get("protectedRanges", [])
+        }
+
+    def tab_titles(self) -> list[str]:
+        self._metadata()
+        return list(self._titles or [])
+
+    def _batch_get(self, ranges: list[str], tabs: Sequence[str]) -> list[dict[str, Any]]:
+        params = {
+            "valueRenderOption": "UNFORMATTED_VALUE",
+            "dateTimeRenderOption": "SERIAL_NUMBER",
+            "majorDimension": "ROWS",
+        }
+        try:
+            return self.http.values_batch_get(self.spreadsheet_id, ranges, params=dict(params)).get(
+                "valueRanges", []
+            )
+        except APIError as exc:
+            if exc.code != 400 or "parse range" not in exc.error.get("message", ""):
+                raise self._explain(exc) from None
+        # a tab is missing: learn which exist (one extra request, only in this case)
+        self._metadata()
+        raise _MissingTabs([t for t in tabs if t not in (self._titles or [])])
+
+    # ------------------------------------------------------------ read
+
+    def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
+        wanted = list(tabs) if self._titles is None else [t for t in tabs if t in self._titles]
+        try:
+            ranges = self._batch_get([quote_title(t) for t in wanted], wanted)
+        except _MissingTabs as missing:
+            wanted = [t for t in wanted if t not in missing.tabs]
+            ranges = self._batch_get([quote_title(t) for t in wanted], wanted) if wanted else []
+        out: dict[str, Grid] = {}
+        for title, vr in zip(wanted, ranges, strict=True):
+            rows = [list(r) for r in vr.get("values", [])]
+            out[title] = Grid(title, rows)
+            cache = self._tabs.setdefault(title, _TabCache())
+            cache.header = rows[0] if rows else []
+            extent = range_extent(vr.get("range", ""))
+            if extent:
+                cache.rows, cache.cols = max(cache.rows, extent[0]), max(cache.cols, extent[1])
+        return out
+
+    # ------------------------------------------------------------ write
+
+    def snapshot(self, changes: ChangeSet, *, reuse: bool = False) -> dict[str, TabSnapshot]:
+        tabs = changes.tabs
+        if reuse and all(self._tabs.get(t) and self._tabs[t].snapshot for t in tabs):
+            return {t: self._tabs[t].snapshot for t in tabs}  # type: ignore[misc]
+        known = self._titles
+        missing = [t for t in tabs if t not in known] if known is not None else []
+        present = [t for t in tabs if t not in missing]
+        try:
+            snaps = self._fetch_snapshots(present, changes)
+        except _MissingTabs as exc:
+            missing += exc.tabs
+            present = [t for t in present if t not in exc.tabs]
+            snaps = self._fetch_snapshots(present, changes)
+        for t in missing:
+            snaps[t] = TabSnapshot(t, [], {}, 0, exists=False)
+            self._tabs.setdefault(t, _TabCache(rows=0, cols=0))
+        return snaps
+
+    def _fetch_snapshots(self, tabs: list[str], changes: ChangeSet) -> dict[str, TabSnapshot]:
+        """Header rows and anchor columns in one batchGet; whole tabs if headers moved."""
+        if not tabs:
+            return {}
+        ranges: list[str] = []
+        layout: list[tuple[str, str, int]] = []  # (tab, kind, column)
+        for tab in tabs:
+            ranges.append(f"{quote_title(tab)}!1:1")
+            layout.append((tab, "header", 0))
+            # where the anchors were at our read; for a tab we did not read (the
+            # service's own tabs), where we put them: in declared order
+            known = self._tabs.get(tab, _TabCache()).header or changes.headers.get(tab, [])
+            positions = {normalise_header(h): i + 1 for i, h in reversed(list(enumerate(known)))}
+            for anchor in changes.anchors.get(tab, []):
+                col = positions.get(normalise_header(anchor))
+                if col:
+                    ranges.append(f"{quote_title(tab)}!{col_letter(col)}:{col_letter(col)}")
+                    layout.append((tab, "column", col))
+        answers = self._batch_get(ranges, tabs)
+        headers: dict[str, list[Cell]] = {}
+        columns: dict[str, dict[int, list[Cell]]] = {t: {} for t in tabs}
+        for (tab, kind, col), vr in zip(layout, answers, strict=True):
+            values = vr.get("values", [])
+            extent = range_extent(vr.get("range", ""))
+            cache = self._tabs.setdefault(tab, _TabCache())
+            if kind == "header":
+                headers[tab] = list(values[0]) if values else []
+                if extent:
+                    cache.cols = extent[1]
+            else:
+                columns[tab][col] = [r[0] if r else None for r in values]
+                if extent:
+                    cache.rows = extent[0]
+        snaps: dict[str, TabSnapshot] = {}
+        stale: list[str] = []
+        for tab in tabs:
+            header = headers[tab]
+            by_name: dict[str, list[Cell]] = {}
+            ok = True
+            for anchor in changes.anchors.get(tab, []):
+                norm = normalise_header(anchor)
+                col = next(
+                    (i + 1 for i, h in enumerate(header) if normalise_header(h) == norm), None
+                )
+                if col is None:
+                    continue  # anchor column missing: nothing can match, updates get skipped
+                if col not in columns[tab]:
+                    ok = False  # a person moved the column since our read
+                    break
+                by_name[norm] = columns[tab][col][1:]
+            if not ok:
+                stale.append(tab)
+                continue
+            last = max([_nonblank_len(c) + 1 for c in by_name.values()] + [1 if header else 0])
+            snaps[tab] = TabSnapshot(tab, header, by_name, last)
+            self._tabs[tab].header = header
+        if stale:
+            grids = self.read(stale)  # columns moved: fall back to whole tabs (rare)
+            from .base import snapshot_from_rows
+
+            for tab in stale:
+                snaps[tab] = snapshot_from_rows(tab, grids[tab].rows if tab in grids else None)
+        for tab, snap in snaps.items():
+            self._tabs[tab].snapshot = snap
+        return snaps
+
+    def write(self, changes: ChangeSet, *, reuse_snapshot: bool = False) -> Any:  # type: ignore[override]
+        if not changes:
+            return super().write(changes)
+        from .base import WriteReport, plan_writes
+
+        plan = plan_writes(changes, self.snapshot(changes, reuse=reuse_snapshot))
+        self.apply(plan, changes)
+        return WriteReport(
+            len(plan.cells), plan.appended_rows, plan.skipped, plan.added_headers, plan.new_tabs
+        )
+
+    def apply(self, plan: WritePlan, changes: ChangeSet) -> None:
+        structural = self._structure_requests(plan)
+        if structural:
+            reply = self._call(self.http.batch_update, {"requests": structural})
+            for r in reply.get("replies", []):
+                props = r.get("addSheet", {}).get("properties")
+                if props:
+                    self._sheet_ids[props["title"]] = props["sheetId"]
+                    if self._titles is not None:
+                        self._titles.append(props["title"])
+        data = _value_ranges(plan)
+        if data:
+            self._call(
+                self.http.values_batch_update,
+                {"valueInputOption": "RAW", "data": data},
+            )
+        self._remember(plan)
+
+    def _structure_requests(self, plan: WritePlan) -> list[dict[str, Any]]:
+        """New tabs, and more rows/columns where the write goes past the grid."""
+        requests_: list[dict[str, Any]] = []
+        need: dict[str, tuple[int, int]] = {}
+        for c in plan.cells:
+            r, k = need.get(c.tab, (0, 0))
+            need[c.tab] = (max(r, c.row), max(k, c.col))
+        for tab in plan.new_tabs:
+            rows, cols = need.get(tab, (1, 1))
+            requests_.append(
+                {
+                    "addSheet": {
+                        "properties": {
+                            "title": tab,
+                            "gridProperties": {
+                                "rowCount": max(1000, rows),
+                                "columnCount": max(26, cols),
+                                "frozenRowCount": 1,
+                            },
+                        }
+                    }
+                }
+            )
+            self._tabs[tab] = _TabCache(rows=max(1000, rows), cols=max(26, cols))
+        for tab, (rows, cols) in need.items():
+            if tab in plan.new_tabs:
+                continue
+            cache = self._tabs.setdefault(tab, _TabCache())
+            sheet_id = self._sheet_ids.get(tab)
+            if (rows > cache.rows or cols > cache.cols) and sheet_id is None:
+                self._metadata()
+                sheet_id = self._sheet_ids.get(tab)
+            if rows > cache.rows:
+                extra = rows - cache.rows + 500  # grow with headroom: fewer structural writes
+                requests_.append(
+                    {"appendDimension": {"sheetId": sheet_id, "dimension": "ROWS", "length": extra}}
+                )
+                cache.rows += extra
+            if cols > cache.cols:
+                extra = cols - cache.cols
+                requests_.append(
+                    {
+                        "appendDimension": {
+                            "sheetId": sheet_id,
+                            "dimension": "COLUMNS",
+                            "length": extra,
+                        }
+                    }
+                )
+                cache.cols += extra
+        return requests_
+
+    def _remember(self, plan: WritePlan) -> None:
+        """Move cached snapshots by what we just wrote, for a follow-up write in this run."""
+        for tab, cells in plan.by_tab().items():
+            snap = self._tabs[tab].snapshot
+            if snap is None:
+                continue
+            for c in cells:
+                if c.row == 1:
+                    while len(snap.header) < c.col:
+                        snap.header.append(None)
+                    snap.header[c.col - 1] = c.value
+                elif c.value not in (None, ""):
+                    snap.last_row = max(snap.last_row, c.row)
+            for norm in list(snap.columns):
+                col = next(
+                    (i + 1 for i, h in enumerate(snap.header) if normalise_header(h) == norm), None
+                )
+                if col is None:
+                    continue
+                values = snap.columns[norm]
+                for c in cells:
+                    if c.col == col and c.row >= 2:
+                        while len(values) < c.row - 1:
+                            values.append(None)
+                        values[c.row - 2] = c.value
+            if plan.cleared.get(tab):
+                snap.last_row = min(snap.last_row, plan.cleared[tab][0] - 1)
+
+    # ------------------------------------------------------------ init
+
+    def ensure_layout(self, layout: Mapping[str, Sequence[str]]) -> list[str]:
+        """Tabs and headers, then frozen header rows, Status dropdowns, and
+        warning-only protection on service columns (one batchUpdate)."""
+        self._metadata()
+        done = super().ensure_layout(layout)
+        self._metadata()
+        done += self._decorate(layout)
+        return done
+
+    def _decorate(self, layout: Mapping[str, Sequence[str]]) -> list[str]:
+        from ..tables import TAB_SPECS
+
+        grids = self.read(list(layout))
+        requests_: list[dict[str, Any]] = []
+        done: list[str] = []
+        specs = {s.title: s for s in TAB_SPECS.values()}
+        for tab, grid in grids.items():
+            sheet_id = self._sheet_ids[tab]
+            requests_.append(
+                {
+                    "updateSheetProperties": {
+                        "properties": {
+                            "sheetId": sheet_id,
+                            "gridProperties": {"frozenRowCount": 1},
+                        },
+                        "fields": "gridProperties.frozenRowCount",
+                    }
+                }
+            )
+            spec = specs.get(tab)
+            if spec is None:
+                continue
+            header = [normalise_header(h) for h in grid.header]
+            for column in spec.columns:
+                norm = normalise_header(column.header)
+                if norm not in header:
+                    continue
+                col = header.index(norm)
+                if column.kind == "enum" and column.owner == "team":
+                    requests_.append(
+                        {
+                            "setDataValidation": {
+                                "range": {
+                                    "sheetId": sheet_id,
+                                    "startRowIndex": 1,
+                                    "startColumnIndex": col,
+                                    "endColumnIndex": col + 1,
+                                },
+                                "rule": {
+                                    "condition": {
+                                        "type": "ONE_OF_LIST",
+                                        "values": [{"userEnteredValue": v} for v in column.choices],
+                                    },
+                                    "showCustomUi": True,
+                                    "strict": False,
+                                },
+                            }
+                        }
+                    )
+                    done.append(f"dropdown on {tab}!{column.header}")
+            description = f"ops-sheets: service columns of {tab}"
+            if not spec.service_owned and (tab, description) not in self._protected:
+                for column in spec.service_columns:
+                    norm = normalise_header(column.header)
+                    if norm not in header:
+                        continue
+                    col = header.index(norm)
+                    requests_.append(
+                        {
+                            "addProtectedRange": {
+                                "protectedRange": {
+                                    "range": {
+                                        "sheetId": sheet_id,
+                                        "startColumnIndex": col,
+                                        "endColumnIndex": col + 1,
+                                    },
+                                    "description": description,
+                                    "warningOnly": True,
+                                }
+                            }
+                        }
+                    )
+                done.append(f"warning on editing service columns of {tab}")
+        if requests_:
+            self._call(self.http.batch_update, {"requests": requests_})
+        return done
+
+    def exists(self) -> bool:
+        return True
+
+
+class _MissingTabs(Exception):
+    def __init__(self, tabs: list[str]) -> None:
+        super().__init__(tabs)
+        self.tabs = tabs
+
+
+def _nonblank_len(values: Sequence[Cell]) -> int:
+    n = len(values)
+    while n and values[n - 1] in (None, ""):
+        n -= 1
+    return n
+
+
+def to_raw(value: Cell) -> Any:
+    """A value for valueInputOption RAW: stored exactly, never parsed as a formula."""
+    if value is None:
+        return ""  # in a values write, null means "leave unchanged": "" clears
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    return value
+
+
+def _value_ranges(plan: WritePlan) -> list[dict[str, Any]]:
+    """Planned cells as few rectangular ranges: one per run of adjacent cells in a row."""
+    by_row: dict[tuple[str, int], dict[int, Cell]] = {}
+    for c in plan.cells:
+        by_row.setdefault((c.tab, c.row), {})[c.col] = c.value
+    data: list[dict[str, Any]] = []
+    for (tab, row), cells in by_row.items():
+        cols = sorted(cells)
+        start = prev = cols[0]
+        run: list[Any] = [to_raw(cells[start])]
+        for col in cols[1:]:
+            if col == prev + 1:
+                run.append(to_raw(cells[col]))
+            else:
+                data.append(_range(tab, row, start, run))
+                start, run = col, [to_raw(cells[col])]
+            prev = col
+        data.append(_range(tab, row, start, run))
+    return data
+
+
+def _range(tab: str, row: int, start: int, values: list[Any]) -> dict[str, Any]:
+    end = start + len(values) - 1
+    return {
+        "range": f"{quote_title(tab)}!{col_letter(start)}{row}:{col_letter(end)}{row}",
+        "majorDimension": "ROWS",
+        "values": [values],
+    }
+
+
+def default_credentials_path(settings: Settings) -> Path:
+    return settings.resolve(settings.workbook.credentials)

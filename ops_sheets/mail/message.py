@@ -1,0 +1,348 @@
+"""Addresses, header safety and MIME assembly of one outgoing email.
+
+Everything here is pure: no I/O, no clock. The rules are deliberately strict
+because addresses come from spreadsheet cells that anyone on the team can edit:
+
+* a cell holds exactly one address (``a@x.com, b@y.com`` is an error, not two
+  recipients: a purchase order copied to a stranger is worse than one not sent);
+* no line breaks, control characters or *encoded* line breaks (RFC 2047
+  encoded words, ``%0A``) anywhere in a header value, so a cell can never add a
+  ``Bcc:`` header;
+* the address itself is an ASCII dot-atom ``local@domain`` with a real domain;
+  an internationalised domain is converted to its ``xn--`` form.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.header import decode_header
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from ..errors import AddressError
+
+# RFC 5322 atext: the characters of an unquoted local part.
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_LOCAL_RE = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
+_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_TLD_RE = re.compile(r"(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})")
+# Characters that may not appear in an unquoted display name.
+_NAME_SPECIALS = set('<>@,;:"[]()\\')
+# Line breaks in every spelling Python or a mail client might honour.
+_LINE_BREAKS = ("\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_ENCODED_WORD_RE = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_PERCENT_BREAK_RE = re.compile(r"%0[ad]", re.IGNORECASE)
+
+PARSE_POLICY = policy.default
+#: Serialisation of every stored, sent and written message: CRLF line ends, lines
+#: folded at 78 characters, which SMTP servers and .eml readers all accept.
+WIRE_POLICY = policy.SMTP
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an address or value came from, so a problem can point at the cell."""
+
+    tab: str
+    row: int | None
+    column: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    data: bytes
+    mime: str = "text/csv"
+
+
+@dataclass(frozen=True)
+class MessageParts:
+    """The rendered content of a message, independent of headers and dates."""
+
+    subject: str
+    text: str
+    html: str
+    attachments: tuple[Attachment, ...] = ()
+    inline_images: tuple[tuple[str, bytes], ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------- header safety
+
+
+def header_problem(value: str) -> str | None:
+    """Why ``value`` is unsafe in a header, or None if it is safe.
+
+    Checked on the raw text and on the decoded form of any RFC 2047 encoded word,
+    because a mail client decodes those before showing (or re-folding) them.
+    """
+    for text, encoded in _header_views(value):
+        where = "an encoded " if encoded else "a "
+        if any(brk in text for brk in _LINE_BREAKS):
+            return f"contains {where}line break"
+        if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in text):
+            return f"contains {where}control character"
+        if "\t" in text:
+            return f"contains {where}tab character"
+    if _PERCENT_BREAK_RE.search(value):
+        return "contains an encoded line break (%0A or %0D)"
+    return None
+
+
+def _header_views(value: str) -> Iterable[tuple[str, bool]]:
+    yield value, False
+    for word in _ENCODED_WORD_RE.findall(value):
+        try:
+            parts = decode_header(word)
+        except Exception:  # a malformed encoded word is itself suspicious
+            yield "\n", True
+            continue
+        for chunk, charset in parts:
+            if isinstance(chunk, bytes):
+                yield chunk.decode(charset or "ascii", errors="replace"), True
+            else:
+                yield chunk, True
+
+
+def check_header(name: str, value: str) -> str:
+    """Return ``value`` if it is safe as the ``name`` header; raise AddressError if not."""
+    problem = header_problem(value)
+    if problem:
+        raise AddressError(f"{name} {problem}; remove it (headers must be one line)")
+    return value
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def parse_address(text: str, *, what: str = "address") -> Address:
+    """Parse a cell or config value that must hold exactly one email address.
+
+    Accepts ``local@domain`` or ``Display Name <local@domain>`` (the name may be
+    quoted). Raises AddressError whose message says what is wrong, phrased to be
+    shown next to the cell.
+    """
+    if text is None or not str(text).strip():
+        raise AddressError(f"{what} is empty; enter one email address like name@example.com")
+    raw = str(text)
+    problem = header_problem(raw)
+    if problem:
+        raise AddressError(f"{what} {problem}; enter one address on a single line")
+    value = raw.strip()
+    if _count_outside_quotes(value, "@") > 1 or any(
+        _count_outside_quotes(value, sep) for sep in (",", ";")
+    ):
+        raise AddressError(
+            f"{what} holds more than one address ({value!r}); put exactly one address in "
+            "the cell (use a shared mailbox if several people must receive it)"
+        )
+    display, spec = _split_display(value, what)
+    username, domain = _parse_addr_spec(spec, what)
+    return Address(display_name=display, username=username, domain=domain)
+
+
+def _count_outside_quotes(value: str, char: str) -> int:
+    count, quoted, escaped = 0, False, False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == char and not quoted:
+            count += 1
+    return count
+
+
+def _split_display(value: str, what: str) -> tuple[str, str]:
+    if "<" not in value and ">" not in value:
+        return "", value
+    match = re.fullmatch(r"(.*?)\s*<([^<>]*)>", value, flags=re.DOTALL)
+    if not match:
+        raise AddressError(
+            f"{what} {value!r} is not a valid email address; write it as name@example.com "
+            "or Name <name@example.com>"
+        )
+    name, spec = match.group(1).strip(), match.group(2).strip()
+    if name.startswith('"'):
+        inner = re.fullmatch(r'"((?:[^"\\]|\\.)*)"', name)
+        if not inner:
+            raise AddressError(f"{what} has an unbalanced quote in the name: {value!r}")
+        name = re.sub(r"\\(.)", r"\1", inner.group(1))
+    elif any(ch in _NAME_SPECIALS for ch in name):
+        raise AddressError(
+            f"{what} has a name with special characters ({name!r}); put the name in double "
+            'quotes, like "Smith, J" <j@example.com>'
+        )
+    if _ENCODED_WORD_RE.search(name):
+        raise AddressError(f"{what} has an encoded name ({name!r}); type the name as plain text")
+    return name, spec
+
+
+def _parse_addr_spec(spec: str, what: str) -> tuple[str, str]:
+    hint = "write it as name@example.com"
+    if spec.count("@") != 1:
+        raise AddressError(f"{what} {spec!r} is not a valid email address; {hint}")
+    local, domain = spec.rsplit("@", 1)
+    if not local or len(local) > 64 or not _LOCAL_RE.fullmatch(local):
+        raise AddressError(
+            f"{what} {spec!r} has an invalid part before the @ "
+            "(letters, digits and . _ + - only, no spaces or double dots)"
+        )
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii") if domain else ""
+    except UnicodeError:
+        raise AddressError(f"{what} {spec!r} has an invalid domain after the @") from None
+    labels = ascii_domain.split(".")
+    if (
+        len(labels) < 2
+        or len(ascii_domain) > 253
+        or not all(_LABEL_RE.fullmatch(label) for label in labels)
+        or not _TLD_RE.fullmatch(labels[-1])
+    ):
+        raise AddressError(
+            f"{what} {spec!r} has an invalid domain after the @; {hint} (a full domain "
+            "such as example.com)"
+        )
+    return local, ascii_domain.lower()
+
+
+def format_address(address: Address) -> str:
+    return str(address)
+
+
+# ---------------------------------------------------------------- identifiers
+
+
+def message_id_for(key: str, sender_domain: str) -> str:
+    """A stable Message-ID: the same key always yields the same id.
+
+    A readable slug of the key helps when searching a mailbox; the hash keeps two
+    keys that slug alike (``po:a`` and ``po-a``) distinct.
+    """
+    slug = re.sub(r"[^A-Za-z0-9_-]+", ".", key).strip(".")[:60] or "msg"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return f"<{slug}.{digest}@{sender_domain}>"
+
+
+def content_hash(kind: str, recipients: Sequence[str], parts: MessageParts) -> str:
+    """Hash of everything that makes a message different for its reader.
+
+    The Date header is left out on purpose: a re-run on a later minute must not
+    look like a changed message.
+    """
+    h = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        h.update(label.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+
+    add("kind", kind.encode())
+    for rcpt in recipients:
+        add("to", rcpt.lower().encode())
+    add("subject", parts.subject.encode())
+    add("text", parts.text.encode())
+    add("html", parts.html.encode())
+    for att in parts.attachments:
+        add("attachment", att.filename.encode() + b"\0" + att.mime.encode() + b"\0" + att.data)
+    for cid, data in parts.inline_images:
+        add("image", cid.encode() + b"\0" + data)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- CSV
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """Stop a spreadsheet from executing a text cell as a formula.
+
+    Only text is touched: a real number (including a negative one) stays a number.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_attachment(filename: str, rows: Iterable[Sequence[Any]]) -> Attachment:
+    """A CSV attachment (UTF-8 with BOM so Excel reads accents; CRLF rows).
+
+    Text cells that start with = + - @ tab or CR are prefixed with ``'`` so that
+    ``=HYPERLINK(...)`` in a product name stays literal text when opened.
+    """
+    check_header("attachment filename", filename)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(["" if v is None else neutralise_cell(v) for v in row])
+    return Attachment(filename=filename, data=buf.getvalue().encode("utf-8-sig"), mime="text/csv")
+
+
+# ---------------------------------------------------------------- assembly
+
+
+def build_message(
+    *,
+    sender: Address,
+    to: Address,
+    parts: MessageParts,
+    key: str,
+    date: datetime | None,
+    reply_to: Address | None = None,
+) -> EmailMessage:
+    """Assemble multipart/alternative (text + HTML) with optional related images
+    and attachments. Header values are checked here, the last gate before sending.
+    """
+    if date is not None and date.tzinfo is None:
+        raise ValueError("build_message needs an aware date")
+    subject = check_header("Subject", parts.subject)
+    check_header("X-Ops-Key", key)
+    msg = EmailMessage(policy=PARSE_POLICY)
+    msg["From"] = sender
+    msg["To"] = to
+    if reply_to is not None:
+        msg["Reply-To"] = reply_to
+    msg["Subject"] = subject
+    if date is not None:  # None for dry runs, which have no sending moment
+        msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id_for(key, sender.domain)
+    msg["X-Ops-Key"] = key
+    # RFC 3834: stops out-of-office replies from looping back to the robot.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(parts.text, subtype="plain")
+    msg.add_alternative(parts.html, subtype="html")
+    if parts.inline_images:
+        html_part = msg.get_payload()[1]
+        for cid, data in parts.inline_images:
+            check_header("image content id", cid)
+            html_part.add_related(data, "image", "png", cid=f"<{cid}>", disposition="inline")
+    for att in parts.attachments:
+        check_header("attachment filename", att.filename)
+        maintype, _, subtype = att.mime.partition("/")
+        msg.add_attachment(
+            att.data, maintype=maintype, subtype=subtype or "octet-stream", filename=att.filename
+        )
+    return msg
+
+
+def message_bytes(msg: EmailMessage) -> bytes:
+    return msg.as_bytes(policy=WIRE_POLICY)
+
+
+def parse_message(data: bytes) -> EmailMessage:
+    from email import message_from_bytes
+
+    parsed = message_from_bytes(data, policy=PARSE_POLICY)
+    assert isinstance(parsed, EmailMessage)
+    return parsed

@@ -165,6 +165,7 @@ class MonitorSettings(JobSettings):
     schedule: str = _setting("every hour", "when `serve` runs the job")
     quiet_hours: float = _setting(4.0, "no orders for this long in business hours is alerted")
     business_hours: str = _setting("09:00-17:00", "when a quiet spell means something")
+    quiet_days: str = _setting("Mon-Sun", "days whose business hours count for quiet spells")
     late_alert_count: int = _setting(5, "more late lines than this is alerted")
     realert_hours: float = _setting(24.0, "repeat an unchanged finding after this long")
     anomaly_threshold: float = _setting(3.5, "robust z-score (median/MAD) that flags a day")

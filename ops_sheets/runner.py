@@ -25,7 +25,7 @@ import logging
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -49,7 +49,17 @@ from .tables import (
 )
 from .validation import validate
 from .workbook import open_workbook
-from .workbook.base import Append, Cell, ChangeSet, Grid, Replace, Update, Workbook, WriteReport
+from .workbook.base import (
+    Append,
+    Cell,
+    ChangeSet,
+    ChartSpec,
+    Grid,
+    Replace,
+    Update,
+    Workbook,
+    WriteReport,
+)
 from .workbook.memory import MemoryWorkbook
 
 if TYPE_CHECKING:
@@ -160,6 +170,16 @@ class JobContext:
 
         return {headers[spec.column(k).key]: key_text(to_cell(v)) for k, v in key.items()}  # type: ignore[union-attr]
 
+    def locate_by(self, tab_key: str, columns: Sequence[str]) -> None:
+        """Find this tab's rows by these columns at write time (not only by its key),
+        e.g. Returns rows whose Return ID is still blank: Order ID + SKU."""
+        spec, title, headers = self._spec(tab_key)
+        anchors = self.changes.anchors.setdefault(title, [])
+        for column in columns:
+            header = headers[spec.column(column).key]  # type: ignore[union-attr]
+            if header not in anchors:
+                anchors.append(header)
+
     def set(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Write service columns of the row with this key (found again at write time)."""
         spec, title, headers = self._spec(tab_key)
@@ -216,6 +236,11 @@ class JobContext:
                 upsert=True,
             )
         )
+
+    def chart(self, spec: ChartSpec) -> None:
+        """A native chart on a service tab, drawn in the same write (xlsx only; the
+        Google and memory backends ignore charts)."""
+        self.changes.charts.append(spec)
 
     def problem(self, problem: Problem) -> None:
         self.problems.append(problem)

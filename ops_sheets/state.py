@@ -141,14 +141,15 @@ class State:
         rows = self.conn.execute("SELECT key, value FROM kv WHERE namespace=?", (namespace,))
         return {k: json.loads(v) for k, v in rows}
 
-    def next_in_sequence(self, name: str) -> int:
-        """1, 2, 3… per name; atomic across processes, never reused."""
+    def next_in_sequence(self, name: str, above: int = 0) -> int:
+        """1, 2, 3… per name, and always more than ``above`` (numbers the team typed);
+        atomic across processes, never reused."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.conn.execute(
-                "INSERT INTO sequences(name, value) VALUES (?, 1) "
-                "ON CONFLICT(name) DO UPDATE SET value=value+1",
-                (name,),
+                "INSERT INTO sequences(name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value=MAX(value + 1, ?)",
+                (name, above + 1, above + 1),
             )
             (value,) = self.conn.execute(
                 "SELECT value FROM sequences WHERE name=?", (name,)

@@ -660,6 +660,9 @@ def parse_table(
     extra_data: dict[str, list[Any]] = {h: [] for h in extras}
     row_numbers: list[int] = []
     key_cols = [k for k in spec.key_columns if k in found]
+    raw_dates: dict[str, list[str]] = {
+        c.key: [] for c in spec.columns if c.kind in ("date", "datetime") and c.key in found
+    }
     for r, row in enumerate(grid.rows[1:], start=2):
         if not any(v not in (None, "") for v in row):
             continue  # blank rows between data are not data
@@ -714,10 +717,15 @@ def parse_table(
                 if value is None and c.default is not None:
                     value = c.default
             data[c.key].append(value)
+        for key, raw in raw_dates.items():
+            raw.append(key_text(_cell(row, found[key])))
         for h, i in extras.items():
             extra_data[h].append(_cell(row, i))
 
     frame = _frame(spec, data, row_numbers, tz)
+    for key, values in raw_dates.items():
+        # the cell as typed (key text), so a date can serve in a write-time key
+        frame[f"_raw_{key}"] = pd.Series(values, index=frame.index, dtype=object)
     for h, values in extra_data.items():
         if h not in frame.columns:
             frame[h] = pd.Series(values, index=frame.index, dtype=object)

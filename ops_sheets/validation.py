@@ -192,28 +192,29 @@ def order_checks(tables: Mapping[str, Table]) -> list[Problem]:
 
 def _disagreeing_orders(orders: Table) -> list[Problem]:
     """One order ID, several lines: they must agree on who and where."""
-    f = orders.frame
-    out: list[Problem] = []
+    f = orders.frame[orders.frame["order_id"].notna()]
     fields = ["customer", "address", "city", "postcode", "country"]
-    grouped = f[f["order_id"].notna()].groupby("order_id", sort=False)
-    for order_id, lines in grouped:
-        if len(lines) < 2:
-            continue
-        for column in fields:
-            values = lines[column].dropna().astype(str).str.strip().str.casefold()
-            if values.nunique() > 1:
-                first = lines.iloc[0]
-                rows = ", ".join(str(r) for r in lines["_row"])
-                out.append(
-                    _problem(
-                        orders,
-                        first,
-                        column,
-                        first[column],
-                        f"order {order_id} lines disagree on {orders.header(column)} (rows {rows})",
-                        "make every line of the order show the same customer and address",
-                    )
+    out: list[Problem] = []
+    multi = f[f.duplicated("order_id", keep=False)]
+    if multi.empty:
+        return out
+    norm = multi[fields].apply(lambda s: s.astype("string").str.strip().str.casefold())
+    distinct = norm.groupby(multi["order_id"], sort=False).nunique()
+    for column in fields:
+        for order_id in distinct.index[distinct[column] > 1]:
+            lines = multi[multi["order_id"] == order_id]
+            first = lines.iloc[0]
+            rows = ", ".join(str(r) for r in lines["_row"])
+            out.append(
+                _problem(
+                    orders,
+                    first,
+                    column,
+                    first[column],
+                    f"order {order_id} lines disagree on {orders.header(column)} (rows {rows})",
+                    "make every line of the order show the same customer and address",
                 )
+            )
     return out
 
 

@@ -109,10 +109,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     from .mail.review import review
+    from .runner import log_activity
 
     settings = _settings(args)
     decision = "sent" if args.sent else "resend"
-    print(review(settings, args.key, decision))
+    result = review(settings, args.key, decision)
+    print(result)
+    try:
+        log_activity(settings, result.activity)
+    except OpsSheetsError as exc:  # the review itself is settled in the ledger
+        print(f"ops-sheets: review recorded, but not in the Activity log: {exc}", file=sys.stderr)
     return 0
 
 

@@ -490,26 +490,7 @@ def _run(
             if a.email_key in delivered:
                 follow_up.declare(a.update.tab, [], list(ctx.changes.anchors.get(a.update.tab, [])))
                 follow_up.updates.append(a.update)
-        if delivery.activity:
-            _, log_title, log_headers = ctx._spec("activity_log")
-            follow_up.declare(
-                log_title, layout_headers(ACTIVITY_LOG, settings), [log_headers["time"]]
-            )
-            for entry in delivery.activity:
-                follow_up.appends.append(
-                    Append(
-                        log_title,
-                        {
-                            log_headers["time"]: entry.time.astimezone(settings.tz),
-                            log_headers["job"]: entry.job,
-                            log_headers["action"]: entry.action,
-                            log_headers["subject"]: entry.subject,
-                            log_headers["to"]: entry.to,
-                            log_headers["reference"]: entry.reference,
-                            log_headers["result"]: entry.result,
-                        },
-                    )
-                )
+        add_activity(follow_up, delivery.activity, ctx)
         if follow_up:
             wb.write(follow_up, reuse_snapshot=True)
         ctx.counts["emails_sent"] = len(delivery.sent)
@@ -528,15 +509,48 @@ def _postman(settings: Settings, ledger: Any, transport: Any) -> Any:
     return Postman(settings, ledger, transport=transport)
 
 
+def add_activity(changes: ChangeSet, entries: Iterable[Any], ctx: JobContext) -> None:
+    """Activity log rows (wall-clock ``time``) for mail sent, failed or reviewed."""
+    entries = list(entries)
+    if not entries:
+        return
+    _, title, headers = ctx._spec("activity_log")
+    changes.declare(title, layout_headers(ACTIVITY_LOG, ctx.settings), [headers["time"]])
+    for entry in entries:
+        values = {
+            "time": entry.time.astimezone(ctx.tz),
+            "job": entry.job,
+            "action": entry.action,
+            "subject": entry.subject,
+            "to": entry.to,
+            "reference": entry.reference,
+            "result": entry.result,
+        }
+        changes.appends.append(Append(title, {headers[k]: to_cell(v) for k, v in values.items()}))
+
+
+def log_activity(settings: Settings, entries: Iterable[Any], job: str = "review") -> None:
+    """Append Activity log rows outside a job run (``ops-sheets review``)."""
+    entries = list(entries)
+    if not entries:
+        return
+    with open_workbook(settings) as wb:
+        now = datetime.now(settings.tz)
+        ctx = JobContext(job, settings, now, {}, clock=lambda: now)
+        changes = ChangeSet()
+        add_activity(changes, entries, ctx)
+        wb.write(changes)
+
+
 def _mail_problem(rejected: Any) -> Problem:
-    email = rejected.email
-    origin = email.origin
+    """A rejected email as a Problems row, at the place to fix it (cell, template, config)."""
+    origin = rejected.origin
     return Problem(
-        origin.tab if origin else "Config",
-        origin.row if origin else None,
-        origin.column if origin else "",
-        origin.key if origin else email.key,
-        rejected.value if hasattr(rejected, "value") else email.to,
+        origin.tab,
+        origin.row,
+        origin.column,
+        origin.key,
+        rejected.value,
         rejected.problem,
         rejected.fix,
     )

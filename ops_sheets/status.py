@@ -119,7 +119,7 @@ def _awaiting_review(settings: Settings) -> list[dict[str, Any]]:
 def _as_dict(message: Any) -> dict[str, Any]:
     if isinstance(message, dict):
         return message
-    fields = ("key", "kind", "recipients", "state", "updated_at", "reference")
+    fields = ("key", "kind", "to", "state", "updated_at", "reference")
     return {f: str(getattr(message, f, "")) for f in fields if hasattr(message, f)}
 
 
@@ -170,7 +170,7 @@ def format_status(status: dict[str, Any]) -> list[str]:
         )
         for m in review:
             lines.append(
-                f"  {m.get('key')}  {m.get('kind', '')}  to {m.get('recipients', '')}  "
+                f"  {m.get('key')}  {m.get('kind', '')}  to {m.get('to', '')}  "
                 f"({m.get('state', '')})"
             )
     else:

@@ -218,7 +218,36 @@ def _disagreeing_orders(orders: Table) -> list[Problem]:
     return out
 
 
-CHECKS: list[Check] = [unknown_references, order_checks]
+def address_checks(tables: Mapping[str, Table]) -> list[Problem]:
+    """Every email cell holds exactly one valid address (mail goes only to those)."""
+    from .errors import AddressError
+    from .mail.message import parse_address
+
+    out: list[Problem] = []
+    for key in ("suppliers", "forwarders", "orders"):
+        table = tables.get(key)
+        if table is None or table.frame.empty or "email" not in table.headers:
+            continue
+        emails = table.frame["email"]
+        for text in emails.dropna().unique():
+            try:
+                parse_address(str(text), what=table.header("email"))
+            except AddressError as err:
+                for row in _rows(table, emails == text):
+                    out.append(
+                        _problem(
+                            table,
+                            row,
+                            "email",
+                            text,
+                            str(err),
+                            "enter exactly one address such as name@example.com",
+                        )
+                    )
+    return out
+
+
+CHECKS: list[Check] = [unknown_references, order_checks, address_checks]
 
 
 def validate(tables: Mapping[str, Table]) -> list[Problem]:

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Literal
 
 Cell = str | int | float | bool | datetime | date | time | None
 
@@ -93,13 +93,37 @@ class Replace:
     rows: Sequence[Mapping[str, Cell]]
 
 
+@dataclass(frozen=True)
+class ChartSpec:
+    """A native chart of columns of a tab, drawn on that tab (e.g. the Weekly summary).
+
+    Columns are found by header in row 1 at write time, like every other change.
+    A chart replaces the tab's chart of the same ``title``, so every run leaves one.
+    Only the xlsx backend draws charts; the Google and memory backends ignore them
+    (the weekly email carries the same pictures, and a Google chart would cost an
+    extra request per run).
+    """
+
+    tab: str
+    title: str
+    kind: Literal["line", "bar"]
+    category: str  # header of the column that labels the x axis
+    series: tuple[str, ...]  # headers of the columns plotted as ``kind``
+    anchor: str = "A1"  # the cell at the chart's top-left corner
+    secondary: tuple[str, ...] = ()  # headers drawn as lines against a right-hand axis
+    last_rows: int = 0  # plot only the last n data rows (0: all of them)
+    y_title: str = ""
+    secondary_title: str = ""
+
+
 @dataclass
 class ChangeSet:
     """Everything one job run changes in the workbook, located by key, not by row.
 
     ``headers`` gives, per tab, the column headers in the order they are created
     when missing; ``anchors`` the columns re-read at write time to find rows (the
-    key columns, or the first column of an append-only tab).
+    key columns, or the first column of an append-only tab). ``charts`` are drawn
+    after the cells are written (see :class:`ChartSpec`).
     """
 
     headers: dict[str, list[str]] = field(default_factory=dict)
@@ -107,6 +131,7 @@ class ChangeSet:
     updates: list[Update] = field(default_factory=list)
     appends: list[Append] = field(default_factory=list)
     replaces: list[Replace] = field(default_factory=list)
+    charts: list[ChartSpec] = field(default_factory=list)
 
     def declare(self, tab: str, headers: Sequence[str], anchors: Sequence[str]) -> None:
         self.headers.setdefault(tab, list(headers))
@@ -123,10 +148,10 @@ class ChangeSet:
         return list(seen)
 
     def __bool__(self) -> bool:
-        return bool(self.updates or self.appends or self.replaces)
+        return bool(self.updates or self.appends or self.replaces or self.charts)
 
     def __len__(self) -> int:
-        return len(self.updates) + len(self.appends) + len(self.replaces)
+        return len(self.updates) + len(self.appends) + len(self.replaces) + len(self.charts)
 
 
 # ---------------------------------------------------------------- planning

@@ -55,6 +55,8 @@ from openpyxl import Workbook as OpenpyxlBook
 from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.cell.rich_text import CellRichText
+from openpyxl.chart import BarChart, LineChart, Reference, Series
+from openpyxl.chart.data_source import AxDataSource, StrRef
 from openpyxl.styles import Font
 from openpyxl.styles.numbers import is_date_format, is_datetime
 from openpyxl.utils import get_column_letter, range_boundaries
@@ -64,6 +66,7 @@ from ..errors import UnsupportedContentError, WorkbookError, WorkbookLockedError
 from .base import (
     Cell,
     ChangeSet,
+    ChartSpec,
     Grid,
     TabSnapshot,
     Workbook,
@@ -204,6 +207,7 @@ class XlsxWorkbook(Workbook):
                 assert ws is not None  # snapshot saw it, or it was just created
                 snap = pending.snapshots[tab]
                 _write_cells(ws, cells, snap, new_tab=tab in plan.new_tabs)
+            _draw_charts(book, changes.charts)
             self._save(pending)
         finally:
             self._end_write()
@@ -574,6 +578,91 @@ def _grow_tables(ws: Any, old_last: int, new_last: int) -> None:
         table.ref = ref
         if table.autoFilter is not None:
             table.autoFilter.ref = ref
+
+
+# ---------------------------------------------------------------- charts
+
+
+def _draw_charts(book: Any, charts: Iterable[ChartSpec]) -> None:
+    """Draw each chart on its tab, replacing the tab's chart of the same title.
+
+    A chart whose tab or columns are missing, or that has no data row yet, is not
+    drawn and the chart already there (if any) is kept: removing it would lose
+    chart elements, which the save refuses (see :func:`_refuse_losses`). The
+    structure of a chart depends only on its spec, never on the data, so the one
+    drawn by the next run has the same elements and the save passes every week.
+    """
+    for spec in charts:
+        ws = _find_sheet(book, spec.tab)
+        chart = _build_chart(ws, spec) if ws is not None else None
+        if chart is None:
+            continue
+        ws._charts = [c for c in ws._charts if _chart_title(c) != spec.title]
+        ws.add_chart(chart, spec.anchor)
+
+
+def _build_chart(ws: Any, spec: ChartSpec) -> Any:
+    columns: dict[str, int] = {}
+    for cell in ws[1]:
+        norm = normalise_header(cell.value)
+        if norm and norm not in columns:
+            columns[norm] = cell.column
+    wanted = [spec.category, *spec.series, *spec.secondary]
+    if any(normalise_header(h) not in columns for h in wanted):
+        return None
+    category = columns[normalise_header(spec.category)]
+    last = 1
+    for row in range(ws.max_row, 1, -1):
+        if ws.cell(row=row, column=category).value not in (None, ""):
+            last = row
+            break
+    if last < 2:
+        return None
+    first = max(2, last - spec.last_rows + 1) if spec.last_rows > 0 else 2
+
+    # Categories as text references: week labels such as 2026-W47 are not numbers.
+    labels = Reference(ws, min_col=category, min_row=first, max_row=last)
+
+    def series(header: str) -> Series:
+        col = columns[normalise_header(header)]
+        values = Reference(ws, min_col=col, min_row=first, max_row=last)
+        s = Series(values, title=str(ws.cell(row=1, column=col).value))
+        s.cat = AxDataSource(strRef=StrRef(f=str(labels)))
+        return s
+
+    main = BarChart() if spec.kind == "bar" else LineChart()
+    for header in spec.series:
+        main.series.append(series(header))
+    main.title = spec.title
+    main.y_axis.title = spec.y_title or None
+    # openpyxl leaves out <c:delete val="0"/>, and recent Excel then hides the axes
+    main.x_axis.delete = False
+    main.y_axis.delete = False
+    main.legend.position = "b"
+    main.width, main.height = 18.0, 8.0
+    if spec.secondary:
+        line = LineChart()
+        for header in spec.secondary:
+            line.series.append(series(header))
+        line.y_axis.axId = 200
+        line.y_axis.crosses = "max"
+        line.y_axis.axPos = "r"
+        line.y_axis.title = spec.secondary_title or None
+        line.y_axis.delete = False
+        line.y_axis.majorGridlines = None
+        main += line
+    return main
+
+
+def _chart_title(chart: Any) -> str:
+    """The text of a chart's title, as openpyxl reads it back from a file."""
+    title = chart.title
+    if title is None or isinstance(title, str):
+        return title or ""
+    try:
+        return "".join(run.t for p in title.tx.rich.p for run in (p.r or []))
+    except AttributeError:
+        return ""
 
 
 # ---------------------------------------------------------------- lock files

@@ -16,6 +16,7 @@ from typing import Any
 from .config import Settings
 from .errors import ConfigError
 from .runner import available_jobs
+from .scheduler import job_settings, lock_holder_pid, next_run_time, serve_lock_path
 from .state import JobRun, State
 
 
@@ -27,13 +28,13 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
     with closing(State(settings.resolve(settings.state.path))) as state:
         for name in available_jobs(settings):
             last = state.last_run(name)
-            job_settings = _job_settings(settings, name)
+            own = job_settings(settings, name)
             next_run, schedule_error = _next_run(settings, name, now)
             jobs.append(
                 {
                     "job": name,
-                    "schedule": job_settings.schedule if job_settings else "",
-                    "enabled": job_settings.enabled if job_settings else False,
+                    "schedule": own.schedule if own else "",
+                    "enabled": own.enabled if own else None,  # None: a job file without settings
                     "last_run": _local(last.started_at, tz) if last else None,
                     "result": last.result if last else None,
                     "duration_seconds": last.duration_seconds if last else None,
@@ -67,14 +68,6 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
     }
 
 
-def _job_settings(settings: Settings, job: str) -> Any:
-    try:
-        from .scheduler import job_settings
-    except ImportError:
-        return getattr(settings.jobs, job, None)
-    return job_settings(settings, job)
-
-
 def _local(moment: datetime, tz: Any) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -83,10 +76,6 @@ def _local(moment: datetime, tz: Any) -> str:
 
 def _next_run(settings: Settings, job: str, now: datetime) -> tuple[str | None, str]:
     try:
-        from .scheduler import next_run_time
-    except ImportError:
-        return None, ""
-    try:
         when = next_run_time(settings, job, now)
     except ConfigError as exc:
         return None, str(exc)
@@ -94,10 +83,6 @@ def _next_run(settings: Settings, job: str, now: datetime) -> tuple[str | None, 
 
 
 def _serve_status(settings: Settings) -> dict[str, Any]:
-    try:
-        from .scheduler import lock_holder_pid, serve_lock_path
-    except ImportError:
-        return {"running": False, "pid": None}
     pid = lock_holder_pid(serve_lock_path(settings))
     return {"running": pid is not None, "pid": pid}
 
@@ -141,7 +126,7 @@ def format_status(status: dict[str, Any]) -> list[str]:
         took = f"{j['duration_seconds']:.1f}s" if j["duration_seconds"] is not None else "-"
         if j["schedule_error"]:
             upcoming = "invalid schedule"
-        elif not j["enabled"]:
+        elif j["enabled"] is False:
             upcoming = "disabled"
         else:
             upcoming = _short(j["next_run"]) or "not scheduled"

@@ -57,9 +57,24 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_locked(name: str, settings: Settings, now: datetime, dry_run: bool) -> JobResult:
+    """One run of a job at a time, `serve` included: wait for a run in progress."""
+    if dry_run:  # reads only
+        return run_job(name, settings, now, dry_run=True)
+    from .scheduler import job_lock
+
+    wait = (settings.job(name).timeout_minutes + 1) * 60
+    on_wait = lambda m: print(f"ops-sheets: {m}", file=sys.stderr)  # noqa: E731
+    with job_lock(settings, name, wait_seconds=wait, on_wait=on_wait):
+        return run_job(name, settings, now)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    from .scheduler import validate_schedules
+
     settings = _settings(args)
-    result = run_job("check", settings, parse_now(args.now, settings.tz), dry_run=args.dry_run)
+    validate_schedules(settings)
+    result = run_locked("check", settings, parse_now(args.now, settings.tz), args.dry_run)
     print_result(result)
     return 1 if result.problems else 0
 
@@ -86,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     now = parse_now(args.now, settings.tz)
     worst = 0
     for name in jobs_for(args.jobs, settings):
-        result: JobResult = run_job(name, settings, now, dry_run=args.dry_run)
+        result = run_locked(name, settings, now, args.dry_run)
         print_result(result)
         worst = max(worst, result.exit_code)
     return worst

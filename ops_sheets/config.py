@@ -227,7 +227,8 @@ class Settings:
         return p if p.is_absolute() else self.base_dir / p
 
     def job(self, name: str) -> JobSettings:
-        return getattr(self.jobs, name)
+        """A bundled job's settings; a job the user added gets the common defaults."""
+        return getattr(self.jobs, name, None) or JobSettings()
 
 
 # ---------------------------------------------------------------- loading

@@ -84,6 +84,8 @@ def _assign_rmas(ctx: JobContext, plan: ReturnsPlan) -> dict[str, Assignment]:
         return assignments
     remembered = state.items(RMA_NAMESPACE)
     assignments = assign_rmas(waiting, sheet_ids, remembered, _taker(state, year, floor))
+    if ctx.dry_run:
+        ctx.note("RMA numbers shown are provisional: a dry run takes none")
     stamp = ctx.now.isoformat()
     for r in waiting:
         a = assignments.get(r.identity or "")

@@ -1289,6 +1289,7 @@ delivery_address = "{SHOP_NAME}, Unit 4 Canalside Works, Leeds LS11 5QR"
 [jobs.orders]
 order_cutoff = "14:00"              # orders after this ship from the next business day
 ship_within_business_days = 1
+at_risk_hours = 8                   # unshipped lines this close to their last pickup
 """
 
 

@@ -112,6 +112,8 @@ class JobContext:
     tables: dict[str, Table]
     clock: Callable[[], datetime]
     state: Any = None  # ops_sheets.state.State, None in pure unit tests
+    #: a dry run: ``state`` (if any) is read-only, and nothing may be recorded in it
+    dry_run: bool = False
     ledger: Any = None  # ops_sheets.ledger.Ledger
     problems: list[Problem] = field(default_factory=list)
     changes: ChangeSet = field(default_factory=ChangeSet)
@@ -393,11 +395,12 @@ def run_job(
     job = load_job(name, settings)
     own_workbook = workbook is None
     wb = workbook or open_workbook(settings)
-    own_state = state is None and not dry_run
+    own_state = state is None
     if own_state:
         from .state import State
 
-        state = State(settings.resolve(settings.state.path))
+        path = settings.resolve(settings.state.path)
+        state = State.peek(path) if dry_run else State(path)
     run_id = state.start_run(name, now, clock()) if state is not None and not dry_run else None
     try:
         result = _run(job, name, settings, now, wb, clock, dry_run, state, ledger, transport)
@@ -411,7 +414,7 @@ def run_job(
     if run_id is not None:
         outcome = "ok" if result.exit_code == 0 else "problems"
         state.finish_run(run_id, outcome, clock(), counts=result.counts)
-    if own_state:
+    if own_state and state is not None:
         state.close()
     return result
 
@@ -438,7 +441,15 @@ def _run(
     titles = [layout_for(TAB_SPECS[k], settings).title for k in keys]
     grids = wb.read(titles)
     tables = parse_tables(grids, keys, settings)
-    ctx = JobContext(job=name, settings=settings, now=now, tables=tables, clock=clock, state=state)
+    ctx = JobContext(
+        job=name,
+        settings=settings,
+        now=now,
+        tables=tables,
+        clock=clock,
+        state=state,
+        dry_run=dry_run,
+    )
 
     if ledger is None and not dry_run:
         from .ledger import Ledger

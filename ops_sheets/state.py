@@ -74,10 +74,30 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class State:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        self.conn = connect(path)
-        self.conn.executescript(_SCHEMA)
+        self.read_only = read_only
+        # A read-only state (dry run) keeps what the run records in memory, so the
+        # run sees its own changes exactly as a real run would, and nothing persists.
+        self._overlay: dict[tuple[str, str], Any] = {}
+        self._sequences: dict[str, int] = {}
+        if read_only:
+            # a dry run looks at the service's memory but must not change it
+            self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        else:
+            self.conn = connect(path)
+            self.conn.executescript(_SCHEMA)
+
+    @classmethod
+    def peek(cls, path: Path) -> State:
+        """The state for a dry run: read-only, and empty when there is none yet."""
+        if path.is_file():
+            return cls(path, read_only=True)
+        state = cls.__new__(cls)
+        state.path, state.read_only, state._overlay, state._sequences = path, True, {}, {}
+        state.conn = sqlite3.connect(":memory:")
+        state.conn.executescript(_SCHEMA)
+        return state
 
     def close(self) -> None:
         self.conn.close()
@@ -85,6 +105,8 @@ class State:
     # ------------------------------------------------------------ job runs
 
     def start_run(self, job: str, business_now: datetime, started_at: datetime) -> int:
+        if self.read_only:
+            return 0
         cur = self.conn.execute(
             "INSERT INTO job_runs(job, business_now, started_at) VALUES (?, ?, ?)",
             (job, business_now.isoformat(), started_at.isoformat()),
@@ -99,6 +121,8 @@ class State:
         counts: dict[str, Any] | None = None,
         error: str = "",
     ) -> None:
+        if self.read_only:
+            return
         self.conn.execute(
             "UPDATE job_runs SET result=?, finished_at=?, counts=?, error=? WHERE id=?",
             (result, finished_at.isoformat(), json.dumps(counts or {}), error, run_id),
@@ -125,12 +149,17 @@ class State:
     # ------------------------------------------------------------ key/value
 
     def get(self, namespace: str, key: str, default: Any = None) -> Any:
+        if (namespace, key) in self._overlay:
+            return self._overlay[(namespace, key)]
         row = self.conn.execute(
             "SELECT value FROM kv WHERE namespace=? AND key=?", (namespace, key)
         ).fetchone()
         return json.loads(row[0]) if row else default
 
     def put(self, namespace: str, key: str, value: Any) -> None:
+        if self.read_only:
+            self._overlay[(namespace, key)] = json.loads(json.dumps(value, default=str))
+            return
         self.conn.execute(
             "INSERT INTO kv(namespace, key, value) VALUES (?, ?, ?) "
             "ON CONFLICT(namespace, key) DO UPDATE SET value=excluded.value",
@@ -139,11 +168,18 @@ class State:
 
     def items(self, namespace: str) -> dict[str, Any]:
         rows = self.conn.execute("SELECT key, value FROM kv WHERE namespace=?", (namespace,))
-        return {k: json.loads(v) for k, v in rows}
+        out = {k: json.loads(v) for k, v in rows}
+        out.update({k: v for (ns, k), v in self._overlay.items() if ns == namespace})
+        return out
 
     def next_in_sequence(self, name: str, above: int = 0) -> int:
         """1, 2, 3… per name, and always more than ``above`` (numbers the team typed);
         atomic across processes, never reused."""
+        if self.read_only:
+            row = self.conn.execute("SELECT value FROM sequences WHERE name=?", (name,)).fetchone()
+            last = self._sequences.get(name, row[0] if row else 0)
+            self._sequences[name] = max(last + 1, above + 1)
+            return self._sequences[name]
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.conn.execute(

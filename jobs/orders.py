@@ -1,0 +1,367 @@
+"""`orders`: ship-by deadlines, Ops status per line, pickup requests, findings.
+
+Thin on purpose: the rules live in :mod:`ops_sheets.fulfilment` (pure). This
+module reads what earlier runs booked from the state and the ledger, writes the
+service columns of the Orders tab (only cells whose value changes), queues one
+pickup request per forwarder and pickup day, and leaves what the manager must
+see to the ``monitor`` job through the state.
+
+State (``ctx.state``), owned by this job:
+
+``orders.pickups`` — one entry per pickup request, key = its reference
+(``PU-20261123-SWIF``, ``-2``, ``-3``… for more that day)::
+
+    {"reference", "email_key": "pickup:<reference>", "forwarder", "pickup_date": "YYYY-MM-DD",
+     "sequence", "additional", "recipients": [email], "planned_at": ISO,
+     "lines": [[order_id, sku], ...], "parcels", "units", "closed": false}
+
+The entry is written when the request is queued; whether it counts as a
+booking is decided on every run by the ledger's state of ``email_key`` (see
+``fulfilment.delivery_from_ledger``): sent = booked; planned, retrying or being
+sent = held; unknown outcome or refused = held and reported until a person
+reviews it; absent from the ledger (rejected before sending, or the run died
+before sending) = void, and its lines are booked again in a new request.
+Sequence numbers come from the state's atomic sequence
+``orders.pickups:<forwarder>:<date>``, so no key is ever used twice. A
+refused request whose forwarder's Email has since been corrected is superseded
+and its lines are booked again under a new key.
+Requests whose pickup day is more than two weeks past and whose lines are no
+longer waiting are closed (``"closed": true``, lines dropped) to keep this small.
+
+``findings`` / ``orders`` — this run's findings for ``monitor``'s alert,
+published with :func:`ops_sheets.findings.publish` (replacing the previous
+run's): ``pickup-overdue:<reference>``, ``pickup-pending:<reference>``,
+``pickup-blocked:<forwarder>`` (see ``fulfilment.pickup_findings``). Late lines,
+parcels stuck in transit and requests awaiting review are found by ``monitor``
+itself, with the same rules (``fulfilment.assess``) and the ledger.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ops_sheets import findings as published
+from ops_sheets import fulfilment as ff
+from ops_sheets.calendar import local_days_and_seconds
+from ops_sheets.errors import ConfigError
+from ops_sheets.runner import JobContext
+from ops_sheets.tables import Problem, Table
+from ops_sheets.validation import validate
+
+NS_PICKUPS = "orders.pickups"
+#: A request's entry is compacted this long after its pickup day (lines no longer waiting).
+KEEP_REQUESTS = timedelta(days=14)
+
+
+def run(ctx: JobContext) -> None:
+    orders = ctx.tables["orders"]
+    if not orders.exists:
+        ctx.note("Orders tab missing: nothing to do (run `ops-sheets init`)")
+        return
+    frame = orders.frame.reset_index(drop=True)
+    settings = ctx.settings
+    try:
+        rules = ff.rules_from_settings(settings, ff.years_needed(frame["order_date"], ctx.now))
+    except ValueError as exc:
+        raise ConfigError(f"{settings.source}: [jobs.orders] {exc}") from None
+    persist = ctx.state is not None and not ctx.dry_run
+
+    fwd_table = ctx.tables.get("forwarders")
+    forwarders: dict[str, ff.Forwarder] = {}
+    if fwd_table is not None:
+        forwarders, problems = ff.read_forwarders(fwd_table, default_days=rules.calendar.weekmask)
+        for p in problems:
+            ctx.problem(p)
+
+    records = _load_requests(ctx)
+    if ctx.state is None:
+        ctx.note(
+            "no state available (dry run?): pickup requests of earlier runs are unknown, "
+            "so parcels already booked may be listed again"
+        )
+    bookings = ff.settle_bookings([_booking(ctx, r) for r in records], forwarders)
+    idx = ff.booking_index(frame, bookings)
+    assessment = ff.assess(frame, rules, ctx.now, forwarders, bookings, booking_idx=idx)
+    plan = ff.plan_pickups(frame, rules, ctx.now, forwarders, bookings, booking_idx=idx)
+
+    line_notes = _forwarder_problems(ctx, fwd_table, forwarders, plan, frame)
+    _write_service_columns(ctx, orders, frame, assessment, line_notes)
+    _queue_requests(ctx, fwd_table, frame, assessment, plan, persist)
+
+    outlook = ff.with_plan(assessment, plan)
+    if persist:
+        _compact(ctx, records, bookings, frame, assessment, rules)
+        found = ff.pickup_findings(frame, assessment, bookings, plan, forwarders, ctx.now, rules)
+        published.publish(ctx.state, "orders", found, ctx.now)
+    _summarise(ctx, outlook, bookings, plan)
+
+
+# ---------------------------------------------------------------- earlier requests
+
+
+def _load_requests(ctx: JobContext) -> list[dict[str, Any]]:
+    if ctx.state is None:
+        return []
+    items = [v for v in ctx.state.items(NS_PICKUPS).values() if not v.get("closed")]
+    # Later requests win when a line appears in two (a superseded one and its rebooking).
+    return sorted(items, key=lambda v: (v.get("planned_at", ""), v.get("sequence", 0)))
+
+
+def _booking(ctx: JobContext, rec: dict[str, Any]) -> ff.Booking:
+    key = rec["email_key"]
+    row = ctx.ledger.get(key) if ctx.ledger is not None else None
+    if ctx.ledger is None:
+        # Without the ledger nobody can say whether it went out: hold the parcels.
+        delivery = ff.PENDING
+    else:
+        delivery = ff.delivery_from_ledger(row.state if row is not None else None)
+    return ff.Booking(
+        reference=rec["reference"],
+        email_key=key,
+        forwarder=rec["forwarder"],
+        pickup_date=date.fromisoformat(rec["pickup_date"]),
+        sequence=int(rec["sequence"]),
+        lines=tuple((str(o), str(s)) for o, s in rec.get("lines", [])),
+        delivery=delivery,
+        recipients=tuple(row.recipients) if row is not None else tuple(rec.get("recipients", [])),
+        detail=row.last_error if row is not None else "",
+    )
+
+
+def _compact(
+    ctx: JobContext,
+    records: list[dict[str, Any]],
+    bookings: list[ff.Booking],
+    frame: pd.DataFrame,
+    a: ff.Assessment,
+    rules: ff.Rules,
+) -> None:
+    """Close old requests whose lines no longer wait (shipped, cancelled or gone)."""
+    today = ctx.now.astimezone(rules.tz).date()
+    waiting = {i for i in np.unique(a.booking[a.open_]) if i >= 0}
+    for i, (rec, b) in enumerate(zip(records, bookings, strict=True)):
+        old = b.pickup_date < today - KEEP_REQUESTS
+        if (old and i not in waiting) or (b.delivery == ff.VOID and b.pickup_date < today):
+            ctx.state.put(NS_PICKUPS, rec["reference"], {**rec, "lines": [], "closed": True})
+
+
+# ---------------------------------------------------------------- problems
+
+
+def _forwarder_problems(
+    ctx: JobContext,
+    fwd_table: Table | None,
+    forwarders: dict[str, ff.Forwarder],
+    plan: ff.PickupPlan,
+    frame: pd.DataFrame,
+) -> dict[int, list[str]]:
+    """Problems of forwarders that block READY lines; returns notes per line (frame index)."""
+    notes: dict[int, list[str]] = defaultdict(list)
+    if fwd_table is None:
+        return notes
+    for name, count in plan.blocked.items():
+        fwd = forwarders[name]
+        if fwd.weekmask is None:
+            why = f"Pickup days of {name} cannot be read (see the {fwd_table.title} tab)"
+        else:
+            why = f"{name} has no Email on the {fwd_table.title} tab"
+            ctx.problem(
+                Problem(
+                    fwd_table.title, fwd.row, fwd_table.header("email"), name, "",
+                    f"Email is blank: {count} READY order line(s) cannot be booked for pickup",
+                    "fill in the address that takes pickup requests",
+                )
+            )  # fmt: skip
+        mask = (frame["status"] == "READY") & (frame["forwarder"] == name)
+        for i in np.flatnonzero(mask.to_numpy()):
+            notes[int(i)].append(f"not booked for pickup: {why}")
+    for req in plan.requests:
+        if not req.forwarder.account:
+            ctx.problem(
+                Problem(
+                    fwd_table.title, req.forwarder.row, fwd_table.header("account"),
+                    req.forwarder.name, "",
+                    "Account is blank: pickup requests cannot quote the shop's account",
+                    "fill in the shop's account number with this forwarder",
+                )
+            )  # fmt: skip
+    return notes
+
+
+def _row_problems(ctx: JobContext, orders: Table) -> dict[int, list[str]]:
+    """Every problem found on an Orders row (cells, cross-tab checks), by sheet row."""
+    found: dict[int, list[str]] = defaultdict(list)
+    checks = [p for p in validate(ctx.tables) if p.tab == orders.title]
+    for p in [*orders.problems, *checks]:
+        if p.row is None or p.row < 2:
+            continue
+        text = p.problem
+        if p.column and not text.casefold().startswith(p.column.casefold()):
+            text = f"{p.column}: {text}"
+        if text not in found[p.row]:
+            found[p.row].append(text)
+    return found
+
+
+# ---------------------------------------------------------------- sheet writes
+
+
+def _write_service_columns(
+    ctx: JobContext,
+    orders: Table,
+    frame: pd.DataFrame,
+    a: ff.Assessment,
+    line_notes: dict[int, list[str]],
+) -> None:
+    """Ship by, Ops status and Problems of every row whose values change."""
+    by_row = _row_problems(ctx, orders)
+    old_ship_by, _ = local_days_and_seconds(frame["ship_by"], ctx.tz)
+    new_ship_by = a.ship_by
+    ship_by_changed = ~(
+        (old_ship_by == new_ship_by) | (np.isnat(old_ship_by) & np.isnat(new_ship_by))
+    )
+    old_status = frame["ops_status"].fillna("").astype(str).to_numpy(dtype=object)
+    old_problems = frame["problems"].fillna("").astype(str).to_numpy(dtype=object)
+    rows = frame["_row"].to_numpy()
+    key_ok = frame["_key_ok"].to_numpy(dtype=bool)
+    order_ids = frame["order_id"].to_numpy(dtype=object)
+    skus = frame["sku"].to_numpy(dtype=object)
+    problems_text = np.full(len(frame), "", dtype=object)
+    for i, r in enumerate(rows):
+        texts = by_row.get(int(r), []) + line_notes.get(i, [])
+        if texts:
+            problems_text[i] = "; ".join(texts)
+    changed = key_ok & (
+        ship_by_changed | (old_status != a.ops_status) | (old_problems != problems_text)
+    )
+    for i in np.flatnonzero(changed):
+        values: dict[str, Any] = {}
+        if ship_by_changed[i]:
+            values["ship_by"] = None if np.isnat(new_ship_by[i]) else new_ship_by[i].astype(date)
+        if old_status[i] != a.ops_status[i]:
+            values["ops_status"] = a.ops_status[i] or None
+        if old_problems[i] != problems_text[i]:
+            values["problems"] = problems_text[i] or None
+        ctx.set("orders", {"order_id": order_ids[i], "sku": skus[i]}, values)
+    ctx.counts["order_rows_updated"] = int(changed.sum())
+
+
+# ---------------------------------------------------------------- pickup requests
+
+
+def _queue_requests(
+    ctx: JobContext,
+    fwd_table: Table | None,
+    frame: pd.DataFrame,
+    a: ff.Assessment,
+    plan: ff.PickupPlan,
+    persist: bool,
+) -> None:
+    """One email per request; the lines show the booking once the ledger says sent."""
+    if not plan.requests:
+        return
+    from ops_sheets.mail.message import Origin, csv_attachment
+    from ops_sheets.mail.postman import OutgoingEmail
+
+    s = ctx.settings
+    address = s.jobs.orders.collection_address or s.jobs.stock.delivery_address or s.shop_name
+    order_ids, skus = frame["order_id"].to_numpy(dtype=object), frame["sku"].to_numpy(dtype=object)
+    position = {(str(order_ids[i]), str(skus[i])): int(i) for i in np.flatnonzero(plan.booked)}
+    for req in plan.requests:
+        fwd = req.forwarder
+        if persist:
+            req.sequence = _reserve_sequence(ctx, req)
+        origin = Origin(
+            fwd_table.title if fwd_table is not None else "Forwarders",
+            fwd.row,
+            fwd_table.header("email") if fwd_table is not None else "Email",
+            fwd.name,
+        )
+        ctx.send(
+            OutgoingEmail(
+                kind="pickup_request",
+                key=req.email_key,
+                to=fwd.email or "",
+                context=ff.pickup_context(req, shop_name=s.shop_name, collection_address=address),
+                origin=origin,
+                attachments=[csv_attachment(f"{req.reference}.csv", ff.manifest_rows(req))],
+                reference=req.reference,
+            )
+        )
+        for order_id, sku in req.lines:
+            text = plan.status_after_send(a, position[(order_id, sku)], req)
+            ctx.set_team_cell_after_send(
+                req.email_key, "orders", {"order_id": order_id, "sku": sku}, {"ops_status": text}
+            )
+        if persist:
+            ctx.state.put(
+                NS_PICKUPS,
+                req.reference,
+                {
+                    "reference": req.reference,
+                    "email_key": req.email_key,
+                    "forwarder": fwd.name,
+                    "pickup_date": req.pickup_date.isoformat(),
+                    "sequence": req.sequence,
+                    "additional": req.additional,
+                    "recipients": [fwd.email],
+                    "planned_at": ctx.now.isoformat(),
+                    "lines": [list(k) for k in req.lines],
+                    "parcels": len(req.parcels),
+                    "units": req.total_units,
+                    "closed": False,
+                },
+            )
+        kind = "additional pickup" if req.additional else "pickup"
+        ctx.note(
+            f"{kind} request {req.reference} to {fwd.name} for {req.pickup_date:%a %d %b}: "
+            f"{len(req.parcels)} parcel(s), {req.total_units} unit(s)"
+        )
+
+
+def _reserve_sequence(ctx: JobContext, req: ff.PickupRequest) -> int:
+    """A sequence number no run has used for this forwarder and day (atomic).
+
+    The plan's number (one more than the requests the state knows) is a lower
+    bound; taking it from the state's sequence as well means two runs at the same
+    time (``serve`` and a manual ``run``) can never give two different requests
+    the same key, and a key is never reused, even for a request that was never
+    sent.
+    """
+    name = f"{NS_PICKUPS}:{req.forwarder.name}:{req.pickup_date.isoformat()}"
+    seq = ctx.state.next_in_sequence(name)
+    while seq < req.sequence:
+        seq = ctx.state.next_in_sequence(name)
+    return seq
+
+
+# ---------------------------------------------------------------- summary
+
+
+def _summarise(
+    ctx: JobContext, a: ff.Assessment, bookings: list[ff.Booking], plan: ff.PickupPlan
+) -> None:
+    counts = {
+        "late_lines": int((a.code == ff.LATE).sum()),
+        "at_risk_lines": int(np.isin(a.code, ff.AT_RISK_CODES).sum()),
+        "stuck_shipments": int((a.code == ff.IN_TRANSIT).sum()),
+        "pickup_requests": len(plan.requests),
+        "parcels_requested": sum(len(r.parcels) for r in plan.requests),
+    }
+    ctx.counts.update(counts)
+    ctx.note(
+        f"{counts['late_lines']} late line(s), {counts['at_risk_lines']} at risk, "
+        f"{counts['stuck_shipments']} in transit too long"
+    )
+    waiting = [b for b in bookings if b.delivery in (ff.UNCONFIRMED, ff.FAILED)]
+    for b in waiting:
+        what = "delivery unknown" if b.delivery == ff.UNCONFIRMED else "refused"
+        ctx.note(
+            f"pickup request {b.reference} to {b.forwarder}: {what}; its {len(b.lines)} line(s) "
+            f"are not booked again (ops-sheets review {b.email_key} --sent | --resend)"
+        )

@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .cli import jobs_for, parse_now
-from .config import load_settings
+from .config import Settings, load_settings
 from .runner import print_result, run_job
 from .setup import init_workbook
 
@@ -52,6 +52,7 @@ def run_demo(directory: Path, now_text: str | None = None) -> int:
         result = run_job(name, settings, now)
         print_result(result, out=lambda s: print("  " + s))
         problems = len(result.problems)
+    _approve_and_rerun_stock(settings, now)
     outbox = settings.resolve(settings.mail.outbox_dir)
     emails = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
     print()
@@ -66,3 +67,48 @@ def run_demo(directory: Path, now_text: str | None = None) -> int:
     print(f"  ops-sheets run check --config {config_path} --dry-run")
     print(f"  ops-sheets status --config {config_path}")
     return 0
+
+
+def _approve_and_rerun_stock(settings: Settings, now: datetime) -> None:
+    """What the team does next: approve some DRAFT PO lines in the sheet, then the
+    stock job emails them (their Status turns SENT once the email is out)."""
+    if settings.workbook.backend != "xlsx":
+        return
+    path = settings.resolve(settings.workbook.path)
+    lines, pos = approve_demo_drafts(path, now)
+    if not lines:
+        return
+    print(f"  the team approves {lines} DRAFT line(s) of {', '.join(pos)}; stock runs again:")
+    result = run_job("stock", settings, now)
+    for line in result.notes:
+        if "emailing" in line:
+            print(f"    {line}")
+    if result.delivery is not None:
+        print(f"    mail: {result.delivery.summary()}")
+
+
+def approve_demo_drafts(path: Path, now: datetime, pos: int = 2) -> tuple[int, list[str]]:
+    """Set Status APPROVED on every DRAFT line of the first ``pos`` POs created today,
+    as a person would in the sheet; returns how many lines, and those PO numbers."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    ws = book["Purchase orders"]
+    header = [str(c.value or "").strip().casefold() for c in ws[1]]
+    number_col, status_col = header.index("po number"), header.index("status")
+    prefix = f"PO-{now:%Y%m%d}-"
+    chosen: list[str] = []
+    lines = 0
+    for row in ws.iter_rows(min_row=2):
+        number, status = row[number_col].value, row[status_col].value
+        if not (isinstance(number, str) and number.startswith(prefix) and status == "DRAFT"):
+            continue
+        if number not in chosen:
+            if len(chosen) == pos:
+                continue
+            chosen.append(number)
+        row[status_col].value = "APPROVED"
+        lines += 1
+    if chosen:
+        book.save(path)
+    return lines, chosen

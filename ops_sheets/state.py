@@ -146,6 +146,11 @@ class State:
         row = self.conn.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
         return _run(row) if row else None
 
+    def first_run_at(self) -> datetime | None:
+        """When the service began: the business `now` of its first job run."""
+        (oldest,) = self.conn.execute("SELECT MIN(business_now) FROM job_runs").fetchone()
+        return datetime.fromisoformat(oldest) if oldest else None
+
     # ------------------------------------------------------------ key/value
 
     def get(self, namespace: str, key: str, default: Any = None) -> Any:

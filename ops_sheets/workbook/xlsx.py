@@ -435,8 +435,8 @@ def _formula_rows(ws: Any, keys: set[str]) -> tuple[list[list[Cell]], bool]:
             if cell.data_type == "f":
                 formula_keys = formula_keys or r == 1 or c in key_cols
                 value = str(getattr(value, "text", value))  # ArrayFormula holds its text
-            elif isinstance(value, CellRichText):
-                value = str(value)
+            else:
+                value = _read_cell(cell)  # as a read gives it, so keys match on both
             values.append(value)
         if r == 1:
             key_cols = {i for i, h in enumerate(values) if normalise_header(h) in keys}

@@ -1,0 +1,290 @@
+"""`weekly`: the Weekly summary row of the last complete ISO week, and the manager's
+weekly email with charts.
+
+The week is the last ISO week (Monday to Sunday, local dates) that has ended at
+``now``; run on a Monday morning, that is the week just gone. Thin on purpose:
+the figures and lists are :mod:`ops_sheets.kpis`, the pictures
+:mod:`ops_sheets.charts`.
+
+Written: one Weekly summary row, found by its Week (``2026-W47``) and rewritten
+if the job runs again that week, with every Daily KPIs measure for the week and
+its change against the week before (this week − the week before, in the
+measure's own unit), and, on the xlsx backend, two native charts on that tab
+(orders and revenue, and shipped on time %, over the tab's last 12 rows; the
+chart fills up as the weeks pass). Sent: one ``weekly_summary`` email per week
+(key ``weekly:<ISO week>``) with the same charts over the last 12 weeks, drawn
+from the Orders tab, as inline PNG images. A re-run after the email was sent
+does not queue it again (the ledger already holds that key), so a later change
+to the data does not turn into a "changed after sending" conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from openpyxl.utils import get_column_letter
+from ops_sheets.jobs.monitor import gather
+
+from ops_sheets import charts, kpis
+from ops_sheets.ledger import FAILED_PERMANENT
+from ops_sheets.mail import OutgoingEmail
+from ops_sheets.mail.templates import _money as money  # the templates' own |money format
+from ops_sheets.returns import ReturnRules
+from ops_sheets.runner import JobContext
+from ops_sheets.tables import WEEKLY_SUMMARY
+from ops_sheets.workbook.base import ChartSpec
+
+READS = ("daily_kpis", "weekly_summary")
+CHART_WEEKS = 12
+ORDERS_CHART = "Orders and revenue, last 12 weeks"
+ON_TIME_CHART = "Shipped on time %, last 12 weeks"
+
+#: Headline figures of the email: key, name, how to show it, whether up is good.
+HEADLINES: tuple[tuple[str, str, str, bool | None], ...] = (
+    ("revenue", "Revenue", "money", True),
+    ("orders", "Orders", "count", True),
+    ("average_order_value", "Average order value", "money", True),
+    ("units", "Units sold", "count", True),
+    ("lines_shipped", "Lines shipped", "count", True),
+    ("shipped_on_time_pct", "Shipped on time", "pct", True),
+    ("avg_hours_to_ship", "Order to shipping", "hours", False),
+    ("returns_requested", "Returns requested", "count", False),
+    ("return_rate_30d_pct", "Return rate (30 days)", "pct", False),
+    ("late_open_lines", "Late open lines (daily average)", "level", False),
+    ("stuck_shipments", "Stuck shipments (daily average)", "level", False),
+    ("skus_out_of_stock", "SKUs out of stock (daily average)", "level", False),
+    ("inventory_value", "Inventory value (daily average)", "money", None),
+)
+
+
+def run(ctx: JobContext) -> None:
+    settings = ctx.settings
+    tz = ctx.tz
+    now = ctx.now.astimezone(tz)
+    monday, sunday = kpis.last_complete_week(now)
+    week = kpis.iso_week(monday)
+    facts = gather(ctx)
+    returns = ctx.tables["returns"].frame
+
+    first = monday - timedelta(weeks=CHART_WEEKS - 1)
+    daily = kpis.daily_flow(facts.lines, returns, tz, first, sunday + timedelta(days=1))
+    weekly = kpis.weekly_flow(daily)
+    this = _week(ctx, facts, weekly, monday)
+    before = _week(ctx, facts, weekly, monday - timedelta(weeks=1))
+    ctx.upsert(
+        "weekly_summary",
+        {"week": week},
+        {"from": monday, "to": sunday, **this, **kpis.changes(this, before)},
+    )
+    _native_charts(ctx)
+
+    key = f"weekly:{week}"
+    sent = ctx.ledger.get(key) if ctx.ledger is not None else None
+    if sent is not None and sent.state != FAILED_PERMANENT:
+        ctx.note(f"weekly summary {week}: row rewritten; the email went out already ({sent.state})")
+    else:
+        labels = [kpis.iso_week(d) for d in weekly.index]
+        images = [
+            (
+                "orders-revenue",
+                charts.orders_and_revenue_png(
+                    labels,
+                    list(weekly["orders"]),
+                    list(weekly["revenue"]),
+                    settings.currency,
+                ),
+            ),
+            ("on-time", charts.on_time_png(labels, list(weekly["shipped_on_time_pct"]))),
+        ]
+        context = _context(ctx, facts, week, monday, sunday, this, before, weekly)
+        ctx.send(
+            OutgoingEmail(
+                kind="weekly_summary",
+                key=key,
+                to=settings.mail.manager,
+                context=context,
+                inline_images=images,
+                reference=week,
+            )
+        )
+        ctx.note(f"weekly summary {week} ({monday:%d %b} – {sunday:%d %b}) queued for the manager")
+    ctx.note(
+        f"{week}: {this['orders'] or 0:g} orders, "
+        f"{this['revenue'] or 0:,.2f} {settings.currency}, "
+        f"on time {_show(this['shipped_on_time_pct'], 'pct')}"
+    )
+    ctx.counts.update(weekly_rows=1, weekly_emails=len(ctx.emails))
+
+
+# ---------------------------------------------------------------- the week's figures
+
+
+def _week(ctx: JobContext, facts: kpis.ShopFacts, weekly: Any, monday: date) -> dict[str, Any]:
+    start = datetime.combine(monday, time(0), tzinfo=ctx.tz)
+    end = datetime.combine(monday + timedelta(weeks=1), time(0), tzinfo=ctx.tz)
+    sent = ctx.ledger.counts_since(start, end).sent if ctx.ledger is not None else None
+    rate = kpis.return_rate_pct(
+        ctx.tables["returns"].frame,
+        facts.orders,
+        ctx.tables["stock"].frame,
+        ReturnRules.from_settings(ctx.settings),
+        end,
+    )
+    levels = kpis.week_levels(ctx.tables["daily_kpis"].frame, monday)
+    return kpis.week_row(weekly, monday, levels, return_rate=rate, emails_sent=sent)
+
+
+def _native_charts(ctx: JobContext) -> None:
+    """Two charts on the Weekly summary tab, right of its columns (xlsx only)."""
+    table = ctx.tables["weekly_summary"]
+    column = get_column_letter(len(WEEKLY_SUMMARY.columns) + 2)
+    ctx.chart(
+        ChartSpec(
+            table.title,
+            ORDERS_CHART,
+            "bar",
+            table.header("week"),
+            (table.header("orders"),),
+            anchor=f"{column}2",
+            secondary=(table.header("revenue"),),
+            last_rows=CHART_WEEKS,
+            y_title="Orders",
+            secondary_title=f"Revenue ({ctx.settings.currency})",
+        )
+    )
+    ctx.chart(
+        ChartSpec(
+            table.title,
+            ON_TIME_CHART,
+            "line",
+            table.header("week"),
+            (table.header("shipped_on_time_pct"),),
+            anchor=f"{column}20",
+            last_rows=CHART_WEEKS,
+            y_title="%",
+        )
+    )
+
+
+# ---------------------------------------------------------------- the email
+
+
+def _context(
+    ctx: JobContext,
+    facts: kpis.ShopFacts,
+    week: str,
+    monday: date,
+    sunday: date,
+    this: Mapping[str, Any],
+    before: Mapping[str, Any],
+    weekly: Any,
+) -> dict[str, Any]:
+    settings = ctx.settings
+    currency = settings.currency
+    late, late_total = kpis.late_lines(facts.orders, facts.assessment)
+    labels = [kpis.iso_week(d) for d in weekly.index]
+    return {
+        "shop_name": settings.shop_name,
+        "week": week,
+        "date_from": monday,
+        "date_to": sunday,
+        "currency": currency,
+        "metrics": metrics(this, before, currency),
+        "top_skus": kpis.top_skus(facts.lines, monday, facts.products),
+        "watch_list": kpis.watch_list(
+            facts.decision, settings.jobs.weekly.excess_days, settings.jobs.stock.lookback_days
+        ),
+        "late_orders": late,
+        "late_total": late_total,
+        "return_reasons": kpis.return_reasons(ctx.tables["returns"].frame, monday, ctx.tz),
+        "health": _health(ctx),
+        "charts": [
+            {
+                "cid": "orders-revenue",
+                "title": ORDERS_CHART,
+                "alt": f"Orders per week {labels[0]} to {labels[-1]}: "
+                + ", ".join(f"{v:g}" for v in weekly["orders"])
+                + f"; revenue ({currency}): "
+                + ", ".join(f"{v:,.0f}" for v in weekly["revenue"]),
+            },
+            {
+                "cid": "on-time",
+                "title": ON_TIME_CHART,
+                "alt": "Share of lines shipped on time per week: "
+                + ", ".join(_show(v, "pct") for v in weekly["shipped_on_time_pct"]),
+            },
+        ],
+    }
+
+
+def _health(ctx: JobContext) -> dict[str, Any]:
+    """The service's own last 7 days up to now: runs per job and failures, emails
+    sent, messages awaiting review (the service's week, not the shop's)."""
+    end = ctx.now
+    start = end - timedelta(days=7)
+    runs = ctx.state.runs(limit=100_000) if ctx.state is not None else []
+    counts = kpis.run_counts(runs, start, end)
+    ledger = ctx.ledger
+    sent = ledger.counts_since(start).sent if ledger is not None else 0
+    pending = len(ledger.awaiting_review()) if ledger is not None else 0
+    return {**counts, "emails_sent": sent, "reviews_pending": pending}
+
+
+def metrics(
+    this: Mapping[str, Any], before: Mapping[str, Any], currency: str
+) -> list[dict[str, Any]]:
+    """The headline figures with their change against the week before (the
+    template's ``metrics``); a measure not known this week is left out."""
+    out = []
+    for key, name, how, up_is_good in HEADLINES:
+        a, b = this.get(key), before.get(key)
+        if a is None:
+            continue
+        diff = None if b is None else a - b
+        if diff is None:
+            change, direction = "–", "flat"
+        else:
+            change = _change(a, b, diff, how)
+            direction = "up" if diff > 1e-9 else "down" if diff < -1e-9 else "flat"
+        good = (
+            None if direction == "flat" or up_is_good is None else (direction == "up") == up_is_good
+        )
+        out.append(
+            {
+                "name": name,
+                "value": _show(a, how, currency),
+                "previous": _show(b, how, currency),
+                "change": change,
+                "direction": direction,
+                "good": good,
+            }
+        )
+    return out
+
+
+def _change(a: float, b: float, diff: float, how: str) -> str:
+    if how == "pct":
+        return f"{diff:+.1f} pts"
+    if how == "hours":
+        return f"{diff:+.1f} h"
+    if how == "level":
+        return f"{diff:+,.1f}"
+    if b == 0:
+        return "new" if a else "0.0%"
+    return f"{100 * diff / abs(b):+.1f}%"
+
+
+def _show(value: Any, how: str, currency: str = "") -> str:
+    if value is None or value != value:  # None or NaN
+        return "–"
+    if how == "money":
+        return money(round(float(value), 2), currency)
+    if how == "pct":
+        return f"{value:.1f}%"
+    if how == "hours":
+        return f"{value:.1f} h"
+    if how == "level":
+        return f"{value:,.1f}".removesuffix(".0")
+    return f"{value:,.0f}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .config import DEFAULT_CONFIG, Settings, load_settings
-from .errors import OpsSheetsError, UsageError
+from .errors import OpsSheetsError, UsageError, WorkbookError, WorkbookLockedError
 from .runner import JOB_NAMES, JobResult, available_jobs, print_result, run_job
 
 log = logging.getLogger("ops_sheets")
@@ -74,7 +74,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     validate_schedules(settings)
-    result = run_locked("check", settings, parse_now(args.now, settings.tz), args.dry_run)
+    try:
+        result = run_locked("check", settings, parse_now(args.now, settings.tz), args.dry_run)
+    except WorkbookLockedError:
+        raise  # busy, not broken: exit 1, try again later
+    except WorkbookError as exc:
+        # `check` promises 2 for "unusable": a sheet it cannot open at all is that
+        raise UsageError(str(exc)) from None
     print_result(result)
     return 1 if result.problems else 0
 

@@ -1,0 +1,123 @@
+"""The command line: exit codes, one-line errors, dry runs that change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ops_sheets.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ops_sheets.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("cli") / "demo"
+    result = run_cli("demo", "--dir", str(directory))
+    assert result.returncode == 0, result.stderr
+    assert "Monday 2026-11-23 09:00" in result.stdout
+    return directory
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_demo_leaves_a_workbook_with_each_deliberate_mistake_on_the_problems_tab(
+    demo_dir: Path,
+) -> None:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(demo_dir / "workbook.xlsx")
+    problems = [r for r in wb["Problems"].iter_rows(values_only=True)][1:]
+    cells = {(r[0], r[1], r[2]) for r in problems}
+    assert ("Stock", 58, "On hand") in cells
+    assert ("Orders", 3078, "SKU") in cells
+    assert ("Orders", 3011, "Order date") in cells
+    assert ("Stock", 62, "SKU") in cells and ("Stock", 39, "SKU") in cells
+    assert ("Orders", 3047, "Email") in cells
+    outbox = demo_dir / "outbox"
+    kinds = {p.name.split("_")[0] for p in outbox.glob("*.eml")}
+    assert {"po", "pickup", "rma", "alert", "weekly"} <= kinds, kinds
+    assert (outbox / "index.html").is_file()
+
+
+def test_dry_run_changes_no_byte_and_prints_what_it_would_write(demo_dir: Path) -> None:
+    config = demo_dir / "config.toml"
+    files = [demo_dir / "workbook.xlsx", demo_dir / "state.db"]
+    before = {f: digest(f) for f in files}
+    emails = sorted(p.name for p in (demo_dir / "outbox").iterdir())
+    result = run_cli(
+        "run", "check", "--config", str(config), "--dry-run", "--now", "2026-11-24T09:00"
+    )
+    assert {f: digest(f) for f in files} == before
+    assert sorted(p.name for p in (demo_dir / "outbox").iterdir()) == emails
+    assert "dry run:" in result.stdout
+    assert "'Problems'!H2: " in result.stdout  # Found at would change to the new now
+    assert result.returncode == 1  # the demo has problems
+
+
+def test_status_lists_every_job(demo_dir: Path) -> None:
+    result = run_cli("status", "--config", str(demo_dir / "config.toml"))
+    assert result.returncode == 0, result.stderr
+    for job in ("stock", "orders", "returns", "monitor", "weekly"):
+        assert job in result.stdout
+
+
+def test_a_config_mistake_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[jobs.stock]\nlookback_days = "eight weeks"\n', encoding="utf-8")
+    assert main(["run", "stock", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert 'lookback_days: expected a whole number, got "eight weeks"' in err
+
+
+def test_unknown_job_and_bad_now_are_usage_errors(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(demo_dir / "config.toml")
+    assert main(["run", "stok", "--config", config]) == 2
+    assert "no job named 'stok'; valid: " in capsys.readouterr().err
+    assert main(["run", "check", "--config", config, "--now", "tomorrow"]) == 2
+    assert "not an ISO 8601 date-time" in capsys.readouterr().err
+
+
+def test_check_exits_2_when_the_workbook_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[workbook]\npath = "nope.xlsx"\n', encoding="utf-8")
+    code = main(["check", "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2 and "nope.xlsx" in err and "\n" not in err.strip()
+
+
+def test_preview_renders_every_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for kind in (
+        "purchase_order",
+        "po_reminder",
+        "pickup_request",
+        "return_acknowledgement",
+        "manager_alert",
+        "weekly_summary",
+    ):
+        assert main(["preview", kind, "--config", str(tmp_path / "none.toml")]) == 0
+        path = Path(capsys.readouterr().out.strip())
+        assert path.is_file()

@@ -47,12 +47,17 @@ def run_demo(directory: Path, now_text: str | None = None) -> int:
     )
     for line in init_workbook(settings):
         print(f"  init: {line}")
-    problems = 0
+    result = None
     for name in jobs_for(["all"], settings):
         result = run_job(name, settings, now)
-        print_result(result, out=lambda s: print("  " + s))
-        problems = len(result.problems)
+        print_result(result, out=lambda s: print("  " + s), problems=False)
     _approve_and_rerun_stock(settings, now)
+    found = result.problems if result is not None else []
+    print()
+    print(f"The sheet has {len(found)} problem(s) (every job lists them on the Problems tab):")
+    for p in found:
+        print(f"  - {p}")
+    problems = len(found)
     outbox = settings.resolve(settings.mail.outbox_dir)
     emails = sorted(outbox.glob("*.eml")) if outbox.is_dir() else []
     print()

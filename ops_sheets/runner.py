@@ -609,8 +609,10 @@ def _show(v: Cell) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
-def print_result(result: JobResult, out: Callable[[str], Any] = print) -> None:
-    """The readable summary of a run."""
+def print_result(
+    result: JobResult, out: Callable[[str], Any] = print, *, problems: bool = True
+) -> None:
+    """The readable summary of a run (``problems=False``: leave out the problem list)."""
     head = f"{result.job}: as of {result.now:%a %Y-%m-%d %H:%M %Z}"
     out(head)
     for line in result.notes:
@@ -622,7 +624,7 @@ def print_result(result: JobResult, out: Callable[[str], Any] = print) -> None:
         )
     if result.delivery is not None:
         out(f"  mail: {result.delivery.summary()}")
-    if result.problems:
+    if result.problems and problems:
         out(f"  {len(result.problems)} problem(s) in the sheet, listed on the Problems tab:")
         for p in result.problems[:10]:
             out(f"    - {p}")

@@ -233,17 +233,11 @@ def address_checks(tables: Mapping[str, Table]) -> list[Problem]:
             try:
                 parse_address(str(text), what=table.header("email"))
             except AddressError as err:
+                # the message says what is wrong; after its "; " comes how to fix it
+                problem, _, fix = str(err).partition("; ")
+                fix = fix or "enter exactly one address such as name@example.com"
                 for row in _rows(table, emails == text):
-                    out.append(
-                        _problem(
-                            table,
-                            row,
-                            "email",
-                            text,
-                            str(err),
-                            "enter exactly one address such as name@example.com",
-                        )
-                    )
+                    out.append(_problem(table, row, "email", text, problem, fix))
     return out
 
 

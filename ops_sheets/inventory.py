@@ -34,11 +34,10 @@ The rules, and the choices made where the issue leaves room:
   values are rounded to whole units (half up) so that the ``Why`` column can be
   checked with a calculator; typed values are used exactly as typed.
 * **Position** = On hand + On order (Qty of PO lines DRAFT, APPROVED, SENT or
-  CONFIRMED). Lines created *today* are the day's own order: they count from
-  tomorrow on. Until then every run of the day reaches the same decision, shows
-  the SKU as REORDER with the quantity placed, and places nothing more (the
-  purchasing guard: one order per SKU per day), so re-running the job changes
-  nothing. An order is needed when position ≤ s and S − position > 0; then
+  CONFIRMED, as DESIGN.md says, including lines this job appended earlier
+  today). So the run that places an order shows REORDER, and later runs show ON
+  ORDER with On order filled in; the purchasing guard (one order per SKU per
+  day) makes sure a re-run places nothing more. An order is needed when position ≤ s and S − position > 0; then
   q = max(S − position, Min order qty), rounded up to a multiple of Pack size
   (the contract's rule; with Reorder point and Max stock typed it is the min/max
   rule of ERP systems, exactly). When S − position ≤ 0 (a typed Max stock below
@@ -442,7 +441,7 @@ def decide(
     s = np.where(rop_typed, rop_typed_v, round_units(d * lead + ss))
     big_s = np.where(max_typed, max_typed_v, round_units(s + d * policy.review_days))
 
-    on_order = on_order_by_sku(purchase_orders, skus, now.date(), tz)
+    on_order = on_order_by_sku(purchase_orders, skus)
     position = on_hand + on_order
     known = np.isfinite(on_hand)
     raw = big_s - position

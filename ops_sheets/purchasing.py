@@ -447,12 +447,11 @@ def plan_new_lines(
             continue
         by_supplier.setdefault(name, []).append(i)
 
-    # Lines created today are the day's order, whatever this run computes: a re-run
-    # shows them again as placed, and adds nothing (see inventory: position).
+    # Lines created today are the day's order: they count as on order (see
+    # inventory: position), and a re-run adds nothing to them, only says where they are.
     for sku, placed in created_today.items():
         open_ = [ln for ln in placed if ln.status not in (CANCELLED, RECEIVED)]
         if open_:
-            plan.placed[sku] = float(sum(np.nan_to_num(ln.qty) for ln in open_))
             plan.notes[sku] = "; ".join(_where(ln.po_number, ln.status) for ln in open_)
         else:
             plan.notes[sku] = f"ordered today on {placed[0].po_number}, {placed[0].status}"

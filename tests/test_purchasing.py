@@ -144,7 +144,7 @@ def test_auto_approval_appends_approved_lines_under_a_fresh_number() -> None:
     assert n.sealed("PO-20261123-ACME-2")
 
 
-def test_todays_lines_are_the_days_order_and_nothing_more_is_placed() -> None:
+def test_todays_lines_count_as_on_order_and_nothing_more_is_placed() -> None:
     po = po_frame(
         line("PO-20261123-ACME", "A", 5, "CANCELLED", created=NOW - timedelta(hours=2)),
         line("PO-20261120-ACME", "B", 5, "DRAFT", created=NOW - timedelta(days=3)),
@@ -153,11 +153,8 @@ def test_todays_lines_are_the_days_order_and_nothing_more_is_placed() -> None:
     d = decision(minmax("A", 5), minmax("B", 0), minmax("C", 4), po=po)
     plan = plan_new_lines(d, po, SUPPLIERS, numbers(po), NOW)
     assert plan.lines == []
-    # C: its line of this morning is today's order (it does not count as on order
-    # until tomorrow, so every run of the day reaches the same decision)
-    assert d.set_index("sku").loc["C", "on_order"] == 0
-    assert plan.placed == {"C": 48.0}
-    assert plan.notes["C"] == "on PO-20261123-ACME (DRAFT, waiting for approval)"
+    # C: its DRAFT line of this morning is on order (DESIGN.md), so no new order
+    assert d.set_index("sku").loc["C", "on_order"] == 48
     # A: the team cancelled today's line: not ordered again today
     assert plan.notes["A"] == "ordered today on PO-20261123-ACME, CANCELLED"
     # B: an earlier DRAFT waits for the team

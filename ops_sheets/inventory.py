@@ -37,12 +37,13 @@ The rules, and the choices made where the issue leaves room:
   CONFIRMED, as DESIGN.md says, including lines this job appended earlier
   today). So the run that places an order shows REORDER, and later runs show ON
   ORDER with On order filled in; the purchasing guard (one order per SKU per
-  day) makes sure a re-run places nothing more. An order is needed when position ≤ s and S − position > 0; then
-  q = max(S − position, Min order qty), rounded up to a multiple of Pack size
-  (the contract's rule; with Reorder point and Max stock typed it is the min/max
-  rule of ERP systems, exactly). When S − position ≤ 0 (a typed Max stock below
-  the reorder point, or no demand at all) nothing is ordered: padding a zero
-  order up to the Min order qty would buy stock nobody asked for.
+  day) makes sure a re-run places nothing more. An order is needed when position
+  ≤ s and S − position > 0; then q = max(S − position, Min order qty), rounded
+  up to a multiple of Pack size (the contract's rule; with Reorder point and Max
+  stock typed it is the min/max rule of ERP systems, exactly). When S − position
+  ≤ 0 (a typed Max stock below the reorder point, or no demand at all) nothing
+  is ordered: padding a zero order up to the Min order qty would buy stock
+  nobody asked for.
 * **Guards.** A quantity that is not a finite number ≥ 0, or a computed one
   (S not typed as Max stock) above ``max_order_days`` of demand, is *blocked*:
   not ordered, reported. With no demand at all any computed quantity is above

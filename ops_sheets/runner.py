@@ -182,62 +182,47 @@ class JobContext:
             if header not in anchors:
                 anchors.append(header)
 
+    def _update(
+        self,
+        tab_key: str,
+        key: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        team_ok: bool,
+        upsert: bool = False,
+    ) -> Update:
+        spec, title, headers = self._spec(tab_key)
+        cells = self._cells(spec, headers, values, team_ok=team_ok)
+        return Update(title, self._key(spec, headers, key), cells, upsert=upsert)
+
     def set(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Write service columns of the row with this key (found again at write time)."""
-        spec, title, headers = self._spec(tab_key)
-        self.changes.updates.append(
-            Update(
-                title,
-                self._key(spec, headers, key),
-                self._cells(spec, headers, values, team_ok=False),
-            )
-        )
-
-    def set_team_cell_after_send(
-        self, email_key: str, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
-    ) -> None:
-        """A workflow column the team hands over (PO Status → SENT), only once delivered."""
-        spec, title, headers = self._spec(tab_key)
-        self.after_send.append(
-            AfterSend(
-                email_key,
-                Update(
-                    title,
-                    self._key(spec, headers, key),
-                    self._cells(spec, headers, values, team_ok=True),
-                ),
-            )
-        )
+        self.changes.updates.append(self._update(tab_key, key, values, team_ok=False))
 
     def set_team_cells(
         self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
     ) -> None:
         """Fill a team cell the design gives to the service (a blank Return ID → RMA)."""
-        spec, title, headers = self._spec(tab_key)
+        self.changes.updates.append(self._update(tab_key, key, values, team_ok=True))
+
+    def set_team_cell_after_send(
+        self, email_key: str, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
+        """A workflow column the team hands over (PO Status → SENT), only once delivered."""
+        update = self._update(tab_key, key, values, team_ok=True)
+        self.after_send.append(AfterSend(email_key, update))
+
+    def upsert(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Rewrite the row with this key, or append it (today's Daily KPIs row)."""
+        service_tab = TAB_SPECS[tab_key].service_owned
         self.changes.updates.append(
-            Update(
-                title,
-                self._key(spec, headers, key),
-                self._cells(spec, headers, values, team_ok=True),
-            )
+            self._update(tab_key, key, values, team_ok=service_tab, upsert=True)
         )
 
     def append(self, tab_key: str, values: Mapping[str, Any]) -> None:
         """Append a row (Purchase orders lines, service tabs)."""
         spec, title, headers = self._spec(tab_key)
         self.changes.appends.append(Append(title, self._cells(spec, headers, values, team_ok=True)))
-
-    def upsert(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
-        """Rewrite the row with this key, or append it (today's Daily KPIs row)."""
-        spec, title, headers = self._spec(tab_key)
-        self.changes.updates.append(
-            Update(
-                title,
-                self._key(spec, headers, key),
-                self._cells(spec, headers, values, team_ok=spec.service_owned),
-                upsert=True,
-            )
-        )
 
     def chart(self, spec: ChartSpec) -> None:
         """A native chart on a service tab, drawn in the same write (xlsx only; the

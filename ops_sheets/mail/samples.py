@@ -148,6 +148,7 @@ def sample_context(kind: str) -> dict[str, Any]:
                     "detail": "Oldest: order 1019, due Thu 19 Nov.",
                     "action": "Ship them or set Status to ON HOLD with a note.",
                     "resolved": False,
+                    "note": "worse: 5 yesterday",
                 },
                 {
                     "severity": "low",
@@ -165,6 +166,7 @@ def sample_context(kind: str) -> dict[str, Any]:
                 },
             ],
             "counts": {"high": 1, "medium": 1, "low": 1, "resolved": 1},
+            "still_open": 2,
         },
         "weekly_summary": {
             "shop_name": _SHOP,
@@ -212,6 +214,35 @@ def sample_context(kind: str) -> dict[str, Any]:
                     "reason": "240 days of cover: excess stock",
                 },
             ],
+            "late_total": 2,
+            "late_orders": [
+                {
+                    "order_id": "1019",
+                    "sku": "HP-MUG-01",
+                    "ship_by": date(2026, 11, 19),
+                    "days_late": 2,
+                },
+                {
+                    "order_id": "1024",
+                    "sku": "HP-TWL-07",
+                    "ship_by": date(2026, 11, 20),
+                    "days_late": 1,
+                },
+            ],
+            "return_reasons": [
+                {"reason": "arrived chipped", "units": 4, "share": "57%"},
+                {"reason": "changed mind", "units": 3, "share": "43%"},
+            ],
+            "health": {
+                "runs": 212,
+                "failed": 1,
+                "emails_sent": 38,
+                "reviews_pending": 0,
+                "jobs": [
+                    {"job": "stock", "runs": 7, "problems": 7, "failed": 0},
+                    {"job": "orders", "runs": 140, "problems": 140, "failed": 1},
+                ],
+            },
             "charts": [
                 {
                     "cid": "revenue-chart",

@@ -167,6 +167,7 @@ def run(ctx: JobContext) -> None:
                 "expected_by": ln.expected_by,
                 "status": ln.status,
             },
+            before_send=True,  # in the sheet before any PO email can mention it
         )
         by_po.setdefault(ln.po_number, []).append(ln)
     for number, lines in by_po.items():
@@ -321,11 +322,15 @@ def _send_po(
             reference=send.po_number,
         )
     )
+    # Found by PO number, SKU *and the Qty the email carried*: a line whose Qty a
+    # person changed while the email went out is not marked SENT (the next run
+    # reports the difference instead).
+    ctx.locate_by("purchase_orders", ("po_number", "sku", "qty"))
     for ln in send.lines:
         ctx.set_team_cell_after_send(
             send.key,
             "purchase_orders",
-            {"po_number": send.po_number, "sku": ln.sku},
+            {"po_number": send.po_number, "sku": ln.sku, "qty": _units(ln.qty)},
             {"status": "SENT", "expected_by": ln.expected_by},
         )
     if ctx.state is not None:

@@ -9,10 +9,13 @@ send, problems found. The runner does all the I/O, in this order:
 2. the job runs (no I/O of its own);
 3. emails are rendered and their addresses checked, so that a bad address is a
    problem on the Problems tab in the same write;
-4. one write of every cell change, appended row and the Problems tab;
-5. emails go out through the ledger (only after the sheet write succeeded);
-6. one append-only write of the Activity log and of values that depend on what
-   was sent (a PO line becomes SENT only once the ledger says sent).
+4. rows that must exist before their email does (new PO lines) are appended;
+5. emails go out through the ledger (at most once per key);
+6. one write of every cell change, appended row, the Problems tab, the Activity
+   log and the values that depend on delivery (a PO line becomes SENT only once
+   the ledger says sent), each located by key against a look taken now. If that
+   write fails after mail went out, the ledger still knows what was sent and the
+   Activity log rows wait in the state for the next run.
 
 ``--dry-run`` stops after step 3 and prints every change and every email instead.
 """
@@ -119,6 +122,8 @@ class JobContext:
     changes: ChangeSet = field(default_factory=ChangeSet)
     emails: list[OutgoingEmail] = field(default_factory=list)
     after_send: list[AfterSend] = field(default_factory=list)
+    #: rows that must be in the sheet before any email of this run goes out
+    before_send: ChangeSet = field(default_factory=ChangeSet)
     notes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -219,10 +224,16 @@ class JobContext:
             self._update(tab_key, key, values, team_ok=service_tab, upsert=True)
         )
 
-    def append(self, tab_key: str, values: Mapping[str, Any]) -> None:
-        """Append a row (Purchase orders lines, service tabs)."""
+    def append(self, tab_key: str, values: Mapping[str, Any], *, before_send: bool = False) -> None:
+        """Append a row (Purchase orders lines, service tabs). ``before_send``: the row
+        is written before this run sends any email (a new PO line before its PO)."""
         spec, title, headers = self._spec(tab_key)
-        self.changes.appends.append(Append(title, self._cells(spec, headers, values, team_ok=True)))
+        row = Append(title, self._cells(spec, headers, values, team_ok=True))
+        if before_send:
+            self.before_send.declare(title, [], self.changes.anchors.get(title, []))
+            self.before_send.appends.append(row)
+        else:
+            self.changes.appends.append(row)
 
     def chart(self, spec: ChartSpec) -> None:
         """A native chart on a service tab, drawn in the same write (xlsx only; the
@@ -424,6 +435,8 @@ def _run(
 ) -> JobResult:
     keys = tabs_to_read(job)
     titles = [layout_for(TAB_SPECS[k], settings).title for k in keys]
+    if dry_run:  # so that the printed changes are against what the tabs hold now
+        titles += [layout_for(TAB_SPECS[k], settings).title for k in ("problems", "activity_log")]
     grids = wb.read(titles)
     tables = parse_tables(grids, keys, settings)
     ctx = JobContext(
@@ -436,13 +449,12 @@ def _run(
         dry_run=dry_run,
     )
 
-    if ledger is None and not dry_run:
-        from .ledger import Ledger
-
-        ledger = Ledger(settings.resolve(settings.state.path))
+    if ledger is None:
+        ledger = _dry_run_ledger(settings) if dry_run else _open_ledger(settings)
     ctx.ledger = ledger
-    postman = _postman(settings, ledger, transport)
+    postman = _postman(settings, None if dry_run else ledger, transport)
     job.run(ctx)
+    _restore_unwritten_activity(ctx)
 
     problems = missing_tab_problems(tables)
     for t in tables.values():
@@ -470,33 +482,95 @@ def _run(
 
     result = JobResult(name, now, problems, ctx.notes, ctx.counts)
     if dry_run:
-        result.dry_run_lines = describe_changes(grids, ctx.changes)
+        everything = ctx.changes
+        for tab in ctx.before_send.tabs:
+            everything.declare(tab, [], ctx.before_send.anchors.get(tab, []))
+        everything.appends = ctx.before_send.appends + everything.appends
+        result.dry_run_lines = describe_changes(grids, everything)
         return result
 
-    result.write = wb.write(ctx.changes)
-    for s in result.write.skipped:
-        ctx.note(f"skipped {s.tab} {s.key}: {s.reason}")
+    if ctx.before_send:
+        # New PO lines are in the sheet before their email exists anywhere else, so
+        # a failed write can never leave a sent PO the sheet does not know about.
+        wb.append_rows(ctx.before_send)
 
     if sendable or _has_pending(postman):
         delivery = postman.deliver(sendable, job=name, now=now)
         result.delivery = delivery
-        follow_up = ChangeSet()
         delivered = set(delivery.keys("sent")) | set(delivery.keys("already_sent"))
-        for a in ctx.after_send:
-            if a.email_key in delivered:
-                follow_up.declare(a.update.tab, [], list(ctx.changes.anchors.get(a.update.tab, [])))
-                follow_up.updates.append(a.update)
-        add_activity(follow_up, delivery.activity, ctx)
-        if follow_up:
-            wb.write(follow_up, reuse_snapshot=True)
+        ctx.changes.updates += [a.update for a in ctx.after_send if a.email_key in delivered]
+        add_activity(ctx.changes, delivery.activity, ctx)
         ctx.counts["emails_sent"] = len(delivery.sent)
+
+    # One write of everything else, located by key against a fresh look taken now,
+    # after sending: values that depend on delivery (PO Status SENT) land by key too.
+    try:
+        result.write = wb.write(ctx.changes)
+    except OpsSheetsError:
+        if result.delivery is not None and ctx.state is not None:
+            _keep_unwritten_activity(ctx, result.delivery.activity)
+        raise
+    for s in result.write.skipped:
+        ctx.note(f"skipped {s.tab} {s.key}: {s.reason}")
     return result
+
+
+PENDING_ACTIVITY = "activity.unwritten"
+
+
+def _restore_unwritten_activity(ctx: JobContext) -> None:
+    if ctx.state is None or ctx.dry_run:
+        return
+    from .mail.postman import ActivityEntry
+
+    pending = ctx.state.get(PENDING_ACTIVITY, ctx.job, [])
+    if pending:
+        entries = [
+            ActivityEntry(**{**e, "time": datetime.fromisoformat(e["time"])}) for e in pending
+        ]
+        add_activity(ctx.changes, entries, ctx)
+        ctx.state.put(PENDING_ACTIVITY, ctx.job, [])
+
+
+def _keep_unwritten_activity(ctx: JobContext, entries: Iterable[Any]) -> None:
+    """Mail went out but the sheet could not be written: keep the Activity log rows
+    in the state; the next run of the job writes them."""
+    from dataclasses import asdict
+
+    pending = ctx.state.get(PENDING_ACTIVITY, ctx.job, [])
+    pending += [{**asdict(e), "time": e.time.isoformat()} for e in entries]
+    ctx.state.put(PENDING_ACTIVITY, ctx.job, pending)
 
 
 def _has_pending(postman: Any) -> bool:
     """Messages from earlier runs waiting for a retry slot go out with this run's."""
     has = getattr(postman, "has_pending", None)
     return bool(has()) if callable(has) else False
+
+
+def _open_ledger(settings: Settings) -> Any:
+    from .ledger import Ledger
+
+    return Ledger(settings.resolve(settings.state.path))
+
+
+def _dry_run_ledger(settings: Settings) -> Any:
+    """A dry run asks the ledger what was sent, on a throwaway copy of it: the
+    real one is never touched (opening a ledger may write its schema)."""
+    import shutil
+    import tempfile
+
+    path = settings.resolve(settings.state.path)
+    if not path.is_file():
+        return None
+    from .ledger import Ledger
+
+    copy = Path(tempfile.mkdtemp(prefix="ops-sheets-dry-run-")) / path.name
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.is_file():
+            shutil.copyfile(source, copy.with_name(copy.name + suffix))
+    return Ledger(copy)
 
 
 def _postman(settings: Settings, ledger: Any, transport: Any) -> Any:

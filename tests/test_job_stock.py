@@ -346,7 +346,10 @@ def test_approved_lines_are_emailed_by_the_next_run_and_become_sent(make_shop: M
     assert attachment.get_filename() == "PO-20261123-ACME.csv"
     csv_text = attachment.get_content()
     csv_text = csv_text.decode("utf-8-sig") if isinstance(csv_text, bytes) else csv_text
-    assert 'PO-20261123-ACME,MUG-1,"Mug, sea green",54,3.2,172.8,GBP,2026-12-03' in csv_text
+    assert (
+        '"PO-20261123-ACME","MUG-1","Mug, sea green","54","3.2","172.8","GBP","2026-12-03"'
+        in csv_text
+    )
 
     # PLT-3 approved later the same day: the PO went out already → a new PO number
     shop.set("Purchase orders", {"SKU": "PLT-3"}, {"Status": "APPROVED"})
@@ -456,3 +459,27 @@ def test_api_requests_per_run_do_not_grow_with_the_rows(make_shop: MakeShop) -> 
     if small.name == "google":
         total, writes = counts[0]
         assert total <= 4 and writes <= 2
+
+
+def test_a_line_whose_qty_a_person_changes_while_its_po_goes_out_is_not_marked_sent(
+    tmp_path: Path,
+) -> None:
+    shop = memory_shop(shop_tabs(), tmp_path)
+    shop.run()
+    shop.set("Purchase orders", {"SKU": "MUG-1"}, {"Status": "APPROVED"})
+    wb = shop.open()
+
+    def person_edits_qty(book: MemoryWorkbook) -> None:  # after the read, before the write
+        rows = book.tabs["Purchase orders"]
+        qty = rows[0].index("Qty")
+        for row in rows[1:]:
+            if row[2] == "MUG-1":
+                row[qty] = 999
+
+    wb.before_write = person_edits_qty  # type: ignore[attr-defined]
+    result = shop.run(later(1))
+    assert "po:PO-20261123-ACME" in shop.outbox()  # the PO (for 48) went out
+    line = next(r for r in shop.po_lines() if r[1] == "MUG-1")
+    assert line[2:] == (999.0, "APPROVED")  # not claimed SENT for a Qty it never carried
+    assert result.write is not None
+    assert any(s.tab == "Purchase orders" for s in result.write.skipped)

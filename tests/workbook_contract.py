@@ -137,20 +137,31 @@ def check_replace_shrinks_and_grows(make_workbook: MakeWorkbook) -> None:
     assert b.workbook.read(["Problems"])["Problems"].rows == [header]
 
 
-def check_follow_up_write_lands_after_the_first(make_workbook: MakeWorkbook) -> None:
-    """The runner's pattern: a write, then the activity log with ``reuse_snapshot``."""
-    header = ["Time", "Job", "Action"]
-    b = make_workbook({"Activity log": [header, ["t0", "stock", "old"]]})
-    for actions, reuse in ((("a", "b"), False), (("c",), True)):
+def check_appends_land_below_everything_even_rows_without_keys(
+    make_workbook: MakeWorkbook,
+) -> None:
+    """The runner's pattern: new PO lines appended before mail goes out
+    (``append_rows``), then the main write with more rows. Neither may land on a
+    team row whose key cells are blank (a TOTAL line, a note)."""
+    header = ["PO number", "SKU", "Qty", "Notes"]
+    b = make_workbook(
+        {"Purchase orders": [header, ["PO-1", "A", 1, None], [None, None, 5, "TOTAL"]]}
+    )
+    b.workbook.read(["Purchase orders"])  # a job reads before it writes
+    for number, method in (("PO-2", b.workbook.append_rows), ("PO-3", b.workbook.write)):
         changes = ChangeSet()
-        changes.declare("Activity log", header, ["Time"])
-        for a in actions:
-            changes.appends.append(
-                Append("Activity log", {"Time": f"t-{a}", "Job": "j", "Action": a})
-            )
-        b.workbook.write(changes, reuse_snapshot=reuse)
-    rows = b.workbook.read(["Activity log"])["Activity log"].rows
-    assert [r[2] for r in rows[1:]] == ["old", "a", "b", "c"]
+        changes.declare("Purchase orders", [], ["PO number", "SKU"])
+        changes.appends.append(
+            Append("Purchase orders", {"PO number": number, "SKU": "B", "Qty": 2})
+        )
+        method(changes)
+    rows = _trim(b.workbook.read(["Purchase orders"])["Purchase orders"].rows)
+    assert [(r[0] or None, r[2], (r + [None] * 4)[3] or None) for r in rows[1:]] == [
+        ("PO-1", 1, None),
+        (None, 5, "TOTAL"),
+        ("PO-2", 2, None),
+        ("PO-3", 2, None),
+    ]
 
 
 def check_layout_creates_tabs_and_headers(make_workbook: MakeWorkbook) -> None:
@@ -240,7 +251,7 @@ CONTRACT_CHECKS: list[Callable[[MakeWorkbook], None]] = [
     check_update_after_insert_and_delete,
     check_appends_go_below_the_last_row,
     check_replace_shrinks_and_grows,
-    check_follow_up_write_lands_after_the_first,
+    check_appends_land_below_everything_even_rows_without_keys,
     check_layout_creates_tabs_and_headers,
     check_headers_match_loosely,
     check_duplicate_keys_are_skipped,

@@ -282,6 +282,7 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
             )
             continue
         put_row(upd.tab, rows[0], upd.values)
+        _rekey(rows_by_key[upd.tab], rows[0], upd.values)
 
     for app in changes.appends:
         row = next_row[app.tab]
@@ -305,6 +306,30 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
             for c in range(1, width + 1):
                 plan.cells.append(CellWrite(rep.tab, r, c, None))
     return plan
+
+
+def _rekey(
+    index: dict[tuple[str, ...], dict[tuple[str, ...], list[int]]],
+    row: int,
+    values: Mapping[str, Cell],
+) -> None:
+    """An update that changes a key cell (a PO line moved to a new PO number) moves
+    its row in the index, so later updates in the same change set find it by the
+    new key: updates apply in order, as if written one after the other."""
+    for key_cols, by_key in index.items():
+        changed = {
+            normalise_header(h): key_text(v)
+            for h, v in values.items()
+            if normalise_header(h) in key_cols
+        }
+        if not changed:
+            continue
+        old = next((k for k, rows in by_key.items() if row in rows), None)
+        if old is None:
+            continue
+        by_key[old].remove(row)
+        new = tuple(changed.get(c, old[i]) for i, c in enumerate(key_cols))
+        by_key.setdefault(new, []).append(row)
 
 
 def _last_used(header: Sequence[Cell]) -> int:
@@ -377,12 +402,8 @@ class Workbook(ABC):
     def apply(self, plan: WritePlan, changes: ChangeSet) -> None:
         """Put the planned cells (creating new tabs first), in one round trip."""
 
-    def write(self, changes: ChangeSet, *, reuse_snapshot: bool = False) -> WriteReport:
-        """Locate every change by key against a fresh snapshot, then write it.
-
-        ``reuse_snapshot`` lets a backend for which a fresh look costs a request
-        (Google) reuse the one it took for its previous write in this run.
-        """
+    def write(self, changes: ChangeSet) -> WriteReport:
+        """Locate every change by key against a fresh snapshot, then write it."""
         if not changes:
             return WriteReport(0, 0, [], [], [])
         plan = plan_writes(changes, self.snapshot(changes))
@@ -394,6 +415,14 @@ class Workbook(ABC):
             added_headers=plan.added_headers,
             new_tabs=plan.new_tabs,
         )
+
+    def append_rows(self, changes: ChangeSet) -> WriteReport:
+        """Append rows (a change set of appends only) below each tab's data.
+
+        File backends re-read for free, so this is an ordinary write; Google
+        overrides it with values:append, which needs no key re-read.
+        """
+        return self.write(changes)
 
     def ensure_layout(self, layout: Mapping[str, Sequence[str]]) -> list[str]:
         """Create missing tabs and header cells (``init``); returns what was done."""

@@ -3,18 +3,18 @@
 Request budget per job run in the steady state (tabs and columns exist):
 
 1. ``values:batchGet`` of every tab the job reads (one request, any number of tabs);
-2. ``values:batchGet`` of the header rows and key columns of the tabs it writes,
+2. only when the run adds PO lines: one ``values:append`` with an explicit table
+   range, before any email goes out (:meth:`GoogleWorkbook.append_rows`);
+3. ``values:batchGet`` of the header rows and key columns of the tabs it writes,
    just before writing, so values land on the row with their key even if people
-   sorted, inserted or deleted rows meanwhile;
-3. ``values:batchUpdate`` (RAW) of every cell and appended row;
-4. when mail went out, one more ``values:batchUpdate`` for the Activity log and
-   the cells that depend on delivery; it reuses the positions from step 2, moved
-   by what step 3 appended — a person sorting in the seconds between steps 3 and
-   4 is the one window we accept to stay within Google's quota.
+   sorted, inserted or deleted rows meanwhile (mail has been sent by then, so
+   the values that depend on delivery are placed by this same fresh look);
+4. ``values:batchUpdate`` (RAW) of every cell and appended row.
 
-Spreadsheet metadata (``spreadsheets.get``) is fetched only when a range names a
-tab that does not exist yet, or by ``init``; the grid size, which a write must
-not exceed, comes free with the echoed ranges of step 2.
+So at most 2 reads and 2 writes. Spreadsheet metadata (``spreadsheets.get``) is
+fetched only when a range names a tab that does not exist yet, or by ``init``;
+the grid size, which a write must not exceed, comes free with the echoed ranges
+of step 3.
 
 Every request has a timeout; 429, 5xx, timeouts and dropped connections are
 retried with capped, jittered exponential backoff until a total deadline
@@ -45,6 +45,7 @@ from .base import (
     TabSnapshot,
     Workbook,
     WritePlan,
+    WriteReport,
     normalise_header,
 )
 
@@ -225,7 +226,9 @@ def load_credentials(settings: Settings) -> tuple[Any, str]:
 @dataclass
 class _TabCache:
     header: list[Cell] = field(default_factory=list)
-    snapshot: TabSnapshot | None = None
+    #: rows holding anything when this run read the tab: appends never go above
+    #: them, even where the key columns are blank (a team's TOTAL row, notes)
+    read_rows: int = 0
     rows: int = 1000  # grid size as Google reports it
     cols: int = 26
 
@@ -354,6 +357,7 @@ class GoogleWorkbook(Workbook):
             out[title] = Grid(title, rows)
             cache = self._tabs.setdefault(title, _TabCache())
             cache.header = rows[0] if rows else []
+            cache.read_rows = len(rows)
             extent = range_extent(vr.get("range", ""))
             if extent:
                 cache.rows, cache.cols = max(cache.rows, extent[0]), max(cache.cols, extent[1])
@@ -361,10 +365,8 @@ class GoogleWorkbook(Workbook):
 
     # ------------------------------------------------------------ write
 
-    def snapshot(self, changes: ChangeSet, *, reuse: bool = False) -> dict[str, TabSnapshot]:
+    def snapshot(self, changes: ChangeSet) -> dict[str, TabSnapshot]:
         tabs = changes.tabs
-        if reuse and all(self._tabs.get(t) and self._tabs[t].snapshot for t in tabs):
-            return {t: self._tabs[t].snapshot for t in tabs}  # type: ignore[misc]
         known = self._titles
         missing = [t for t in tabs if t not in known] if known is not None else []
         present = [t for t in tabs if t not in missing]
@@ -432,7 +434,10 @@ class GoogleWorkbook(Workbook):
             if not ok:
                 stale.append(tab)
                 continue
-            last = max([_nonblank_len(c) + 1 for c in by_name.values()] + [1 if header else 0])
+            last = max(
+                [_nonblank_len(c) + 1 for c in by_name.values()]
+                + [1 if header else 0, self._tabs[tab].read_rows]
+            )
             snaps[tab] = TabSnapshot(tab, header, by_name, last)
             self._tabs[tab].header = header
         if stale:
@@ -441,20 +446,36 @@ class GoogleWorkbook(Workbook):
 
             for tab in stale:
                 snaps[tab] = snapshot_from_rows(tab, grids[tab].rows if tab in grids else None)
-        for tab, snap in snaps.items():
-            self._tabs[tab].snapshot = snap
         return snaps
 
-    def write(self, changes: ChangeSet, *, reuse_snapshot: bool = False) -> Any:  # type: ignore[override]
-        if not changes:
-            return super().write(changes)
-        from .base import WriteReport, plan_writes
+    def append_rows(self, changes: ChangeSet) -> WriteReport:
+        """values:append per tab, in the columns of the header as read this run.
 
-        plan = plan_writes(changes, self.snapshot(changes, reuse=reuse_snapshot))
-        self.apply(plan, changes)
-        return WriteReport(
-            len(plan.cells), plan.appended_rows, plan.skipped, plan.added_headers, plan.new_tabs
-        )
+        The explicit table range (``'Tab'!A1:<last column>``) makes Google append
+        below the tab's table whatever people did meanwhile, in those columns.
+        """
+        headers = {t: self._tabs[t].header for t in changes.tabs if t in self._tabs}
+        if any(not headers.get(a.tab) for a in changes.appends):
+            return super().append_rows(changes)  # a tab we did not read: plan it
+        rows: dict[str, list[list[Any]]] = {}
+        for a in changes.appends:
+            position = {normalise_header(h): i for i, h in enumerate(headers[a.tab])}
+            if any(normalise_header(h) not in position for h in a.values):
+                return super().append_rows(changes)  # a column to add first: plan it
+            row: list[Any] = [""] * len(headers[a.tab])
+            for h, v in a.values.items():
+                row[position[normalise_header(h)]] = to_raw(v)
+            rows.setdefault(a.tab, []).append(row)
+        for tab, values in rows.items():
+            width = len(headers[tab])
+            self._call(
+                self.http.values_append,
+                f"{quote_title(tab)}!A1:{col_letter(width)}",
+                params={"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"},
+                body={"majorDimension": "ROWS", "values": values},
+            )
+            self._tabs[tab].rows += len(values)  # INSERT_ROWS grows the grid
+        return WriteReport(sum(len(r[0]) for r in rows.values()), len(changes.appends), [], [], [])
 
     def apply(self, plan: WritePlan, changes: ChangeSet) -> None:
         structural = self._structure_requests(plan)
@@ -472,7 +493,6 @@ class GoogleWorkbook(Workbook):
                 self.http.values_batch_update,
                 {"valueInputOption": "RAW", "data": data},
             )
-        self._remember(plan)
 
     def _structure_requests(self, plan: WritePlan) -> list[dict[str, Any]]:
         """New tabs, and more rows/columns where the write goes past the grid."""
@@ -525,34 +545,6 @@ class GoogleWorkbook(Workbook):
                 )
                 cache.cols += extra
         return requests_
-
-    def _remember(self, plan: WritePlan) -> None:
-        """Move cached snapshots by what we just wrote, for a follow-up write in this run."""
-        for tab, cells in plan.by_tab().items():
-            snap = self._tabs[tab].snapshot
-            if snap is None:
-                continue
-            for c in cells:
-                if c.row == 1:
-                    while len(snap.header) < c.col:
-                        snap.header.append(None)
-                    snap.header[c.col - 1] = c.value
-                elif c.value not in (None, ""):
-                    snap.last_row = max(snap.last_row, c.row)
-            for norm in list(snap.columns):
-                col = next(
-                    (i + 1 for i, h in enumerate(snap.header) if normalise_header(h) == norm), None
-                )
-                if col is None:
-                    continue
-                values = snap.columns[norm]
-                for c in cells:
-                    if c.col == col and c.row >= 2:
-                        while len(values) < c.row - 1:
-                            values.append(None)
-                        values[c.row - 2] = c.value
-            if plan.cleared.get(tab):
-                snap.last_row = min(snap.last_row, plan.cleared[tab][0] - 1)
 
     # ------------------------------------------------------------ init
 

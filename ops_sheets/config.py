@@ -277,7 +277,8 @@ def _check_semantics(s: Settings) -> None:
         )
     if s.mail.transport == "smtp" and not s.mail.smtp.host:
         raise ConfigError(f'{where}: [mail.smtp] host: required when transport = "smtp"')
-    from .tables import TAB_SPECS  # local: tables imports nothing from here at import time
+    from .tables import TAB_SPECS, layout_for  # local: tables imports config lazily too
+    from .workbook.base import normalise_header
 
     for tab_key, tab in s.tabs.items():
         spec = TAB_SPECS.get(tab_key)
@@ -291,6 +292,27 @@ def _check_semantics(s: Settings) -> None:
                 raise ConfigError(
                     f"{where}: [tabs.{tab_key}] columns: unknown column {column!r}; valid: {valid}"
                 )
+    # Two names for one tab or one column would make the service write the
+    # Problems tab over Stock, or a status over the team's Customer column.
+    titles: dict[str, str] = {}
+    for spec in TAB_SPECS.values():
+        layout = layout_for(spec, s)
+        title = layout.title.casefold()
+        if title in titles:
+            raise ConfigError(
+                f"{where}: [tabs.{spec.key}] name: {layout.title!r} is already the name of "
+                f"the {titles[title]} tab; give every tab its own name"
+            )
+        titles[title] = spec.key
+        headers: dict[str, str] = {}
+        for key, header in layout.headers.items():
+            norm = normalise_header(header)
+            if norm in headers:
+                raise ConfigError(
+                    f"{where}: [tabs.{spec.key}] columns: {header!r} would be both "
+                    f"{headers[norm]} and {key}; map each column to its own header"
+                )
+            headers[norm] = key
 
 
 _TYPE_WORDS = {

@@ -40,6 +40,11 @@ def test_defaults_give_an_xlsx_workbook_and_an_outbox(tmp_path: Path) -> None:
         ("[tabs.stok]\nname = 'x'", "[tabs.stok]: unknown tab; valid:"),
         ("[tabs.stock]\ncolumns = { skew = 'Item' }", "unknown column 'skew'"),
         ("workbook = 3", "[workbook]: expected a section, got 3"),
+        ("[tabs.problems]\nname = 'stock'", "'stock' is already the name of the stock tab"),
+        (
+            "[tabs.orders]\ncolumns = { problems = 'Customer' }",
+            "'Customer' would be both customer and problems",
+        ),
         ("x = [", "not valid TOML"),
     ],
 )

@@ -811,3 +811,31 @@ def test_team_cells_formats_and_rules_survive_a_write(tmp_path: Path) -> None:
         and ws["H3"].value is None
         and ws["J6"].value == datetime(2026, 11, 23, 9)
     )
+
+
+def test_a_merged_cell_in_a_service_column_is_skipped_and_reported_not_fatal(
+    tmp_path: Path,
+) -> None:
+    from openpyxl import Workbook as Book
+    from openpyxl import load_workbook
+
+    from ops_sheets.workbook.base import ChangeSet, Update
+    from ops_sheets.workbook.xlsx import XlsxWorkbook
+
+    path = tmp_path / "m.xlsx"
+    book = Book()
+    ws = book.active
+    ws.title = "Stock"
+    for row in (["SKU", "On hand", "Why"], ["A", 1, None], ["B", 2, None], ["C", 3, None]):
+        ws.append(row)
+    ws.merge_cells("C3:C4")  # a person merged B's and C's Why cells
+    book.save(path)
+    changes = ChangeSet()
+    changes.declare("Stock", ["Why"], ["SKU"])
+    for sku in "ABC":
+        changes.updates.append(Update("Stock", {"SKU": sku}, {"Why": f"why {sku}"}))
+    report = XlsxWorkbook(path).write(changes)
+    assert [(s.tab, s.key) for s in report.skipped] == [("Stock", "C4")]
+    assert "merged" in report.skipped[0].reason
+    values = [[c.value for c in r] for r in load_workbook(path)["Stock"].iter_rows()]
+    assert [r[2] for r in values[1:]] == ["why A", "why B", None]

@@ -53,7 +53,7 @@ from typing import Any, TypeVar
 
 from openpyxl import Workbook as OpenpyxlBook
 from openpyxl import load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.cell.rich_text import CellRichText
 from openpyxl.chart import BarChart, LineChart, Reference, Series
 from openpyxl.chart.data_source import AxDataSource, StrRef
@@ -62,12 +62,18 @@ from openpyxl.styles.numbers import is_date_format, is_datetime
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ..errors import UnsupportedContentError, WorkbookError, WorkbookLockedError
+from ..errors import (
+    SheetAccessError,
+    UnsupportedContentError,
+    WorkbookError,
+    WorkbookLockedError,
+)
 from .base import (
     Cell,
     ChangeSet,
     ChartSpec,
     Grid,
+    Skipped,
     TabSnapshot,
     Workbook,
     WritePlan,
@@ -149,7 +155,7 @@ class XlsxWorkbook(Workbook):
     def _load_values(self) -> Any:
         """Read-only, cached values: fast, and formulas give what Excel last computed."""
         if not self.path.exists():
-            raise WorkbookError(
+            raise SheetAccessError(  # a path to fix, not a passing failure: exit 2
                 f"workbook file {self.path} does not exist: create it with `ops-sheets init` "
                 "(empty tabs with headers) or `ops-sheets demo` (sample data), "
                 "or fix [workbook] path in the config"
@@ -206,7 +212,7 @@ class XlsxWorkbook(Workbook):
                 ws = _find_sheet(book, tab)
                 assert ws is not None  # snapshot saw it, or it was just created
                 snap = pending.snapshots[tab]
-                _write_cells(ws, cells, snap, new_tab=tab in plan.new_tabs)
+                _write_cells(ws, cells, snap, new_tab=tab in plan.new_tabs, skipped=plan.skipped)
             _draw_charts(book, changes.charts)
             self._save(pending)
         finally:
@@ -474,11 +480,19 @@ def _check_new_title(tab: str, path: Path) -> None:
 # ---------------------------------------------------------------- writing cells
 
 
-def _write_cells(ws: Any, cells: Iterable[Any], snap: TabSnapshot, *, new_tab: bool) -> None:
+def _write_cells(
+    ws: Any, cells: Iterable[Any], snap: TabSnapshot, *, new_tab: bool, skipped: list[Skipped]
+) -> None:
     header_width = max((i for i, h in enumerate(snap.header, 1) if h not in (None, "")), default=0)
     last_row = snap.last_row
     for c in cells:
         cell = ws.cell(row=c.row, column=c.col)
+        if isinstance(cell, MergedCell):
+            # only a merged range's first cell holds a value; writing the others
+            # would fail the whole run, so this one cell is reported and left alone
+            reason = "the cell is inside merged cells; unmerge them so the service can write"
+            skipped.append(Skipped(ws.title, cell.coordinate, reason))
+            continue
         if c.row == 1 and c.col > header_width:
             _style_new_header(ws, cell, header_width, new_tab=new_tab)
         _put(cell, c.value)

@@ -260,7 +260,7 @@ def test_orders_job_writes_deadlines_and_statuses_and_books_each_parcel_once(
     (manifest,) = [
         p for p in zip_mail.iter_attachments() if p.get_filename() == "PU-20261123-ZIP.csv"
     ]
-    assert b"SO-2,Customer SO-2,1 High St,York" in manifest.get_payload(decode=True)
+    assert b'"SO-2","Customer SO-2","1 High St","York"' in manifest.get_payload(decode=True)
 
     # Re-running any number of times books each parcel once.
     for _ in range(3):
@@ -473,10 +473,19 @@ def test_parcels_not_shipped_after_their_pickup_day_are_handed_to_the_monitor(sh
 
 
 def test_a_dry_run_after_a_real_run_knows_what_was_booked(shop: Shop) -> None:
+    import sqlite3
+
+    def dump() -> list[str]:
+        # the content, not the bytes: SQLite may checkpoint its WAL at any time
+        conn = sqlite3.connect(shop.settings.resolve(shop.settings.state.path))
+        try:
+            return list(conn.iterdump())
+        finally:
+            conn.close()
+
     shop.run()
-    state_file = shop.settings.resolve(shop.settings.state.path)
-    before = state_file.read_bytes()
+    before = dump()
     result = shop.run(dry_run=True)
     text = "\n".join(result.notes + result.dry_run_lines)
     assert "email pickup:" not in text  # nothing booked twice, even on paper
-    assert state_file.read_bytes() == before
+    assert dump() == before

@@ -174,3 +174,11 @@ def test_content_hash_ignores_the_date_but_not_the_recipient_or_body() -> None:
     assert base != content_hash("purchase_order", ["b@x.com"], PARTS)
     changed = MessageParts(subject=PARTS.subject, text="Hello!\n", html=PARTS.html)
     assert base != content_hash("purchase_order", ["a@x.com"], changed)
+
+
+def test_csv_cells_hiding_a_formula_after_a_semicolon_are_neutralised_and_quoted() -> None:
+    from ops_sheets.mail.message import csv_attachment
+
+    att = csv_attachment("m.csv", [["Jo Smith;=cmd|' /C calc'!A0;", "12", 3]])
+    text = att.data.decode("utf-8-sig")
+    assert text == '"\'Jo Smith;=cmd|\' /C calc\'!A0;","12","3"\r\n'

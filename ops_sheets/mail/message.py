@@ -263,6 +263,9 @@ def content_hash(kind: str, recipients: Sequence[str], parts: MessageParts) -> s
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A ';' (the list separator of Excel in much of Europe) or a tab followed by a
+# formula start would open a new cell inside this one for such a reader.
+_HIDDEN_FORMULA = re.compile(r"[;\t][\s]*[=+\-@]")
 
 
 def neutralise_cell(value: Any) -> Any:
@@ -270,7 +273,9 @@ def neutralise_cell(value: Any) -> Any:
 
     Only text is touched: a real number (including a negative one) stays a number.
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and (
+        value.startswith(_FORMULA_START) or _HIDDEN_FORMULA.search(value)
+    ):
         return "'" + value
     return value
 
@@ -283,7 +288,8 @@ def csv_attachment(filename: str, rows: Iterable[Sequence[Any]]) -> Attachment:
     """
     check_header("attachment filename", filename)
     buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\r\n")
+    # every field quoted: a reader splitting on ';' or tabs still sees one cell
+    writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     for row in rows:
         writer.writerow(["" if v is None else neutralise_cell(v) for v in row])
     return Attachment(filename=filename, data=buf.getvalue().encode("utf-8-sig"), mime="text/csv")

@@ -28,6 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from ...config import Settings
+from ...logs import register_secret
 from ..message import message_bytes
 from .base import (
     ConnectError,
@@ -248,7 +249,18 @@ class SmtpTransport(Transport):
         if self._password is None:
             raise ConnectError("[mail.smtp] username is set but no password source", config=True)
         secret = self._password()
-        smtp.login(self.username, secret.reveal())
+        password = secret.reveal()
+        register_secret(password)  # never in a log line, whatever logs it
+        try:
+            password.encode("ascii")
+        except UnicodeEncodeError:
+            # smtplib would fail with the offending character in its message
+            raise ConnectError(
+                "[mail.smtp] the password has non-ASCII characters, which SMTP AUTH "
+                "cannot send; use an app password of ASCII letters, digits and symbols",
+                config=True,
+            ) from None
+        smtp.login(self.username, password)
         log.debug("logged in to %s as %s", self.where, self.username)
 
     def close(self) -> None:

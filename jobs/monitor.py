@@ -85,7 +85,9 @@ def run(ctx: JobContext) -> None:
         emails_sent=counts["sent"],
         emails_awaiting_review=counts["awaiting_review"],
     )
-    ctx.upsert("daily_kpis", {"date": today.isoformat()}, row)
+    # found by its date as text (how both backends read a date key back), written
+    # as a real date so the tab sorts and charts by date
+    ctx.upsert("daily_kpis", {"date": today}, {**row, "date": today})
 
     # ------------------------------------------------------------ findings
     state = ctx.state

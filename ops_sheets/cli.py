@@ -90,11 +90,7 @@ def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
     out: list[str] = []
     for name in names:
         if name == "all":
-            out += [
-                j
-                for j in present
-                if j != "check" and settings.job(j).enabled  # every job checks the sheet anyway
-            ] or ["check"]
+            out += [j for j in present if settings.job(j).enabled]
         elif name in present:
             out.append(name)
         else:
@@ -123,7 +119,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     from .mail.review import preview
 
-    settings = _settings(args) if Path(args.config).is_file() else Settings()
+    if Path(args.config).is_file():
+        settings = _settings(args)
+    else:  # no config: the bundled templates, rendered into a temporary folder
+        import dataclasses
+        import tempfile
+
+        settings = dataclasses.replace(Settings(), base_dir=Path(tempfile.mkdtemp(prefix="ops-")))
     print(preview(args.kind, settings))
     return 0
 
@@ -230,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ops-sheets: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ops-sheets run ... | head`: the reader has gone
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

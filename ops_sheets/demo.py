@@ -14,21 +14,31 @@ from zoneinfo import ZoneInfo
 
 from .cli import jobs_for, parse_now
 from .config import Settings, load_settings
+from .errors import UsageError
 from .runner import print_result, run_job
 from .setup import init_workbook
 
 DEMO_TZ = ZoneInfo("Europe/London")
 DEMO_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=DEMO_TZ)
 
-# Only what the demo itself makes is removed when it is run again.
+# Only what the demo itself makes is removed when it is run again, and only from
+# a folder the demo made (it leaves this marker): a real workbook is never lost.
 _DEMO_FILES = ("config.toml", "workbook.xlsx", "state.db", "state.db-wal", "state.db-shm")
+_MARKER = ".ops-sheets-demo"
 
 
 def reset_demo_dir(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
+    made_by_demo = (directory / _MARKER).is_file()
+    if not made_by_demo and any(directory.iterdir()):
+        raise UsageError(
+            f"{directory} is not empty and was not made by `ops-sheets demo`; the demo "
+            "would replace files there. Give it a new or empty folder: --dir ops-demo"
+        )
     for name in _DEMO_FILES:
         (directory / name).unlink(missing_ok=True)
     shutil.rmtree(directory / "outbox", ignore_errors=True)
+    (directory / _MARKER).write_text("made by ops-sheets demo; safe to delete\n")
 
 
 def run_demo(directory: Path, now_text: str | None = None) -> int:

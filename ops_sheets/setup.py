@@ -32,5 +32,6 @@ def init_workbook(settings: Settings) -> list[str]:
 
 
 def _exists(wb: object) -> bool:
-    exists = getattr(wb, "exists", None)
-    return bool(exists()) if callable(exists) else True
+    """Whether the workbook is there yet (an xlsx file `init` is about to create is not)."""
+    path = getattr(wb, "path", None)
+    return path.exists() if path is not None else True

@@ -82,6 +82,8 @@ def unknown_references(tables: Mapping[str, Table]) -> list[Problem]:
         table = tables.get(tab_key)
         if table is None or target is None or not target.exists or table.frame.empty:
             continue
+        if target.frame.empty:
+            continue  # the target tab is unusable (its own problem says why): no echo
         values = table.frame[column]
         mask = values.notna() & ~values.astype(str).isin(known)
         for row in _rows(table, mask):

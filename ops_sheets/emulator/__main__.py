@@ -27,6 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help='JSON file of spreadsheets: {"spreadsheets": [{"id", "title", "sheets": {"Tab": '
         "[[...]]}}]} (repeatable)",
     )
+    parser.add_argument(
+        "--load-xlsx",
+        metavar="FILE[:ID]",
+        action="append",
+        default=[],
+        help="an .xlsx workbook (e.g. ops-demo/workbook.xlsx) as a spreadsheet with this id "
+        "(default: the file name without .xlsx); repeatable",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
@@ -40,6 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spreadsheet_id in emulator.store.load(data):
             title = emulator.store[spreadsheet_id].title
             print(f"loaded spreadsheet {spreadsheet_id} ({title})")
+    for spec in args.load_xlsx:
+        path_text, _, spreadsheet_id = spec.partition(":")
+        path = Path(path_text)
+        try:
+            sheets = _xlsx_tabs(path)
+        except Exception as error:  # any reason the file cannot be read: say it, exit 2
+            print(f"cannot load {path}: {error}", file=sys.stderr)
+            return 2
+        spreadsheet_id = emulator.create_spreadsheet(spreadsheet_id or path.stem, path.stem, sheets)
+        print(f"loaded spreadsheet {spreadsheet_id} from {path}")
     emulator.start()
     print(f"Sheets API emulator listening on {emulator.base_url}")
     print(f"SHEETS_EMULATOR_HOST={emulator.host_port}", flush=True)
@@ -50,6 +68,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         emulator.stop()
     return 0
+
+
+def _xlsx_tabs(path: Path) -> dict[str, list[list[object]]]:
+    """Every tab's values, dates as the text a person would type (Sheets' RAW input)."""
+    from datetime import date, datetime
+
+    from ..workbook.xlsx import XlsxWorkbook
+
+    book = XlsxWorkbook(path)
+    grids = book.read(book.tab_titles())
+
+    def cell(v: object) -> object:
+        if isinstance(v, datetime):
+            return v.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(v, date):
+            return v.isoformat()
+        return v
+
+    return {t: [[cell(v) for v in row] for row in g.rows] for t, g in grids.items()}
 
 
 if __name__ == "__main__":

@@ -465,12 +465,12 @@ def _run(
     sendable: list[OutgoingEmail] = list(ctx.emails)
     if ctx.emails:
         prepared = postman.prepare(ctx.emails)
-        rejected = [p for p in prepared if not getattr(p, "ok", True)]
+        rejected = [p for p in prepared if not p.ok]
         problems += [_mail_problem(r) for r in rejected]
         bad = {r.email.key for r in rejected}
         sendable = [e for e in ctx.emails if e.key not in bad]
         if dry_run:
-            ctx.notes += [_describe_email(p) for p in prepared if getattr(p, "ok", True)]
+            ctx.notes += [_describe_email(p) for p in prepared if p.ok]
 
     # Declared up front so that the write after sending finds the Activity log
     # in the snapshot taken for the main write (no extra request on Google).
@@ -494,7 +494,8 @@ def _run(
         # a failed write can never leave a sent PO the sheet does not know about.
         wb.append_rows(ctx.before_send)
 
-    if sendable or _has_pending(postman):
+    # messages of earlier runs waiting for a retry slot go out with this run's
+    if sendable or postman.has_pending():
         delivery = postman.deliver(sendable, job=name, now=now)
         result.delivery = delivery
         delivered = set(delivery.keys("sent")) | set(delivery.keys("already_sent"))
@@ -540,12 +541,6 @@ def _keep_unwritten_activity(ctx: JobContext, entries: Iterable[Any]) -> None:
     pending = ctx.state.get(PENDING_ACTIVITY, ctx.job, [])
     pending += [{**asdict(e), "time": e.time.isoformat()} for e in entries]
     ctx.state.put(PENDING_ACTIVITY, ctx.job, pending)
-
-
-def _has_pending(postman: Any) -> bool:
-    """Messages from earlier runs waiting for a retry slot go out with this run's."""
-    has = getattr(postman, "has_pending", None)
-    return bool(has()) if callable(has) else False
 
 
 def _open_ledger(settings: Settings) -> Any:

@@ -57,7 +57,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_locked(name: str, settings: Settings, now: datetime, dry_run: bool) -> JobResult:
+def run_locked(
+    name: str, settings: Settings, now: datetime, dry_run: bool, accept_new_state: bool = False
+) -> JobResult:
     """One run of a job at a time, `serve` included: wait for a run in progress."""
     if dry_run:  # reads only
         return run_job(name, settings, now, dry_run=True)
@@ -66,7 +68,7 @@ def run_locked(name: str, settings: Settings, now: datetime, dry_run: bool) -> J
     wait = (settings.job(name).timeout_minutes + 1) * 60
     on_wait = lambda m: print(f"ops-sheets: {m}", file=sys.stderr)  # noqa: E731
     with job_lock(settings, name, wait_seconds=wait, on_wait=on_wait):
-        return run_job(name, settings, now)
+        return run_job(name, settings, now, accept_new_state=accept_new_state)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -103,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     now = parse_now(args.now, settings.tz)
     worst = 0
     for name in jobs_for(args.jobs, settings):
-        result = run_locked(name, settings, now, args.dry_run)
+        result = run_locked(name, settings, now, args.dry_run, args.accept_new_state)
         print_result(result)
         worst = max(worst, result.exit_code)
     return worst
@@ -191,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", help="ISO 8601 date-time; without offset, in the configured zone")
     p.add_argument(
         "--dry-run", action="store_true", help="print every change and email; change nothing"
+    )
+    p.add_argument(
+        "--accept-new-state",
+        action="store_true",
+        help="send mail although the state file is new and the sheet was processed before",
     )
     p.set_defaults(func=cmd_run)
 

@@ -385,8 +385,13 @@ def run_job(
     state: Any = None,
     ledger: Any = None,
     transport: Any = None,
+    accept_new_state: bool = False,
 ) -> JobResult:
-    """Run one job once. Errors of the service's own kind propagate to the CLI."""
+    """Run one job once. Errors of the service's own kind propagate to the CLI.
+
+    ``accept_new_state``: send mail even though the state is new and the sheet
+    shows earlier runs (see :func:`_state_is_new_for_old_sheet`).
+    """
     clock = clock or (lambda: datetime.now(UTC))
     job = load_job(name, settings)
     own_workbook = workbook is None
@@ -399,7 +404,9 @@ def run_job(
         state = State.peek(path) if dry_run else State(path)
     run_id = state.start_run(name, now, clock()) if state is not None and not dry_run else None
     try:
-        result = _run(job, name, settings, now, wb, clock, dry_run, state, ledger, transport)
+        result = _run(
+            job, name, settings, now, wb, clock, dry_run, state, ledger, transport, accept_new_state
+        )
     except BaseException as exc:
         if run_id is not None:
             state.finish_run(run_id, "failed", clock(), error=_one_line(exc))
@@ -432,6 +439,7 @@ def _run(
     state: Any,
     ledger: Any,
     transport: Any,
+    accept_new_state: bool = False,
 ) -> JobResult:
     keys = tabs_to_read(job)
     titles = [layout_for(TAB_SPECS[k], settings).title for k in keys]
@@ -472,9 +480,10 @@ def _run(
         if dry_run:
             ctx.notes += [_describe_email(p) for p in prepared if p.ok]
 
-    # Declared up front so that the write after sending finds the Activity log
-    # in the snapshot taken for the main write (no extra request on Google).
-    ctx._spec("activity_log")
+    if sendable and not dry_run and not accept_new_state and _state_is_new_for_old_sheet(ctx):
+        problems.append(_held_mail_problem(settings, len(sendable)))
+        sendable = []
+
     problem_rows = [p.as_row(name, now) for p in problems]
     _, problems_title, _ = ctx._spec("problems")
     ctx.changes.replaces.append(Replace(problems_title, problem_rows))
@@ -605,6 +614,38 @@ def log_activity(settings: Settings, entries: Iterable[Any], job: str = "review"
         changes = ChangeSet()
         add_activity(changes, entries, ctx)
         wb.write(changes)
+
+
+def _state_is_new_for_old_sheet(ctx: JobContext) -> bool:
+    """No earlier run in the state, yet the sheet carries the service's own values.
+
+    The ledger is the only record of what was sent: a run with a fresh state.db
+    (a new server, a lost file) next to a sheet processed before would send every
+    purchase order reminder, pickup request and acknowledgement again.
+    """
+    if ctx.state is None or len(ctx.state.runs(limit=2)) > 1:  # this run is one
+        return False
+    evidence = (("stock", "checked_at"), ("orders", "ship_by"), ("returns", "ops_status"))
+    for tab, column in evidence:
+        table = ctx.tables.get(tab)
+        if table is not None and not table.frame.empty and table.frame[column].notna().any():
+            return True
+    return False
+
+
+def _held_mail_problem(settings: Settings, count: int) -> Problem:
+    path = settings.resolve(settings.state.path)
+    return Problem(
+        "(state)",
+        None,
+        "",
+        "",
+        str(path),
+        f"{count} email(s) held: the state database is new, but this sheet was processed "
+        "before, so they may have been sent already",
+        "restore the state.db that belongs to this sheet; if there is none, run once with "
+        "`ops-sheets run JOB --accept-new-state` (earlier emails may then go out again)",
+    )
 
 
 def _mail_problem(rejected: Any) -> Problem:

@@ -121,3 +121,23 @@ def test_preview_renders_every_kind(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert main(["preview", kind, "--config", str(tmp_path / "none.toml")]) == 0
         path = Path(capsys.readouterr().out.strip())
         assert path.is_file()
+
+
+def test_a_new_state_next_to_a_processed_sheet_holds_mail_until_accepted(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    moved = tmp_path / "server"
+    moved.mkdir()
+    shutil.copy(demo_dir / "config.toml", moved / "config.toml")
+    shutil.copy(demo_dir / "workbook.xlsx", moved / "workbook.xlsx")  # but not state.db
+    config = str(moved / "config.toml")
+    held = run_cli("run", "returns", "--config", config, "--now", "2026-11-23T10:00")
+    assert "email(s) held: the state database is new" in held.stdout
+    assert not list((moved / "outbox").glob("*.eml"))
+    accepted = run_cli(
+        "run", "returns", "--config", config, "--now", "2026-11-23T10:00", "--accept-new-state"
+    )
+    assert accepted.returncode in (0, 1), accepted.stderr
+    assert list((moved / "outbox").glob("rma_*.eml"))

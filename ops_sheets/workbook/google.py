@@ -554,14 +554,18 @@ class GoogleWorkbook(Workbook):
         self._metadata()
         done = super().ensure_layout(layout)
         self._metadata()
-        done += self._decorate(layout)
-        return done
+        dropdowns, protections = self._decorate(layout)
+        # dropdowns are set again on every init (it is idempotent): say so only
+        # when this init changed the layout, so a second init reports nothing new
+        return done + (dropdowns if done else []) + protections
 
-    def _decorate(self, layout: Mapping[str, Sequence[str]]) -> list[str]:
+    def _decorate(self, layout: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
+        """(dropdown lines, protection lines) of one batchUpdate of decorations."""
         from ..tables import TAB_SPECS
 
         grids = self.read(list(layout))
         requests_: list[dict[str, Any]] = []
+        dropdowns: list[str] = []
         done: list[str] = []
         specs = {s.title: s for s in TAB_SPECS.values()}
         for tab, grid in grids.items():
@@ -607,9 +611,10 @@ class GoogleWorkbook(Workbook):
                             }
                         }
                     )
-                    done.append(f"dropdown on {tab}!{column.header}")
+                    dropdowns.append(f"dropdown on {tab}!{column.header}")
             description = f"ops-sheets: service columns of {tab}"
             if not spec.service_owned and (tab, description) not in self._protected:
+                protected = 0
                 for column in spec.service_columns:
                     norm = normalise_header(column.header)
                     if norm not in header:
@@ -630,10 +635,12 @@ class GoogleWorkbook(Workbook):
                             }
                         }
                     )
-                done.append(f"warning on editing service columns of {tab}")
+                    protected += 1
+                if protected:
+                    done.append(f"warning on editing service columns of {tab}")
         if requests_:
             self._call(self.http.batch_update, {"requests": requests_})
-        return done
+        return dropdowns, done
 
     def exists(self) -> bool:
         return True

@@ -50,6 +50,7 @@ import json
 import os
 import socket
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -309,6 +310,23 @@ def _pid_alive(pid: int, started: str | None) -> bool:
 # ---------------------------------------------------------------- ledger
 
 
+def enable_wal(conn: sqlite3.Connection, wait_seconds: float) -> str:
+    """``PRAGMA journal_mode = WAL``, waiting while another process does the same.
+
+    Switching a new database to WAL takes an exclusive lock, and SQLite answers
+    "database is locked" at once instead of calling the busy handler, so two
+    processes opening a fresh state file together must wait here themselves.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Ledger:
     """Open (or create) the ledger at ``path``."""
 
@@ -329,7 +347,7 @@ class Ledger:
             self._conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = enable_wal(self._conn, busy_timeout)
             if str(mode).lower() != "wal":
                 raise LedgerError(f"{self.path}: cannot switch the ledger to WAL mode ({mode})")
             self._conn.execute("PRAGMA synchronous = FULL")

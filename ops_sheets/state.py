@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LedgerError
+from .ledger import enable_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_runs (
@@ -67,7 +68,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise LedgerError(f"{path}: cannot open the state database: {exc}") from None
-    conn.execute("PRAGMA journal_mode=WAL")
+    enable_wal(conn, 30.0)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn

@@ -141,3 +141,13 @@ def test_a_new_state_next_to_a_processed_sheet_holds_mail_until_accepted(
     )
     assert accepted.returncode in (0, 1), accepted.stderr
     assert list((moved / "outbox").glob("rma_*.eml"))
+
+
+def test_review_of_a_sent_message_is_harmless_and_outbox_names_get_a_hint(demo_dir: Path) -> None:
+    config = str(demo_dir / "config.toml")
+    sent = next(p.stem for p in (demo_dir / "outbox").glob("po_*.eml"))  # po_PO-...
+    key = sent.replace("_", ":", 1)
+    ok = run_cli("review", key, "--sent", "--config", config)
+    assert ok.returncode == 0 and "already recorded as sent" in ok.stdout
+    hint = run_cli("review", sent, "--sent", "--config", config)
+    assert hint.returncode == 2 and f"did you mean {key!r}" in hint.stderr

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from ..config import Settings
 from ..errors import LedgerError
-from ..ledger import FAILED_PERMANENT, UNKNOWN, Ledger, LedgerRow
+from ..ledger import FAILED_PERMANENT, SENT, UNKNOWN, Ledger, LedgerRow
 from .postman import ActivityEntry, DeliveryReport, Postman
 from .samples import write_preview
 from .transports import Transport
@@ -82,9 +82,12 @@ class ReviewResult:
     row: LedgerRow
     activity: list[ActivityEntry] = field(default_factory=list)
     delivery: DeliveryReport | None = None
+    note: str = ""
 
     @property
     def message(self) -> str:
+        if self.note:
+            return f"{self.row.key}: {self.note}"
         if self.delivery is None:
             return f"{self.row.key}: recorded as sent"
         outcome = self.delivery.outcome(self.row.key)
@@ -118,8 +121,13 @@ def review_message(
     """
     before = ledger.get(key)
     if before is None:
+        guess = key.replace("_", ":", 1)  # outbox file names write the ':' as '_'
+        if guess != key and ledger.get(guess) is not None:
+            raise LedgerError(f"no message with key {key!r}; did you mean {guess!r}?")
         waiting = ", ".join(r.key for r in ledger.awaiting_review()) or "none"
         raise LedgerError(f"no message with key {key!r}; messages awaiting review: {waiting}")
+    if before.state == SENT and decision == "sent":
+        return ReviewResult(row=before, note="already recorded as sent; nothing to do")
     row = ledger.review(key, decision, now)
     was = "delivery unknown" if before.state == UNKNOWN else before.state
     entry = ActivityEntry(

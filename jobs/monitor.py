@@ -297,7 +297,9 @@ def _summarise(ctx: JobContext, row: Mapping[str, Any], current: list[Any], plan
     else:
         ctx.note(f"no manager alert: nothing new ({len(current)} open finding(s) already reported)")
     for item in plan.items[:8]:
-        ctx.note(f"  [{item.finding.severity}] {item.finding.title} ({item.note})")
+        # the words the manager's email uses (HIGH / MEDIUM / LOW)
+        severity = monitoring.TEMPLATE_SEVERITY.get(item.finding.severity, "low").upper()
+        ctx.note(f"  [{severity}] {item.finding.title} ({item.note})")
     ctx.counts.update(
         findings=len(current),
         alert_items=len(plan.items),

@@ -462,7 +462,7 @@ def _run(
     ctx.ledger = ledger
     postman = _postman(settings, None if dry_run else ledger, transport)
     job.run(ctx)
-    _restore_unwritten_activity(ctx)
+    carried_over = _restore_unwritten_activity(ctx)
 
     problems = missing_tab_problems(tables)
     for t in tables.values():
@@ -520,6 +520,8 @@ def _run(
         if result.delivery is not None and ctx.state is not None:
             _keep_unwritten_activity(ctx, result.delivery.activity)
         raise
+    if carried_over:
+        ctx.state.put(PENDING_ACTIVITY, ctx.job, [])  # written at last
     for s in result.write.skipped:
         ctx.note(f"skipped {s.tab} {s.key}: {s.reason}")
     return result
@@ -528,18 +530,17 @@ def _run(
 PENDING_ACTIVITY = "activity.unwritten"
 
 
-def _restore_unwritten_activity(ctx: JobContext) -> None:
+def _restore_unwritten_activity(ctx: JobContext) -> bool:
+    """Activity log rows an earlier run could not write go into this run's write
+    (they stay in the state until that write succeeds)."""
     if ctx.state is None or ctx.dry_run:
-        return
+        return False
     from .mail.postman import ActivityEntry
 
     pending = ctx.state.get(PENDING_ACTIVITY, ctx.job, [])
-    if pending:
-        entries = [
-            ActivityEntry(**{**e, "time": datetime.fromisoformat(e["time"])}) for e in pending
-        ]
-        add_activity(ctx.changes, entries, ctx)
-        ctx.state.put(PENDING_ACTIVITY, ctx.job, [])
+    entries = [ActivityEntry(**{**e, "time": datetime.fromisoformat(e["time"])}) for e in pending]
+    add_activity(ctx.changes, entries, ctx)
+    return bool(entries)
 
 
 def _keep_unwritten_activity(ctx: JobContext, entries: Iterable[Any]) -> None:

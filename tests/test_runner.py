@@ -116,3 +116,40 @@ def test_describe_changes_shows_before_and_after(
     ctx.set("stock", {"sku": "A-1"}, {"why": "=1+1"})
     lines = describe_changes(shop.read(["Stock"]), ctx.changes)
     assert "'Stock'!K2: (blank) → '=1+1'" in lines
+
+
+def test_activity_of_mail_sent_before_a_failed_write_is_written_by_the_next_run(
+    shop: MemoryWorkbook, settings: Settings, now: datetime
+) -> None:
+    import pytest
+
+    from ops_sheets.errors import WorkbookLockedError
+    from ops_sheets.state import State
+
+    jobs = settings.resolve(settings.jobs_dir)
+    jobs.mkdir(parents=True)
+    (jobs / "notify.py").write_text(
+        "from ops_sheets.mail.postman import OutgoingEmail\n"
+        "from ops_sheets.mail.samples import sample_context\n"
+        "def run(ctx):\n"
+        "    ctx.send(OutgoingEmail('manager_alert', 'alert:test', ctx.settings.mail.manager,\n"
+        "                           sample_context('manager_alert')))\n"
+    )
+    real_write = shop.write
+    calls = {"n": 0}
+
+    def write_fails_once(changes):  # someone opened the file while the mail went out
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise WorkbookLockedError("workbook.xlsx is open in LibreOffice")
+        return real_write(changes)
+
+    shop.write = write_fails_once  # type: ignore[method-assign]
+    state = State(settings.resolve(settings.state.path))
+    with pytest.raises(WorkbookLockedError):
+        run_job("notify", settings, now, workbook=shop, state=state)
+    assert "Activity log" not in shop.tabs
+    run_job("notify", settings, now, workbook=shop, state=state)
+    log = shop.tabs["Activity log"]
+    assert [r[4] for r in log[1:]] == [settings.mail.manager]  # sent once, logged once
+    assert state.get("activity.unwritten", "notify") == []

@@ -30,7 +30,6 @@ import time as time_module
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -97,19 +96,8 @@ def range_extent(a1: str) -> tuple[int, int] | None:
 # ---------------------------------------------------------------- HTTP client
 
 
-@dataclass
-class RequestLog:
-    reads: int = 0
-    writes: int = 0
-    retries: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.reads + self.writes
-
-
 class RetryingHTTPClient(HTTPClient):
-    """gspread's HTTP client with timeouts, a retry deadline, and request counts."""
+    """gspread's HTTP client with timeouts and a retry deadline."""
 
     def __init__(
         self,
@@ -126,17 +114,11 @@ class RetryingHTTPClient(HTTPClient):
         self.deadline = deadline
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.counts = RequestLog()
 
     def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
-        is_read = method.lower() == "get"
         started = time_module.monotonic()
         attempt = 0
         while True:
-            if is_read:
-                self.counts.reads += 1
-            else:
-                self.counts.writes += 1
             try:
                 return super().request(method, endpoint, *args, **kwargs)
             except APIError as exc:
@@ -156,7 +138,6 @@ class RetryingHTTPClient(HTTPClient):
                     f"Google Sheets did not answer within {self.deadline:g}s "
                     f"({attempt} attempts, last: {reason}); try again later"
                 ) from failure
-            self.counts.retries += 1
             log.warning(
                 "Sheets API %s %s: %s; retry %d in %.1fs",
                 method.upper(),
@@ -294,10 +275,6 @@ class GoogleWorkbook(Workbook):
                 f"and add {self.share_with} as Editor"
             )
         return WorkbookError(f"{self.name}: Google Sheets answered {exc.code}: {message}")
-
-    @property
-    def counts(self) -> RequestLog:
-        return self.http.counts
 
     # ------------------------------------------------------------ metadata
 
@@ -700,7 +677,3 @@ def _range(tab: str, row: int, start: int, values: list[Any]) -> dict[str, Any]:
         "majorDimension": "ROWS",
         "values": [values],
     }
-
-
-def default_credentials_path(settings: Settings) -> Path:
-    return settings.resolve(settings.workbook.credentials)

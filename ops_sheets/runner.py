@@ -345,14 +345,18 @@ def tabs_to_read(job: ModuleType) -> list[str]:
 
 
 def parse_tables(
-    grids: Mapping[str, Grid], tab_keys: Iterable[str], settings: Settings
+    grids: Mapping[str, Grid],
+    tab_keys: Iterable[str],
+    settings: Settings,
+    now: datetime | None = None,
 ) -> dict[str, Table]:
+    """Each tab parsed; ``now`` (the job's) bounds date cells (``tables.date_window``)."""
     out: dict[str, Table] = {}
     for key in tab_keys:
         spec = TAB_SPECS[key]
         title = layout_for(spec, settings).title
         out[key] = parse_table(
-            spec, grids.get(title), settings.tz, settings, day_first=settings.day_first
+            spec, grids.get(title), settings.tz, settings, day_first=settings.day_first, now=now
         )
     return out
 
@@ -446,7 +450,7 @@ def _run(
     if dry_run:  # so that the printed changes are against what the tabs hold now
         titles += [layout_for(TAB_SPECS[k], settings).title for k in ("problems", "activity_log")]
     grids = wb.read(titles)
-    tables = parse_tables(grids, keys, settings)
+    tables = parse_tables(grids, keys, settings, now)
     ctx = JobContext(
         job=name,
         settings=settings,

@@ -363,6 +363,12 @@ _SERIAL_RANGE = (20000, 80000)  # 1954..2119: outside this a number is not meant
 _NUMBER_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _CURRENCY = "£$€¥"
+#: No cell the team types means a number this large: anything beyond it is a typo
+#: (or 1e308 pasted to break the sums), so it is a problem, never a value.
+NUMBER_LIMIT = 1e9
+#: The earliest date the service accepts; the latest is two years after ``now``.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_YEARS_AHEAD = 2
 _TRUE = {"yes", "y", "true", "t", "1", "✓", "✔", "x", "on", "active"}
 _FALSE = {"no", "n", "false", "f", "0", "✗", "✘", "off", "inactive", ""}
 
@@ -375,7 +381,7 @@ def parse_number(value: Cell) -> float | None:
     if isinstance(value, (int, float)):
         if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
             raise CellError("not a finite number", "type a number such as 12")
-        return float(value)
+        return _within_limit(float(value))
     if isinstance(value, (datetime, date, time)):
         raise CellError("a date where a number belongs", "type a number such as 12")
     text = str(value).strip().replace("\u00a0", "").replace(" ", "")
@@ -388,12 +394,21 @@ def parse_number(value: Cell) -> float | None:
     if _THOUSANDS_RE.match(text):
         text = text.replace(",", "")
     if _NUMBER_RE.match(text):
-        return float(text)
+        return _within_limit(float(text))
     if re.match(r"^[-+]?\d+,\d+$", text):
         raise CellError(
             "a decimal comma, which is ambiguous here", "use a point for decimals: 12.5"
         )
     raise CellError("not a number", "type a number such as 12 or 1,234.50, or leave it blank")
+
+
+def _within_limit(number: float) -> float:
+    if not math.isfinite(number) or abs(number) > NUMBER_LIMIT:
+        raise CellError(
+            f"a number beyond ±{NUMBER_LIMIT:,.0f}",
+            "check the cell for a typo: type the real amount, such as 12",
+        )
+    return number
 
 
 def parse_int(value: Cell) -> int | None:
@@ -488,6 +503,35 @@ def parse_datetime(value: Cell, tz: ZoneInfo, *, day_first: bool = True) -> date
     return _localise(parsed, tz)
 
 
+def date_window(now: datetime) -> tuple[datetime, datetime]:
+    """The first and last moment a date cell may hold: 2000-01-01 … ``now`` + 2 years.
+
+    Dates outside it are typos (31/12/9999, 1926 for 2026) that would otherwise
+    overflow date arithmetic or make a ship-by deadline centuries away.
+    """
+    tz = now.tzinfo
+    first = datetime.combine(EARLIEST_DATE, time(0), tzinfo=tz)
+    try:
+        last = now.replace(year=now.year + LATEST_YEARS_AHEAD)
+    except ValueError:  # 29 February
+        last = now.replace(year=now.year + LATEST_YEARS_AHEAD, day=28)
+    # the whole of that last day counts: a date typed without a time is midnight
+    last = datetime.combine(last.date(), time.max, tzinfo=tz)
+    return first, last
+
+
+def check_date_window(value: datetime | None, window: tuple[datetime, datetime]) -> None:
+    """Raise :class:`CellError` when ``value`` lies outside ``window`` (see :func:`date_window`)."""
+    if value is None:
+        return
+    first, last = window
+    if not first <= value <= last:
+        raise CellError(
+            f"a date outside {first:%Y-%m-%d} … {last:%Y-%m-%d}",
+            "check the year: dates run from 2000-01-01 to two years after today",
+        )
+
+
 def parse_time(value: Cell) -> time | None:
     if value is None:
         return None
@@ -559,7 +603,9 @@ def layout_for(spec: TabSpec, settings: Settings | None) -> TableLayout:
     return TableLayout(title=(tab.name if tab and tab.name else spec.title), headers=headers)
 
 
-def _parser(col: Column, tz: ZoneInfo, day_first: bool) -> Callable[[Cell], Any]:
+def _parser(
+    col: Column, tz: ZoneInfo, day_first: bool, window: tuple[datetime, datetime] | None
+) -> Callable[[Cell], Any]:
     match col.kind:
         case "number":
             return parse_number
@@ -572,7 +618,15 @@ def _parser(col: Column, tz: ZoneInfo, day_first: bool) -> Callable[[Cell], Any]
         case "time":
             return parse_time
         case "date" | "datetime":
-            return lambda v: parse_datetime(v, tz, day_first=day_first)
+            if window is None:
+                return lambda v: parse_datetime(v, tz, day_first=day_first)
+
+            def parse_dated(v: Cell) -> datetime | None:
+                value = parse_datetime(v, tz, day_first=day_first)
+                check_date_window(value, window)
+                return value
+
+            return parse_dated
         case "key":
             return lambda v: key_text(v) or None
         case _:
@@ -594,8 +648,14 @@ def parse_table(
     settings: Settings | None = None,
     *,
     day_first: bool = True,
+    now: datetime | None = None,
 ) -> Table:
-    """Parse one tab into a typed frame plus problems. Never raises on bad cells."""
+    """Parse one tab into a typed frame plus problems. Never raises on bad cells.
+
+    ``now`` (the job's) bounds date cells to :func:`date_window`; every job passes
+    it (``runner.parse_tables``). Without it dates are not bounded, which only
+    unit tests of other rules rely on.
+    """
     layout = layout_for(spec, settings)
     title = layout.title
     problems: list[Problem] = []
@@ -655,7 +715,8 @@ def parse_table(
     if missing_required:
         return Table(spec, title, _empty_frame(spec), headers, problems)
 
-    parsers = {c.key: _parser(c, tz, day_first) for c in spec.columns if c.key in found}
+    window = date_window(now) if now is not None else None
+    parsers = {c.key: _parser(c, tz, day_first, window) for c in spec.columns if c.key in found}
     data: dict[str, list[Any]] = {k: [] for k in columns}
     extra_data: dict[str, list[Any]] = {h: [] for h in extras}
     row_numbers: list[int] = []

@@ -51,9 +51,21 @@ def test_bad_numbers_say_what_a_number_looks_like(raw: object) -> None:
     assert "type a number" in err.value.fix or "point for decimals" in err.value.fix
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False, width=32))
-def test_any_finite_number_round_trips_through_text(x: float) -> None:
+@given(st.floats(min_value=-1e9, max_value=1e9, width=32))
+def test_any_number_within_the_limit_round_trips_through_text(x: float) -> None:
     assert parse_number(repr(float(x))) == pytest.approx(float(x))
+
+
+@pytest.mark.parametrize(
+    "raw", [1e308, "1e308", "1e309", "-2e9", 1_000_000_001, float("inf"), "£2,000,000,000"]
+)
+def test_numbers_beyond_a_billion_or_not_finite_are_problems(raw: object) -> None:
+    with pytest.raises(CellError, match="beyond ±1,000,000,000|not a finite number"):
+        parse_number(raw)
+
+
+def test_a_billion_itself_is_still_a_number() -> None:
+    assert parse_number("1e9") == 1e9 and parse_number(-1_000_000_000) == -1e9
 
 
 @given(st.text(max_size=20))
@@ -210,3 +222,40 @@ def test_order_dates_are_aware_in_the_business_zone() -> None:
     ts = t.frame.loc[0, "order_date"]
     assert str(ts.tz) == "Europe/London" and ts.hour == 10
     assert t.frame.loc[0, "status"] == "NEW"
+
+
+def orders_grid(*dates: object) -> Grid:
+    header = ["Order ID", "Order date", "SKU", "Qty", "Status"]
+    return Grid("Orders", [header, *([f"SO-{i}", d, "A", 1, "NEW"] for i, d in enumerate(dates))])
+
+
+def test_dates_outside_2000_to_two_years_ahead_are_problems_never_values() -> None:
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+    t = parse_table(
+        ORDERS,
+        orders_grid(
+            "31/12/9999",
+            "1999-12-31 23:59",
+            "2000-01-01",
+            "23/11/2028 23:00",  # the last day of the window still counts
+            "24/11/2028",
+            datetime(2026, 11, 20, 10, 0),
+        ),
+        TZ,
+        now=now,
+    )
+    bad = {(p.row, p.column): p for p in t.problems}
+    assert set(bad) == {(2, "Order date"), (3, "Order date"), (6, "Order date")}
+    assert bad[(2, "Order date")].value == "31/12/9999"
+    assert bad[(2, "Order date")].problem == "a date outside 2000-01-01 … 2028-11-23"
+    assert "check the year" in bad[(2, "Order date")].fix
+    dates = t.frame["order_date"]
+    assert dates.isna().tolist() == [True, True, False, False, True, False]
+    assert len(t.frame) == 6  # the rows stay; only the bad cells are blank
+
+
+def test_a_number_beyond_the_limit_is_a_problem_row_with_its_cell() -> None:
+    t = parse_table(STOCK, grid([["SKU", "On hand"], ["A", "1e308"], ["B", 5]]), TZ)
+    (p,) = t.problems
+    assert (p.row, p.column, p.key, p.value) == (2, "On hand", "A", "1e308")
+    assert t.frame["on_hand"].isna().tolist() == [True, False]

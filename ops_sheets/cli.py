@@ -16,7 +16,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .config import DEFAULT_CONFIG, Settings, load_settings
-from .errors import OpsSheetsError, UsageError, WorkbookError, WorkbookLockedError
+from .errors import (
+    OpsSheetsError,
+    SheetAccessError,
+    UnsupportedContentError,
+    UsageError,
+    WorkbookError,
+    WorkbookLockedError,
+)
 from .runner import JOB_NAMES, JobResult, available_jobs, print_result, run_job
 
 log = logging.getLogger("ops_sheets")
@@ -100,15 +107,55 @@ def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+#: Failures that every job would meet the same way (the workbook cannot be opened
+#: or is held by Excel): the first one stops ``run``, rather than repeating it per job.
+SHARED_FAILURES: tuple[type[OpsSheetsError], ...] = (
+    SheetAccessError,
+    UnsupportedContentError,
+    WorkbookLockedError,
+)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run the named jobs in turn; one job failing never stops the jobs after it.
+
+    The monitor job, which tells the manager what went wrong, usually runs late
+    in ``all``: a crash in ``orders`` must not silence it.
+    """
     settings = _settings(args)
     now = parse_now(args.now, settings.tz)
+    names = jobs_for(args.jobs, settings)
+    outcomes: list[str] = []
     worst = 0
-    for name in jobs_for(args.jobs, settings):
-        result = run_locked(name, settings, now, args.dry_run, args.accept_new_state)
+    for name in names:
+        try:
+            result = run_locked(name, settings, now, args.dry_run, args.accept_new_state)
+        except SHARED_FAILURES:
+            raise
+        except Exception as exc:  # reported in one line; the next job still runs
+            print(f"ops-sheets: {job_failure_line(name, exc)}", file=sys.stderr)
+            log.debug("job %s failed", name, exc_info=exc)
+            worst = max(worst, exc.exit_code if isinstance(exc, OpsSheetsError) else 1)
+            outcomes.append(f"{name} FAILED")
+            continue
         print_result(result)
         worst = max(worst, result.exit_code)
+        outcomes.append(f"{name} {'ok' if result.exit_code == 0 else 'problems'}")
+    if len(names) > 1:
+        print("results: " + ", ".join(outcomes))
     return worst
+
+
+def job_failure_line(name: str, exc: Exception) -> str:
+    """One line for a job that stopped: the service's own message, or the bug's."""
+    if isinstance(exc, OpsSheetsError):
+        return f"job {name} failed: {exc}"
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return (
+        f"job {name} failed: {what} (a bug in ops-sheets: run it again with -v for the "
+        "traceback and report it)"
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:

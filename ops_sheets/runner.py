@@ -28,7 +28,8 @@ import logging
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -66,6 +67,7 @@ from .workbook.base import (
 from .workbook.memory import MemoryWorkbook
 
 if TYPE_CHECKING:
+    from .ledger import Ledger
     from .mail.postman import DeliveryReport, OutgoingEmail
 
 log = logging.getLogger(__name__)
@@ -407,7 +409,11 @@ def run_job(
         path = settings.resolve(settings.state.path)
         state = State.peek(path) if dry_run else State(path)
     run_id = state.start_run(name, now, clock()) if state is not None and not dry_run else None
+    # what the run opens for itself is closed (and a dry run's copy removed) however it ends
+    resources = ExitStack()
     try:
+        if ledger is None:
+            ledger = resources.enter_context(_own_ledger(settings, dry_run=dry_run))
         result = _run(
             job, name, settings, now, wb, clock, dry_run, state, ledger, transport, accept_new_state
         )
@@ -416,6 +422,7 @@ def run_job(
             state.finish_run(run_id, "failed", clock(), error=_one_line(exc))
         raise
     finally:
+        resources.close()
         if own_workbook:
             wb.close()
     if run_id is not None:
@@ -461,8 +468,6 @@ def _run(
         dry_run=dry_run,
     )
 
-    if ledger is None:
-        ledger = _dry_run_ledger(settings) if dry_run else _open_ledger(settings)
     ctx.ledger = ledger
     postman = _postman(settings, None if dry_run else ledger, transport)
     job.run(ctx)
@@ -557,29 +562,42 @@ def _keep_unwritten_activity(ctx: JobContext, entries: Iterable[Any]) -> None:
     ctx.state.put(PENDING_ACTIVITY, ctx.job, pending)
 
 
-def _open_ledger(settings: Settings) -> Any:
+@contextmanager
+def _own_ledger(settings: Settings, *, dry_run: bool) -> Iterator[Ledger | None]:
+    """The ledger a run opens for itself, closed when the run ends."""
+    if dry_run:
+        with _dry_run_ledger(settings) as copy:
+            yield copy
+        return
     from .ledger import Ledger
 
-    return Ledger(settings.resolve(settings.state.path))
+    with Ledger(settings.resolve(settings.state.path)) as ledger:
+        yield ledger
 
 
-def _dry_run_ledger(settings: Settings) -> Any:
+@contextmanager
+def _dry_run_ledger(settings: Settings) -> Iterator[Ledger | None]:
     """A dry run asks the ledger what was sent, on a throwaway copy of it: the
-    real one is never touched (opening a ledger may write its schema)."""
+    real one is never touched (opening a ledger may write its schema). The copy
+    holds recipients' addresses, so its folder is removed when the run ends,
+    however it ends. None when there is no ledger yet."""
     import shutil
     import tempfile
 
-    path = settings.resolve(settings.state.path)
-    if not path.is_file():
-        return None
     from .ledger import Ledger
 
-    copy = Path(tempfile.mkdtemp(prefix="ops-sheets-dry-run-")) / path.name
-    for suffix in ("", "-wal", "-shm"):
-        source = path.with_name(path.name + suffix)
-        if source.is_file():
-            shutil.copyfile(source, copy.with_name(copy.name + suffix))
-    return Ledger(copy)
+    path = settings.resolve(settings.state.path)
+    if not path.is_file():
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="ops-sheets-dry-run-") as folder:
+        copy = Path(folder) / path.name
+        for suffix in ("", "-wal", "-shm"):
+            source = path.with_name(path.name + suffix)
+            if source.is_file():
+                shutil.copyfile(source, copy.with_name(copy.name + suffix))
+        with Ledger(copy) as ledger:  # closed before its folder goes
+            yield ledger
 
 
 def _postman(settings: Settings, ledger: Any, transport: Any) -> Any:

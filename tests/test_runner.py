@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from ops_sheets.config import Settings
 from ops_sheets.runner import JobContext, describe_changes, run_job
@@ -153,3 +155,44 @@ def test_activity_of_mail_sent_before_a_failed_write_is_written_by_the_next_run(
     log = shop.tabs["Activity log"]
     assert [r[4] for r in log[1:]] == [settings.mail.manager]  # sent once, logged once
     assert state.get("activity.unwritten", "notify") == []
+
+
+def _dry_run_copies(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.glob("ops-sheets-dry-run-*"))
+
+
+def test_a_dry_run_leaves_no_copy_of_the_state_behind(
+    shop: MemoryWorkbook, settings: Settings, now: datetime, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The copy holds recipients' addresses: it is removed after every dry run."""
+    import tempfile
+
+    from ops_sheets.ledger import Ledger
+
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    Ledger(settings.resolve(settings.state.path)).close()  # a state exists: it is copied
+    run_job("check", settings, now, workbook=shop, dry_run=True)
+    assert _dry_run_copies(private_tmp) == []
+
+
+def test_a_failed_dry_run_leaves_no_copy_of_the_state_behind(
+    shop: MemoryWorkbook, settings: Settings, now: datetime, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import tempfile
+
+    import pytest
+
+    from ops_sheets.ledger import Ledger
+
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    Ledger(settings.resolve(settings.state.path)).close()
+    jobs = settings.resolve(settings.jobs_dir)
+    jobs.mkdir(parents=True)
+    (jobs / "boom.py").write_text("def run(ctx):\n    raise RuntimeError('a bug in the job')\n")
+    with pytest.raises(RuntimeError, match="a bug in the job"):
+        run_job("boom", settings, now, workbook=shop, dry_run=True)
+    assert _dry_run_copies(private_tmp) == []

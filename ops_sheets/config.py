@@ -8,19 +8,28 @@ example::
     config.toml: [jobs.stock] lookback_days: expected a whole number, got "eight weeks"
 
 To add a setting, add a field to the right dataclass (with a default and a
-``help`` metadata line); the loader, ``check`` and the docs pick it up.
+``help`` metadata line); the loader, ``check`` and the docs pick it up. A number
+setting must say where its valid values lie (``within=Range(...)``, refused at
+import otherwise) and a text setting with a format names its check
+(``valid=...``), so every value is validated when the config loads: by ``check``,
+``run`` and at ``serve`` start alike, never first by a job failing on every slot.
+Non-finite numbers (``nan``, ``inf``, which TOML allows) are refused everywhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .errors import ConfigError
@@ -28,10 +37,150 @@ from .errors import ConfigError
 DEFAULT_CONFIG = "config.toml"
 
 
-def _setting(default: Any, help: str) -> Any:
+@dataclass(frozen=True)
+class Range:
+    """The interval a number setting must lie in; ``*_open`` leaves that end out.
+
+    ``Range(0, 365, low_open=True)`` is 0 < x ≤ 365. Values are finite always.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return not (
+            self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        )
+
+    def describe(self, whole: bool = False) -> str:
+        """``"a number above 0 and at most 365"``, for the one-line error."""
+        noun = "a whole number" if whole else "a number"
+        lo, hi = self.low, self.high
+        if lo is not None and hi is not None and not (self.low_open or self.high_open):
+            return f"{noun} from {_number(lo)} to {_number(hi)}"
+        parts = []
+        if lo is not None:
+            parts.append(f"{'above' if self.low_open else 'at least'} {_number(lo)}")
+        if hi is not None:
+            parts.append(f"{'below' if self.high_open else 'at most'} {_number(hi)}")
+        return " and ".join([noun + (" " + parts[0] if parts else ""), *parts[1:]])
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+#: checks the value of a text (or list) setting; raises ValueError("<what is wrong>;
+#: valid: <what is>") phrased to follow "config.toml: [section] key: "
+Validator = Callable[[Any], None]
+
+
+def _setting(
+    default: Any, help: str, *, within: Range | None = None, valid: Validator | None = None
+) -> Any:
+    metadata: dict[str, Any] = {"help": help}
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        # Every number has a valid range, so a new setting is validated by construction.
+        if within is None:
+            raise TypeError(f"number setting ({help!r}) needs within=Range(...)")
+        if default not in within:
+            raise TypeError(f"default {default!r} of {help!r} is outside its range")
+    if within is not None:
+        metadata["within"] = within
+    if valid is not None:
+        metadata["valid"] = valid
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# ---------------------------------------------------------------- formats
+# Validators import their parsers lazily: the jobs use the same parsers, so the
+# config accepts exactly what the jobs understand, and loading stays light.
+
+
+def _time_of_day(value: str) -> None:
+    from .calendar import parse_hhmm
+
+    try:
+        parse_hhmm(value)
+    except ValueError:
+        raise ValueError(
+            f'"{value}" is not a time of day; valid: 24-hour HH:MM, e.g. "14:00"'
+        ) from None
+
+
+def _time_range(value: str) -> None:
+    from .monitoring import BusinessHours
+
+    try:
+        BusinessHours.parse(value)
+    except ValueError:
+        raise ValueError(
+            f'"{value}" is not a time range; valid: 24-hour HH:MM-HH:MM with the end '
+            'after the start, e.g. "09:00-17:00"'
+        ) from None
+
+
+def _day_list(value: str) -> None:
+    from .calendar import DaysError, parse_days
+
+    try:
+        parse_days(value)
+    except DaysError as err:
+        raise ValueError(f"{err.problem}; valid: {err.fix.removeprefix('type ')}") from None
+
+
+def _date_list(values: list[str]) -> None:
+    from .calendar import parse_holiday_list
+
+    for value in values:
+        try:
+            parse_holiday_list([value])
+        except ValueError:
+            raise ValueError(
+                f'"{value}" is not a date; valid: dates written YYYY-MM-DD, e.g. ["2026-12-24"]'
+            ) from None
+
+
+def _currency_code(value: str) -> None:
+    if not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise ValueError(
+            f'"{value}" is not a currency code; valid: three letters (ISO 4217), e.g. "GBP"'
+        )
+
+
+def _http_url_or_blank(value: str) -> None:
+    parts = urlsplit(value.strip())
+    if value.strip() and (parts.scheme not in ("http", "https") or not parts.netloc):
+        raise ValueError(
+            f"{value!r} is not an http(s) URL; use the ping URL your monitor gives you, "
+            "e.g. https://hc-ping.com/<uuid>"
+        )
+
+
+def _address(value: str) -> None:
+    from .errors import AddressError
+    from .mail.message import parse_address
+
+    try:
+        parse_address(value, what="the address")
+    except AddressError as err:
+        raise ValueError(str(err)) from None
+
+
+def _address_or_blank(value: str) -> None:
+    if value.strip():
+        _address(value)
+
+
+SERVICE_LEVEL = Range(0.5, 1, high_open=True)
 
 
 @dataclass(frozen=True)
@@ -45,34 +194,48 @@ class WorkbookSettings:
     oauth_client: str = _setting(
         "", "google: OAuth client secrets file for signing in as a user (instead of credentials)"
     )
-    request_timeout_seconds: float = _setting(30.0, "google: timeout of one HTTP request")
-    deadline_seconds: float = _setting(120.0, "google: give up retrying a request after this")
+    request_timeout_seconds: float = _setting(
+        30.0, "google: timeout of one HTTP request", within=Range(0, 600, low_open=True)
+    )
+    deadline_seconds: float = _setting(
+        120.0, "google: give up retrying a request after this", within=Range(0, 3600, low_open=True)
+    )
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str = _setting("", "SMTP server host name")
-    port: int = _setting(587, "SMTP port (587 starttls, 465 ssl, 25 none)")
+    port: int = _setting(587, "SMTP port (587 starttls, 465 ssl, 25 none)", within=Range(1, 65535))
     username: str = _setting("", "login name; blank = no AUTH")
     password_env: str = _setting("", "environment variable that holds the password")
     password_file: str = _setting("", "file that holds the password (first line)")
     security: Literal["starttls", "ssl", "none"] = _setting("starttls", "transport security")
     ca_file: str = _setting("", "extra CA certificate (PEM) to trust; system store otherwise")
-    timeout_seconds: float = _setting(30.0, "connect and command timeout")
+    timeout_seconds: float = _setting(
+        30.0, "connect and command timeout", within=Range(0, 600, low_open=True)
+    )
 
 
 @dataclass(frozen=True)
 class MailSettings:
     transport: Literal["outbox", "smtp"] = _setting("outbox", "how mail leaves")
     outbox_dir: str = _setting("outbox", "outbox: folder for one .eml per message")
-    sender: str = _setting("Ops <ops@example.com>", "From address of every message")
-    manager: str = _setting("manager@example.com", "who receives alerts and summaries")
-    reply_to: str = _setting("", "optional Reply-To address")
+    sender: str = _setting("Ops <ops@example.com>", "From address of every message", valid=_address)
+    manager: str = _setting(
+        "manager@example.com", "who receives alerts and summaries", valid=_address
+    )
+    reply_to: str = _setting("", "optional Reply-To address", valid=_address_or_blank)
     templates_dir: str = _setting(
         "templates", "folder whose files override the bundled templates, file by file"
     )
-    max_attempts: int = _setting(5, "attempts for a message that fails temporarily (4xx)")
-    retry_after_minutes: float = _setting(15.0, "first wait before retrying a temporary failure")
+    max_attempts: int = _setting(
+        5, "attempts for a message that fails temporarily (4xx)", within=Range(1, 100)
+    )
+    retry_after_minutes: float = _setting(
+        15.0,
+        "first wait before retrying a temporary failure",
+        within=Range(0, 1440, low_open=True),
+    )
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
 
@@ -86,7 +249,9 @@ class JobSettings:
     """Settings every job has; each job's section adds its own."""
 
     schedule: str = _setting("", 'when `serve` runs the job, e.g. "every day at 07:00"')
-    timeout_minutes: float = _setting(15.0, "a run taking longer is stopped and recorded")
+    timeout_minutes: float = _setting(
+        15.0, "a run taking longer is stopped and recorded", within=Range(0, 1440, low_open=True)
+    )
     enabled: bool = _setting(True, "false = `serve` and `run all` skip this job")
 
 
@@ -98,22 +263,41 @@ class CheckSettings(JobSettings):
 @dataclass(frozen=True)
 class StockSettings(JobSettings):
     schedule: str = _setting("every day at 07:00", "when `serve` runs the job")
-    lookback_days: int = _setting(56, "days of order history that set daily demand")
-    default_lead_time_days: float = _setting(
-        14.0, "lead time when neither SKU nor supplier has one"
+    lookback_days: int = _setting(
+        56, "days of order history that set daily demand", within=Range(7, 730)
     )
-    review_days: float = _setting(7.0, "days between reviews; S = s + demand × review_days")
-    service_level_a: float = _setting(0.98, "target service level of class A SKUs")
-    service_level_b: float = _setting(0.95, "target service level of class B SKUs")
-    service_level_c: float = _setting(0.90, "target service level of class C SKUs")
+    default_lead_time_days: float = _setting(
+        14.0, "lead time when neither SKU nor supplier has one", within=Range(0, 365)
+    )
+    review_days: float = _setting(
+        7.0,
+        "days between reviews; S = s + demand × review_days",
+        within=Range(0, 365, low_open=True),
+    )
+    # A level of 1 needs infinite safety stock; below 0.5 the safety stock would be negative.
+    service_level_a: float = _setting(
+        0.98, "target service level of class A SKUs", within=SERVICE_LEVEL
+    )
+    service_level_b: float = _setting(
+        0.95, "target service level of class B SKUs", within=SERVICE_LEVEL
+    )
+    service_level_c: float = _setting(
+        0.90, "target service level of class C SKUs", within=SERVICE_LEVEL
+    )
     approval: Literal["sheet", "auto"] = _setting(
         "sheet", "sheet = lines wait as DRAFT for APPROVED; auto = email at once"
     )
     top_up_to_min_order_value: bool = _setting(
         False, "pull SKUs forward to reach a supplier's Min order value"
     )
-    max_order_days: float = _setting(120.0, "refuse computed orders above this many days of demand")
-    reminder_every_days: float = _setting(3.0, "days between reminders for overdue POs")
+    max_order_days: float = _setting(
+        120.0,
+        "refuse computed orders above this many days of demand",
+        within=Range(0, 3650, low_open=True),
+    )
+    reminder_every_days: float = _setting(
+        3.0, "days between reminders for overdue POs", within=Range(0, 365, low_open=True)
+    )
     delivery_address: str = _setting("", "address printed on purchase orders")
 
 
@@ -122,14 +306,22 @@ class OrdersSettings(JobSettings):
     schedule: str = _setting(
         "every 30 minutes from 08:00 to 18:00 on weekdays", "when `serve` runs the job"
     )
-    ship_within_business_days: int = _setting(1, "business days after the start day to ship")
-    order_cutoff: str = _setting("14:00", "orders after this time start the next business day")
-    business_days: str = _setting("Mon-Fri", "days the warehouse ships")
-    holidays: list[str] = _setting([], "extra non-business dates, YYYY-MM-DD")
+    ship_within_business_days: int = _setting(
+        1, "business days after the start day to ship", within=Range(0, 60)
+    )
+    order_cutoff: str = _setting(
+        "14:00", "orders after this time start the next business day", valid=_time_of_day
+    )
+    business_days: str = _setting("Mon-Fri", "days the warehouse ships", valid=_day_list)
+    holidays: list[str] = _setting([], "extra non-business dates, YYYY-MM-DD", valid=_date_list)
     holidays_country: str = _setting("", "public holidays of this country, e.g. GB")
     holidays_subdivision: str = _setting("", "region for holidays, e.g. ENG")
-    at_risk_hours: float = _setting(4.0, "unshipped lines due within this many hours are AT RISK")
-    transit_alert_days: float = _setting(7.0, "shipped this long ago, not delivered = stuck")
+    at_risk_hours: float = _setting(
+        4.0, "unshipped lines due within this many hours are AT RISK", within=Range(0, 168)
+    )
+    transit_alert_days: float = _setting(
+        7.0, "shipped this long ago, not delivered = stuck", within=Range(0, 365, low_open=True)
+    )
     collection_address: str = _setting(
         "",
         "where forwarders collect parcels (pickup requests); blank = [jobs.stock] delivery_address",
@@ -139,8 +331,10 @@ class OrdersSettings(JobSettings):
 @dataclass(frozen=True)
 class ReturnsSettings(JobSettings):
     schedule: str = _setting("every day at 08:00", "when `serve` runs the job")
-    return_window_days: int = _setting(30, "days the customer has to return")
-    assumed_transit_days: int = _setting(3, "delivery assumed this long after shipping")
+    return_window_days: int = _setting(30, "days the customer has to return", within=Range(0, 730))
+    assumed_transit_days: int = _setting(
+        3, "delivery assumed this long after shipping", within=Range(0, 60)
+    )
     notify_customer: bool = _setting(True, "email an acknowledgement for each new RMA")
     next_steps: str = _setting(
         "Pack the items securely, write the RMA number on the parcel and send it to us.",
@@ -149,32 +343,60 @@ class ReturnsSettings(JobSettings):
     resaleable_conditions: list[str] = _setting(
         ["new", "unopened", "as new", "good"], "Condition values that can go back on the shelf"
     )
-    rate_window_days: int = _setting(90, "days of shipments and returns behind return rates")
-    alert_return_rate: float = _setting(0.10, "return rate that flags a possible faulty product")
-    min_units_shipped: int = _setting(20, "ignore SKUs with fewer units shipped in the window")
+    rate_window_days: int = _setting(
+        90, "days of shipments and returns behind return rates", within=Range(1, 730)
+    )
+    alert_return_rate: float = _setting(
+        0.10,
+        "return rate that flags a possible faulty product",
+        within=Range(0, 1, low_open=True),
+    )
+    min_units_shipped: int = _setting(
+        20, "ignore SKUs with fewer units shipped in the window", within=Range(1, 1_000_000)
+    )
     return_address: str = _setting(
         "", "where customers send returns (acknowledgements); blank = [jobs.stock] delivery_address"
     )
     send_within_days: int = _setting(
-        14, "acknowledgements ask for the parcel by the window's end, or this many days on"
+        14,
+        "acknowledgements ask for the parcel by the window's end, or this many days on",
+        within=Range(1, 365),
     )
 
 
 @dataclass(frozen=True)
 class MonitorSettings(JobSettings):
     schedule: str = _setting("every hour", "when `serve` runs the job")
-    quiet_hours: float = _setting(4.0, "no orders for this long in business hours is alerted")
-    business_hours: str = _setting("09:00-17:00", "when a quiet spell means something")
-    quiet_days: str = _setting("Mon-Sun", "days whose business hours count for quiet spells")
-    late_alert_count: int = _setting(5, "more late lines than this is alerted")
-    realert_hours: float = _setting(24.0, "repeat an unchanged finding after this long")
-    anomaly_threshold: float = _setting(3.5, "robust z-score (median/MAD) that flags a day")
+    quiet_hours: float = _setting(
+        4.0,
+        "no orders for this long in business hours is alerted",
+        within=Range(0, 168, low_open=True),
+    )
+    business_hours: str = _setting(
+        "09:00-17:00", "when a quiet spell means something", valid=_time_range
+    )
+    quiet_days: str = _setting(
+        "Mon-Sun", "days whose business hours count for quiet spells", valid=_day_list
+    )
+    late_alert_count: int = _setting(
+        5, "more late lines than this is alerted", within=Range(0, 1_000_000)
+    )
+    realert_hours: float = _setting(
+        24.0, "repeat an unchanged finding after this long", within=Range(0, 8760, low_open=True)
+    )
+    anomaly_threshold: float = _setting(
+        3.5, "robust z-score (median/MAD) that flags a day", within=Range(0, 100, low_open=True)
+    )
 
 
 @dataclass(frozen=True)
 class WeeklySettings(JobSettings):
     schedule: str = _setting("monday at 08:00", "when `serve` runs the job")
-    excess_days: float = _setting(120.0, "SKUs with more days of cover are listed as excess")
+    excess_days: float = _setting(
+        120.0,
+        "SKUs with more days of cover are listed as excess",
+        within=Range(0, 3650, low_open=True),
+    )
 
 
 @dataclass(frozen=True)
@@ -195,9 +417,15 @@ class TabSettings:
 
 @dataclass(frozen=True)
 class ServeSettings:
-    catch_up_hours: float = _setting(12.0, "on start, run a job whose last slot was missed")
-    heartbeat_url: str = _setting("", "URL pinged on start, success (/…) and failure (/fail)")
-    heartbeat_timeout_seconds: float = _setting(5.0, "timeout of one heartbeat ping")
+    catch_up_hours: float = _setting(
+        12.0, "on start, run a job whose last slot was missed", within=Range(0, 168)
+    )
+    heartbeat_url: str = _setting(
+        "", "URL pinged on start, success (/…) and failure (/fail)", valid=_http_url_or_blank
+    )
+    heartbeat_timeout_seconds: float = _setting(
+        5.0, "timeout of one heartbeat ping", within=Range(0, 60, low_open=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -206,7 +434,7 @@ class Settings:
     jobs_dir: str = _setting("jobs", "folder whose job modules override or add to the bundled")
     day_first: bool = _setting(True, "read 03/04/2026 as 3 April (false: as March 4)")
     shop_name: str = _setting("Our shop", "the shop's name, used in emails")
-    currency: str = _setting("GBP", "ISO currency code of prices and costs")
+    currency: str = _setting("GBP", "ISO currency code of prices and costs", valid=_currency_code)
     workbook: WorkbookSettings = field(default_factory=WorkbookSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     state: StateSettings = field(default_factory=StateSettings)
@@ -277,6 +505,7 @@ def _check_semantics(s: Settings) -> None:
         )
     if s.mail.transport == "smtp" and not s.mail.smtp.host:
         raise ConfigError(f'{where}: [mail.smtp] host: required when transport = "smtp"')
+    _check_holidays(s.jobs.orders, where)
     from .tables import TAB_SPECS, layout_for  # local: tables imports config lazily too
     from .workbook.base import normalise_header
 
@@ -313,6 +542,37 @@ def _check_semantics(s: Settings) -> None:
                     f"{headers[norm]} and {key}; map each column to its own header"
                 )
             headers[norm] = key
+
+
+def _check_holidays(orders: OrdersSettings, where: str) -> None:
+    """The country and region name holidays the package knows (loaded lazily, as the job does)."""
+    country, region = orders.holidays_country.strip(), orders.holidays_subdivision.strip()
+    if region and not country:
+        raise ConfigError(
+            f'{where}: [jobs.orders] holidays_subdivision: "{region}" needs holidays_country; '
+            'set the country too, e.g. holidays_country = "GB"'
+        )
+    if not country:
+        return
+    import holidays as holidays_pkg  # only configs that name a country need it
+
+    regions_by_country: dict[str, list[str]] = holidays_pkg.list_supported_countries()
+    code = country.upper()
+    if code not in regions_by_country:
+        raise ConfigError(
+            f'{where}: [jobs.orders] holidays_country: "{country}" is not a country the '
+            'holidays package knows; valid: a two-letter ISO code such as "GB", "DE" or "US"'
+        )
+    if not region:
+        return
+    try:
+        holidays_pkg.country_holidays(code, subdiv=region, years=[2026])
+    except (NotImplementedError, KeyError, ValueError):
+        regions = ", ".join(regions_by_country[code]) or "none (leave it blank)"
+        raise ConfigError(
+            f'{where}: [jobs.orders] holidays_subdivision: "{region}" is not a region of '
+            f"{code}; valid: {regions}"
+        ) from None
 
 
 _TYPE_WORDS = {
@@ -403,8 +663,25 @@ def _build(cls: type, data: Any, source: str, section: str) -> Any:
             kwargs[key] = {k: _build(item_type, v, source, f"{sub}.{k}") for k, v in value.items()}
         else:
             where = f"{source}: {label} {key}"
-            kwargs[key] = _convert(tp, value, where)
+            kwargs[key] = _validated(fields[key], _convert(tp, value, where), tp is int, where)
     return cls(**kwargs)
+
+
+def _validated(f: dataclasses.Field[Any], value: Any, whole: bool, where: str) -> Any:
+    """``value`` if it lies in the setting's range and passes its check, else ConfigError."""
+    within: Range | None = f.metadata.get("within")
+    if within is not None and value not in within:
+        what = "is out of range" if math.isfinite(value) else "is not a usable number"
+        raise ConfigError(f"{where}: {_show(value)} {what}; valid: {within.describe(whole)}")
+    if isinstance(value, float) and not math.isfinite(value):  # a number without a range
+        raise ConfigError(f"{where}: {_show(value)} is not a usable number; valid: a finite number")
+    check: Validator | None = f.metadata.get("valid")
+    if check is not None:
+        try:
+            check(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return value
 
 
 def iter_settings_docs(cls: type = Settings, section: str = "") -> typing.Iterator[tuple[str, str]]:

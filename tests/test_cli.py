@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,54 @@ def test_a_config_mistake_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert 'lookback_days: expected a whole number, got "eight weeks"' in err
+
+
+# Values of the right type that passed `check` and then failed the job on every slot.
+UNUSABLE_VALUES = [
+    ("[jobs.stock]\nservice_level_a = nan", "[jobs.stock] service_level_a: nan is not a usable"),
+    ("[jobs.stock]\nreview_days = inf", "[jobs.stock] review_days: inf is not a usable number"),
+    ("[jobs.stock]\nservice_level_a = 1.0", "[jobs.stock] service_level_a: 1.0 is out of range"),
+    ("[mail]\nmax_attempts = -3", "[mail] max_attempts: -3 is out of range"),
+    ('[jobs.orders]\norder_cutoff = "2pm"', '[jobs.orders] order_cutoff: "2pm" is not a time'),
+]
+
+
+def config_with(folder: Path, workbook: Path, text: str) -> Path:
+    """A config for a copy of ``workbook``, plus ``text``."""
+    folder.mkdir(exist_ok=True)
+    shutil.copy(workbook, folder / "workbook.xlsx")
+    config = folder / "config.toml"
+    config.write_text(text + "\n", encoding="utf-8")
+    return config
+
+
+@pytest.mark.parametrize(("text", "expected"), UNUSABLE_VALUES)
+def test_check_refuses_a_value_no_job_can_use_in_one_line_with_the_valid_range(
+    demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    config = config_with(tmp_path, demo_dir / "workbook.xlsx", text)
+    for command in (["check"], ["run", "stock"], ["run", "orders"]):
+        assert main([*command, "--config", str(config)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0, err
+        assert str(config) in err and expected in err and "; valid: " in err
+
+
+@pytest.mark.parametrize(("text", "expected"), UNUSABLE_VALUES)
+def test_serve_refuses_to_start_with_a_value_no_job_can_use(
+    demo_dir: Path, tmp_path: Path, text: str, expected: str
+) -> None:
+    config = config_with(tmp_path, demo_dir / "workbook.xlsx", text)
+    result = subprocess.run(
+        [sys.executable, "-m", "ops_sheets.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a serve that started would run until killed: the test fails
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert expected in result.stderr and "; valid: " in result.stderr
+    assert not (tmp_path / "state.db").exists()  # refused before touching anything
 
 
 def test_unknown_job_and_bad_now_are_usage_errors(

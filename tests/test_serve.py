@@ -517,13 +517,13 @@ def test_a_heartbeat_that_cannot_be_reached_never_fails_and_never_waits_long(
 
 
 def test_a_heartbeat_url_must_be_http(tmp_path: Path) -> None:
-    settings = load_settings(
-        make_config(tmp_path, {}, serve={"heartbeat_url": "ftp://example.com/x"})
-    )
+    config = make_config(tmp_path, {}, serve={"heartbeat_url": "ftp://example.com/x"})
     with pytest.raises(
         ConfigError, match=r"heartbeat_url: 'ftp://example.com/x' is not an http\(s\) URL"
     ):
-        Heartbeat.from_settings(settings)
+        load_settings(config)  # refused as the config loads, before serve starts
+    with pytest.raises(ConfigError, match=r"is not an http\(s\) URL"):
+        Heartbeat("ftp://example.com/x")  # and by the heartbeat itself
 
 
 # ---------------------------------------------------------------- status

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ops_sheets.config import config_warnings
 from ops_sheets.runner import JobContext
 
 
 def run(ctx: JobContext) -> None:
+    for line in config_warnings(ctx.settings, ctx.now.year):
+        ctx.note(f"warning: {line}")
     for key, table in ctx.tables.items():
         rows = len(table.frame)
         if not table.exists:

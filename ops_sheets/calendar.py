@@ -167,6 +167,26 @@ def public_holidays(country: str, subdivision: str, years: Iterable[int]) -> lis
     return sorted(found.keys())
 
 
+def regional_holidays(country: str, year: int) -> dict[str, list[str]]:
+    """Region → names of the ``year``'s public holidays that region keeps and the
+    country as a whole does not (GB: ENG → Easter Monday, Late Summer Bank Holiday).
+
+    Empty when the country has no regions or every region keeps the same days: then
+    ``holidays_country`` alone is the whole story.
+    """
+    import holidays as holidays_pkg
+
+    code = country.strip().upper()
+    national = set(holidays_pkg.country_holidays(code, years=[year]))
+    out: dict[str, list[str]] = {}
+    for region in holidays_pkg.list_supported_countries().get(code, []):
+        regional = holidays_pkg.country_holidays(code, subdiv=region, years=[year])
+        extra = sorted(d for d in regional if d not in national)
+        if extra:
+            out[region] = list(dict.fromkeys(regional[d] for d in extra))
+    return out
+
+
 def parse_holiday_list(values: Sequence[str]) -> list[date]:
     out: list[date] = []
     for v in values:

@@ -315,7 +315,9 @@ class OrdersSettings(JobSettings):
     business_days: str = _setting("Mon-Fri", "days the warehouse ships", valid=_day_list)
     holidays: list[str] = _setting([], "extra non-business dates, YYYY-MM-DD", valid=_date_list)
     holidays_country: str = _setting("", "public holidays of this country, e.g. GB")
-    holidays_subdivision: str = _setting("", "region for holidays, e.g. ENG")
+    holidays_subdivision: str = _setting(
+        "", "region of holidays_country whose holidays apply too, e.g. ENG (England)"
+    )
     at_risk_hours: float = _setting(
         4.0, "unshipped lines due within this many hours are AT RISK", within=Range(0, 168)
     )
@@ -573,6 +575,35 @@ def _check_holidays(orders: OrdersSettings, where: str) -> None:
             f'{where}: [jobs.orders] holidays_subdivision: "{region}" is not a region of '
             f"{code}; valid: {regions}"
         ) from None
+
+
+def config_warnings(settings: Settings, year: int) -> list[str]:
+    """Valid settings that are probably not what the shop means; ``check`` prints them.
+
+    ``year``: the calendar year to look at (the run's ``now``), so the words name
+    the holidays that would be missed this year.
+    """
+    out: list[str] = []
+    orders = settings.jobs.orders
+    country = orders.holidays_country.strip()
+    if country and not orders.holidays_subdivision.strip():
+        from .calendar import regional_holidays
+
+        # GB alone is what all four nations share: England's Easter Monday and
+        # August bank holiday are missing, so deadlines would count them as working days.
+        regions = regional_holidays(country, year)
+        if regions:
+            example, names = next(iter(regions.items()))
+            listed = ", ".join(list(regions)[:8])
+            if len(regions) > 8:
+                listed += f"… ({len(regions)} in all)"
+            out.append(
+                f'{settings.source}: [jobs.orders] holidays_country = "{country}" without '
+                f"holidays_subdivision leaves out the holidays only some regions keep "
+                f"({example} {year}: {', '.join(names)}), so ship-by dates count them as "
+                f"working days; set holidays_subdivision to the warehouse's region: {listed}"
+            )
+    return out
 
 
 _TYPE_WORDS = {

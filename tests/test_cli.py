@@ -138,6 +138,23 @@ def test_serve_refuses_to_start_with_a_value_no_job_can_use(
     assert not (tmp_path / "state.db").exists()  # refused before touching anything
 
 
+def test_check_warns_that_gb_holidays_without_a_region_miss_englands_bank_holidays(
+    demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_with(
+        tmp_path, demo_dir / "workbook.xlsx", '[jobs.orders]\nholidays_country = "GB"'
+    )
+    main(["check", "--config", str(config), "--now", "2026-11-23T09:00"])
+    out = capsys.readouterr().out
+    assert "warning: " in out and "Easter Monday" in out
+    assert "set holidays_subdivision to the warehouse's region: ENG" in out
+    config.write_text(
+        '[jobs.orders]\nholidays_country = "GB"\nholidays_subdivision = "ENG"\n', encoding="utf-8"
+    )
+    main(["check", "--config", str(config), "--now", "2026-11-23T09:00"])
+    assert "warning: " not in capsys.readouterr().out
+
+
 def test_unknown_job_and_bad_now_are_usage_errors(
     demo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,6 +11,7 @@ import pytest
 from ops_sheets.config import (
     Range,
     Settings,
+    config_warnings,
     iter_settings_docs,
     load_settings,
     settings_from_dict,
@@ -197,3 +198,22 @@ def test_a_new_number_setting_without_a_range_is_refused_at_import() -> None:
 )
 def test_ranges_describe_themselves(within: Range, whole: bool, text: str) -> None:
     assert within.describe(whole) == text
+
+
+def test_gb_holidays_without_a_region_warn_and_say_which_key_to_set() -> None:
+    gb = settings_from_dict({"jobs": {"orders": {"holidays_country": "GB"}}}, source="shop.toml")
+    [warning] = config_warnings(gb, 2026)
+    assert warning.startswith('shop.toml: [jobs.orders] holidays_country = "GB" without ')
+    assert "Easter Monday" in warning and "Late Summer Bank Holiday" in warning
+    assert "set holidays_subdivision to the warehouse's region: ENG, NIR, SCT, WLS" in warning
+    assert "\n" not in warning
+    england = settings_from_dict(
+        {"jobs": {"orders": {"holidays_country": "GB", "holidays_subdivision": "ENG"}}}
+    )
+    assert config_warnings(england, 2026) == []
+    # a country whose regions all keep the same days, and no country at all: nothing to say
+    assert (
+        config_warnings(settings_from_dict({"jobs": {"orders": {"holidays_country": "NL"}}}), 2026)
+        == []
+    )
+    assert config_warnings(settings_from_dict({}), 2026) == []

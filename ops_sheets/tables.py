@@ -6,6 +6,12 @@ where a cell could not be understood and how to fix it. Nothing here raises on
 bad data: a bad cell becomes a blank value and a problem, and the row stays
 (principle 4). Frames carry ``_row``, the row number as the spreadsheet shows it.
 
+A team row whose key is blank or duplicated is reported and skipped (principle
+2): :attr:`Table.frame` leaves it out, so no demand, revenue, KPI, pickup or
+return rate counts it, exactly as its Problems row says. :attr:`Table.all_rows`
+keeps every row for the few readers that must see what the sheet holds (which
+RMA numbers are taken).
+
 Column keys (``on_hand``) are what code uses; headers (``On hand``) are what the
 sheet shows, matched ignoring case, spaces, ``_``, ``-`` and ``.``, and renamed
 per workbook with ``[tabs.<tab>] columns = { on_hand = "Qty in stock" }``.
@@ -569,11 +575,19 @@ class Table:
 
     spec: TabSpec
     title: str
+    #: the rows jobs use: on team tabs, rows with a blank or duplicate key are left out
     frame: pd.DataFrame
     #: column key -> header text as found in the sheet (absent = column missing)
     headers: dict[str, str]
     problems: list[Problem] = field(default_factory=list)
     exists: bool = True
+    #: see :attr:`all_rows` (None: the same as ``frame``)
+    _all_rows: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def all_rows(self) -> pd.DataFrame:
+        """Every data row as parsed, skipped ones included (``_key_ok`` tells them apart)."""
+        return self.frame if self._all_rows is None else self._all_rows
 
     def header(self, key: str) -> str:
         """The header to write for a column: the sheet's own spelling, else the standard."""
@@ -791,7 +805,10 @@ def parse_table(
         if h not in frame.columns:
             frame[h] = pd.Series(values, index=frame.index, dtype=object)
     problems += _key_problems(spec, title, frame, headers, key_cols)
-    return Table(spec, title, frame, headers, problems)
+    usable = frame
+    if not spec.service_owned:  # the service's own tabs have no team keys to skip
+        usable = frame[frame["_key_ok"]].reset_index(drop=True)
+    return Table(spec, title, usable, headers, problems, _all_rows=frame)
 
 
 def _cell(row: Sequence[Cell], i: int) -> Cell:

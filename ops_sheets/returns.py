@@ -596,6 +596,16 @@ def _check_qty(returns: Table, rec: Mapping[str, Any], r: ReturnRow) -> list[Pro
     return []
 
 
+def _line_skipped(orders: Table, order_id: str, sku: str) -> bool:
+    """The order line is on the sheet but skipped for its duplicated key."""
+    f = orders.all_rows
+    if f.empty:
+        return False
+    skipped = f[~f["_key_ok"].astype(bool)]
+    same = (skipped["order_id"].astype(str) == order_id) & (skipped["sku"].astype(str) == sku)
+    return bool(same.any())
+
+
 def _check_line(
     returns: Table,
     orders: Table,
@@ -607,6 +617,19 @@ def _check_line(
     """The row against its order: order known, SKU on it, Qty and refund within the line."""
     if not orders.exists:
         return []  # "tab not found" says it once; not once per return
+    if line is None and r.order_id and r.sku and _line_skipped(orders, r.order_id, r.sku):
+        label = f"{orders.header('order_id')} + {orders.header('sku')}"
+        return [
+            _problem(
+                returns,
+                r,
+                "order_id",
+                r.order_id,
+                f"order line {r.order_id} / {r.sku} is skipped on the {orders.title} tab "
+                f"(its {label} is on more than one row), so this return cannot be checked",
+                f"make the line's {label} unique on the {orders.title} tab",
+            )
+        ]
     if r.order_id and r.order is None:
         return [
             _problem(

@@ -19,9 +19,11 @@ OPEN_ORDER_STATUSES = ("NEW", "PACKED", "READY", "ON HOLD")
 
 
 def _known(table: Table, column: str) -> set[str]:
-    if not table.exists or table.frame.empty:
+    """Every value on the tab, rows skipped for a duplicate key included: a SKU typed
+    twice on Stock is a duplicate (its own problem), not an unknown SKU."""
+    if not table.exists or table.all_rows.empty:
         return set()
-    return set(table.frame[column].dropna().astype(str))
+    return set(table.all_rows[column].dropna().astype(str))
 
 
 def _rows(table: Table, mask: pd.Series) -> Iterable[pd.Series]:
@@ -82,7 +84,7 @@ def unknown_references(tables: Mapping[str, Table]) -> list[Problem]:
         table = tables.get(tab_key)
         if table is None or target is None or not target.exists or table.frame.empty:
             continue
-        if target.frame.empty:
+        if target.all_rows.empty:
             continue  # the target tab is unusable (its own problem says why): no echo
         values = table.frame[column]
         mask = values.notna() & ~values.astype(str).isin(known)

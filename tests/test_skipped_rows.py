@@ -117,3 +117,44 @@ def test_duplicate_and_blank_key_lines_are_left_out_of_demand_kpis_and_the_week(
         *(orders.index(r) + 1 for r in [*so_1029, *so_1030]),
         *range(n + 1, n + 7),  # SO-1029's two lines twice, SO-1030 once, the blank ID
     }
+
+
+def test_a_return_of_a_skipped_order_line_says_why_it_cannot_be_checked() -> None:
+    from ops_sheets.config import settings_from_dict
+    from ops_sheets.returns import ReturnRules, plan_returns
+    from ops_sheets.runner import parse_tables
+    from ops_sheets.validation import unknown_references
+    from ops_sheets.workbook.base import Grid
+
+    settings = settings_from_dict({"timezone": "Europe/London"})
+    orders = clean_orders()
+    so_1029 = [r for r in orders if r[0] == "SO-1029"]
+    stock = tabs(orders)["Stock"]
+    grids = {
+        "Orders": Grid("Orders", [*orders, *so_1029]),
+        "Stock": Grid("Stock", [*stock, stock[1]]),  # TEA-EG typed twice on Stock too
+        "Returns": Grid(
+            "Returns",
+            [
+                ["Return ID", "Order ID", "SKU", "Qty", "Requested at", "Status"],
+                ["", "SO-1029", "MUG-1", 1, "2026-11-21 10:00", "REQUESTED"],
+            ],
+        ),
+    }
+    tables = parse_tables(grids, ["returns", "orders", "stock"], settings, NOW)
+
+    plan = plan_returns(
+        tables["returns"],
+        tables["orders"],
+        tables["stock"],
+        ReturnRules.from_settings(settings),
+        NOW,
+    )
+
+    (problem,) = plan.rows[0].problems
+    assert problem.problem == (
+        "order line SO-1029 / MUG-1 is skipped on the Orders tab (its Order ID + SKU is on "
+        "more than one row), so this return cannot be checked"
+    )
+    # a duplicated SKU is a duplicate, not an unknown SKU, wherever it is named
+    assert not [p for p in unknown_references(tables) if "unknown SKU" in p.problem]

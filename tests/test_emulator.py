@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,18 @@ ORDERS = [
 
 
 class FakeClock:
+    """The emulator's clock and its sleep: a fault delay advances it, no test waits."""
+
     def __init__(self) -> None:
         self.now = 1000.0
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 @pytest.fixture
@@ -49,7 +55,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def emulator(clock: FakeClock) -> Iterator[SheetsEmulator]:
-    with SheetsEmulator(clock=clock) as emu:
+    with SheetsEmulator(clock=clock, sleep=clock.sleep) as emu:
         yield emu
 
 
@@ -349,11 +355,13 @@ def test_fail_after_apply_commits_the_write(emulator: SheetsEmulator, api: Api, 
     assert emulator.spreadsheet(sid).get_values("Orders")[0][0] == "changed"
 
 
-def test_delay_and_quota(emulator: SheetsEmulator, api: Api) -> None:
-    emulator.faults.delay(0.2)
-    started = time.perf_counter()
+def test_delay_and_quota(emulator: SheetsEmulator, api: Api, clock: FakeClock) -> None:
+    emulator.faults.delay(0.2, kind="write")
     api.call("GET", "/values/A1")
-    assert time.perf_counter() - started >= 0.2
+    assert clock.slept == []  # a read is not a write
+    emulator.faults.delay(0.2)
+    api.call("GET", "/values/A1")
+    assert clock.slept == [0.2]  # the answer waited on the emulator's clock
     emulator.faults.clear()
     emulator.faults.quota(limit=2)
     statuses = [api.call("GET", "/values/A1").status_code for _ in range(3)]

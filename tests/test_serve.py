@@ -303,10 +303,9 @@ def test_a_signal_wakes_the_idle_loop_at_once() -> None:
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: stop.request("SIGUSR1"))
     try:
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
-        began = time.monotonic()
-        stop.wait(30)
+        # an hour, far past pytest's timeout: only the signal can end this wait
+        stop.wait(3600)
         assert stop.requested and stop.signal_name == "SIGUSR1"
-        assert time.monotonic() - began < 3
     finally:
         signal.signal(signal.SIGUSR1, previous)
         stop.close()
@@ -462,13 +461,13 @@ def test_a_second_signal_stops_the_run_at_once_and_records_it_interrupted(
         process.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         process.send_signal(signal.SIGINT)
-        began = time.monotonic()
+        # the job sleeps 60 s and stop_serve kills serve after 30: exit 0 with the
+        # run recorded "interrupted" shows the second signal stopped it at once
         code, err = stop_serve(process, send=False)
     finally:
         if process.poll() is None:
             process.kill()
     assert code == 0, err
-    assert time.monotonic() - began < 10
     [row] = runs(settings, "check")
     assert row.result == "interrupted" and "second SIGINT" in row.error
     with sqlite3.connect(settings.resolve(settings.state.path)) as db:
@@ -507,11 +506,10 @@ def test_a_heartbeat_that_cannot_be_reached_never_fails_and_never_waits_long(
     with closing(__import__("socket").socket()) as unused:
         unused.bind(("127.0.0.1", 0))
         closed_port = unused.getsockname()[1]
-    began = time.monotonic()
     assert Heartbeat(f"http://127.0.0.1:{closed_port}/secret-uuid", 1.0).start("stock") is False
+    # the server answers 200 after 2 s: False means the ping gave up at its 0.2 s timeout
     pings.delay = 2.0
     assert Heartbeat(pings.url + "/slow-uuid", 0.2).failure("stock") is False
-    assert time.monotonic() - began < 1.5
     assert "heartbeat ping/start failed (the job is not affected)" in caplog.text
     assert "secret-uuid" not in caplog.text
 

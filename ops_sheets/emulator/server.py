@@ -91,11 +91,14 @@ class SheetsEmulator:
         *,
         store: Store | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         user_email: str = "emulator@example.com",
         verbose: bool = False,
     ) -> None:
         self.host = host
         self.port = port
+        #: how a fault delay waits (tests pass a fake clock's sleep: no wall-clock waits)
+        self.sleep = sleep
         self.store = store if store is not None else Store(user_email)
         self.faults = Faults()
         self.log = RequestLog(clock)
@@ -298,7 +301,7 @@ class SheetsEmulator:
                 return status, response
             pause = self.faults.delay_for(info)
             if pause:
-                time.sleep(pause)
+                self.sleep(pause)
             failure = self.faults.decide(info, self.log)
             if failure is not None and not failure[1]:
                 status, response = failure[0], error_body(failure[0])

@@ -24,6 +24,22 @@ class UsageError(OpsSheetsError):
     """The command line asks for something that cannot be done."""
 
 
+class ImportFileError(UsageError):
+    """A store's export file cannot be read: wrong encoding, cut short, unknown layout.
+
+    ``filename``, ``line`` (physical line where the record starts, 1-based) and
+    ``column`` (the header as the file shows it) say where; any may be unknown.
+    """
+
+    def __init__(
+        self, message: str, *, filename: str, line: int | None = None, column: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.line = line
+        self.column = column
+
+
 class WorkbookError(OpsSheetsError):
     """The workbook cannot be read or written."""
 

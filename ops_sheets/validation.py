@@ -222,6 +222,50 @@ def _disagreeing_orders(orders: Table) -> list[Problem]:
     return out
 
 
+def _quantity(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def stock_checks(tables: Mapping[str, Table]) -> list[Problem]:
+    """Stock rows that parse but cannot be right: the numbers are used as they are
+    (a negative On hand is OUT OF STOCK), so the team hears why orders look wrong."""
+    stock = tables.get("stock")
+    if stock is None or stock.frame.empty:
+        return []
+    f = stock.frame
+    out: list[Problem] = []
+    on_hand = f["on_hand"]
+    for row in _rows(stock, on_hand.notna() & (on_hand < 0)):
+        out.append(
+            _problem(
+                stock,
+                row,
+                "on_hand",
+                _quantity(row["on_hand"]),
+                f"oversold by {_quantity(-row['on_hand'])} — count the stock",
+                f"count the units on the shelf and type that number in {stock.header('on_hand')}",
+            )
+        )
+    # Max stock is what an order tops up to; below the Reorder point an order
+    # placed at the reorder point cannot even reach it.
+    top, reorder = f["max_stock"], f["reorder_point"]
+    for row in _rows(stock, top.notna() & reorder.notna() & (top < reorder)):
+        max_header, reorder_header = stock.header("max_stock"), stock.header("reorder_point")
+        out.append(
+            _problem(
+                stock,
+                row,
+                "max_stock",
+                _quantity(row["max_stock"]),
+                f"{max_header} {_quantity(row['max_stock'])} is below the {reorder_header} "
+                f"{_quantity(row['reorder_point'])}: orders will be too small",
+                f"raise {max_header} above the {reorder_header}, or clear it to let the "
+                "service compute it",
+            )
+        )
+    return out
+
+
 def address_checks(tables: Mapping[str, Table]) -> list[Problem]:
     """Every email cell holds exactly one valid address (mail goes only to those)."""
     from .errors import AddressError
@@ -245,7 +289,7 @@ def address_checks(tables: Mapping[str, Table]) -> list[Problem]:
     return out
 
 
-CHECKS: list[Check] = [unknown_references, order_checks, address_checks]
+CHECKS: list[Check] = [unknown_references, order_checks, stock_checks, address_checks]
 
 
 def validate(tables: Mapping[str, Table]) -> list[Problem]:

@@ -13,6 +13,16 @@ The rules, and the choices made where the issue leaves room:
   CANCELLED (a blank status counts as a sale), per day, days without sales
   counting as zero. ``d`` is the mean, ``σd`` the sample standard deviation
   (n − 1) of the daily units.
+* **Short history** (DESIGN.md wave 2, contract). A SKU first sold inside the
+  window is divided by the days since its first order line (that day included),
+  at least ``MIN_HISTORY_DAYS`` (7), not by the whole window: a shop 21 days old
+  selling 14 units has 0.67/day, not 0.25/day, and would otherwise order a third
+  of what it needs. Any order line counts as the first (a cancelled one too: the
+  SKU was on sale). A SKU with an order line before the window has been sold for
+  longer than the window, so the whole window applies; taking only its first
+  line *in* the window would inflate a slow seller's rate (one sale 60 days ago,
+  one 10 days ago is not a sale every 10 days). ``Why`` says "only 21 days of
+  history" (and "counted as 7" below 7).
 * **Stockouts.** The job snapshots, each day it runs, which SKUs have On hand
   ≤ 0. A day on which a SKU was seen stocked out is left out of its demand
   entirely (its sales and the day itself), so a week at zero stock does not
@@ -75,6 +85,9 @@ if TYPE_CHECKING:
 
 #: Revenue shares that close classes A and B.
 ABC_CUTS = (0.80, 0.95)
+#: The fewest days a new SKU's demand is divided by: a first week's sales say
+#: little per day, and three sales on its first day are not 3/day.
+MIN_HISTORY_DAYS = 7
 #: Float noise allowance for rounding and comparisons of unit counts.
 _EPS = 1e-9
 
@@ -151,6 +164,12 @@ class Demand:
     days_counted: np.ndarray
     stockout_days: np.ndarray  # days left out
     revenue: np.ndarray  # over the whole window (stockout days included)
+    #: days since the SKU's first order line, at most the window (the window when
+    #: it has none): fewer than the window is a short history
+    history_days: np.ndarray
+    #: the days its demand is divided over before stockouts are left out: the
+    #: history, at least MIN_HISTORY_DAYS, at most the window
+    window_days: np.ndarray
 
 
 def day_offsets(dates: pd.Series, start: date, tz: Any) -> np.ndarray:
@@ -191,7 +210,8 @@ def demand(
     stockouts: pd.DataFrame | None = None,
     prices: np.ndarray | None = None,
 ) -> Demand:
-    """Daily demand d and σd per SKU over ``days`` days from ``start``.
+    """Daily demand d and σd per SKU over ``days`` days from ``start``, or over the
+    SKU's shorter history (see the module docstring).
 
     Vectorised: order lines are binned per (SKU, day) once; sums and sums of
     squares per SKU give mean and spread, and stocked-out (SKU, day) bins are
@@ -201,19 +221,27 @@ def demand(
     n, w = len(index), int(days)
     zeros = np.zeros(n)
     if n == 0 or w <= 0:
-        return Demand(zeros, zeros, zeros, zeros, zeros, zeros)
+        return Demand(zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros)
 
+    # the day of each SKU's first order line (w: none before today)
+    first = np.full(n, w, dtype=np.int64)
     if len(orders):
         codes = index.get_indexer(orders["sku"])
         qty = orders["qty"].to_numpy(dtype=float, na_value=np.nan)
         cancelled = orders["status"].eq("CANCELLED").fillna(False).to_numpy(dtype=bool)
         off = day_offsets(orders["order_date"], start, tz)
+        dated = (codes >= 0) & orders["order_date"].notna().to_numpy(dtype=bool) & (off < w)
+        np.minimum.at(first, codes[dated], off[dated])
         keep = (codes >= 0) & (off >= 0) & (off < w) & ~cancelled & np.isfinite(qty) & (qty > 0)
     else:
         codes = off = np.zeros(0, dtype=np.int64)
         qty = np.zeros(0)
         keep = np.zeros(0, dtype=bool)
     c, o, q = codes[keep], off[keep], qty[keep]
+    history = np.where(first >= w, w, np.clip(w - first, 0, w))
+    span = np.clip(history, min(MIN_HISTORY_DAYS, w), w)
+    # each SKU's own first counted day: sales never fall before it
+    lo = w - span
 
     # revenue over the whole window: the line's unit price, else the SKU's price
     revenue = zeros.copy()
@@ -235,6 +263,7 @@ def demand(
         s_codes = index.get_indexer(stockouts["sku"])
         s_off = day_offsets(pd.to_datetime(stockouts["day"]).dt.tz_localize(tz), start, tz)
         ok = (s_codes >= 0) & (s_off >= 0) & (s_off < w)
+        ok[ok] &= s_off[ok] >= lo[s_codes[ok]]  # a day before its history is not counted
         s_bins = np.unique(s_codes[ok] * w + s_off[ok])
         out_days = np.bincount(s_bins // w, minlength=n).astype(float)
         out_bin = np.isin(bins, s_bins, assume_unique=True)
@@ -248,16 +277,25 @@ def demand(
 
     sum_all, sq_all = sums(np.ones(len(bins), dtype=bool))
     sum_in, sq_in = sums(~out_bin)
-    n_in = w - out_days
-    all_out = n_in <= 0  # every day a stockout: nothing better than the whole window
-    n_eff = np.where(all_out, w, n_in)
+    n_in = span - out_days
+    all_out = n_in <= 0  # every day a stockout: nothing better than the whole span
+    n_eff = np.where(all_out, span, n_in)
     total = np.where(all_out, sum_all, sum_in)
     squares = np.where(all_out, sq_all, sq_in)
     mean = total / n_eff
     with np.errstate(invalid="ignore", divide="ignore"):
         var = np.where(n_eff > 1, (squares - n_eff * mean * mean) / (n_eff - 1), 0.0)
     sd = np.sqrt(np.clip(var, 0.0, None))
-    return Demand(mean, sd, total, n_eff, np.where(all_out, 0.0, out_days), revenue)
+    return Demand(
+        mean,
+        sd,
+        total,
+        n_eff.astype(float),
+        np.where(all_out, 0.0, out_days),
+        revenue,
+        history.astype(float),
+        span.astype(float),
+    )
 
 
 def abc_classes(revenue: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
@@ -367,7 +405,8 @@ def decide(
     """One row per usable Stock row: every number of the decision, unrounded for display.
 
     Columns: sku, row, product, supplier, active, on_hand, unit_cost, pack_size,
-    min_order_qty, daily_demand, demand_sd, days_counted, stockout_days, revenue,
+    min_order_qty, daily_demand, demand_sd, days_counted, history_days, window_days,
+    short_history, stockout_days, revenue,
     abc, service_level, z, lead_time, lead_time_sd, lead_time_source ('measured',
     'sku', 'supplier', 'default'), lead_time_samples, typed_lead_time,
     safety_stock, safety_typed, reorder_point, reorder_typed, order_up_to,
@@ -484,6 +523,9 @@ def decide(
             "daily_demand": d,
             "demand_sd": sd,
             "days_counted": dem.days_counted,
+            "history_days": dem.history_days,
+            "window_days": dem.window_days,
+            "short_history": dem.history_days < policy.lookback_days,
             "stockout_days": dem.stockout_days,
             "revenue": dem.revenue,
             "abc": abc,
@@ -563,13 +605,15 @@ def explain(
     out: list[str] = []
     for (
         sku, active, oh, oo, d, lead, src, lsd, ln, typed_lt, ss, ss_t, s, s_t, big_s, max_t,
-        needs, q, moq, pack, blocked, so_days,
+        needs, q, moq, pack, blocked, so_days, short, history, window,
     ) in zip(
         f["sku"], f["active"], f["on_hand"], f["on_order"], f["daily_demand"],
         f["lead_time"], f["lead_time_source"], f["lead_time_sd"], f["lead_time_samples"],
         f["typed_lead_time"], f["safety_stock"], f["safety_typed"], f["reorder_point"],
         f["reorder_typed"], f["order_up_to"], f["max_typed"], f["needs_order"],
         f["order_qty"], f["min_order_qty"], f["pack_size"], f["blocked"], f["stockout_days"],
+        _col(f, "short_history", False), _col(f, "history_days", np.nan),
+        _col(f, "window_days", np.nan),
         strict=True,
     ):  # fmt: skip
         note = notes.get(sku, "")
@@ -610,7 +654,19 @@ def explain(
                 f"lead time {fmt(lead)} ± {fmt(lsd)} d measured over {int(ln)} received "
                 f"PO lines{typed}"
             )
+        if short:
+            parts.append(history_note(history, window))
         if so_days > 0:
             parts.append(f"{int(so_days)} stockout day{'s' if so_days != 1 else ''} left out")
         out.append("; ".join(parts))
     return out
+
+
+def history_note(history_days: float, window_days: float) -> str:
+    """``Why``'s word on a short history: "only 21 days of history" (", counted as
+    7" when demand is divided by more days than the SKU has sold)."""
+    days = int(history_days)
+    note = f"only {days} day{'s' if days != 1 else ''} of history"
+    if math.isfinite(window_days) and window_days > days:
+        note += f", counted as {int(window_days)}"
+    return note

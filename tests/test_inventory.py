@@ -134,6 +134,53 @@ def test_stockout_days_flow_into_the_decision_and_its_why() -> None:
     assert "2 stockout days left out" in explain(d)[0]
 
 
+# ---------------------------------------------------------------- short history
+
+EIGHT_WEEKS = ReorderPolicy(lookback_days=56)
+
+
+def test_a_sku_first_sold_21_days_ago_is_divided_by_21_days_not_the_window() -> None:
+    # DESIGN.md wave 2: the days the SKU has sold (from its first order line), at least 7.
+    # The window is 28 Sep … 22 Nov; first sale Mon 2 Nov: 2 Nov … 22 Nov is 21 days.
+    o = orders(("NEW", "11-02 10:00", 5), ("NEW", "11-10 10:00", 4), ("NEW", "11-20 15:00", 5))
+    d = run(stock({"sku": "NEW", "supplier": "Acme", "on_hand": 3}), o, policy=EIGHT_WEEKS)
+    assert round(row(d, "NEW")["daily_demand"], 2) == 0.67  # 14 / 21, not 14 / 56 = 0.25
+    assert row(d, "NEW")["days_counted"] == 21
+    assert explain(d)[0].endswith("; only 21 days of history")
+
+
+def test_fewer_than_7_days_of_history_count_as_7() -> None:
+    o = orders(("NEW", "11-20 10:00", 6))  # first sold 3 days ago: 20, 21, 22 Nov
+    d = run(stock({"sku": "NEW", "supplier": "Acme", "on_hand": 3}), o, policy=EIGHT_WEEKS)
+    assert row(d, "NEW")["daily_demand"] == pytest.approx(6 / 7)
+    assert explain(d)[0].endswith("; only 3 days of history, counted as 7")
+
+
+def test_a_sku_sold_before_the_window_uses_the_whole_window_and_says_nothing() -> None:
+    # one sale before the window and one inside: it has sold for longer than 56 days
+    o = orders(("OLD", "09-01 10:00", 3), ("OLD", "11-10 10:00", 14))
+    d = run(stock({"sku": "OLD", "supplier": "Acme", "on_hand": 3}), o, policy=EIGHT_WEEKS)
+    assert row(d, "OLD")["daily_demand"] == pytest.approx(14 / 56)
+    assert "history" not in explain(d)[0]
+
+
+def test_a_short_history_leaves_out_only_its_own_stockout_days() -> None:
+    # first sale 19 Nov in a 56-day window: 19 … 22 Nov (4 days) → counted as 7,
+    # 16 … 22 Nov. The stockout on 1 Nov lies before that; the one on 21 Nov is left out.
+    o = orders(("NEW", "11-19 10:00", 6))
+    out = inventory.stockout_frame({"2026-11-01": ["NEW"], "2026-11-21": ["NEW"]})
+    dem = inventory.demand(o, ["NEW"], date(2026, 9, 28), 56, LONDON, stockouts=out)
+    assert dem.daily.tolist() == [1.0]  # 6 units over 7 − 1 days
+    assert dem.stockout_days.tolist() == [1.0]
+    assert (dem.history_days.tolist(), dem.window_days.tolist()) == ([4.0], [7.0])
+
+
+def test_a_cancelled_first_line_still_starts_the_history() -> None:
+    o = orders(("NEW", "11-09 10:00", 2, "CANCELLED"), ("NEW", "11-20 10:00", 7))
+    dem = inventory.demand(o, ["NEW"], date(2026, 9, 28), 56, LONDON)
+    assert dem.daily.tolist() == [0.5]  # 9 … 22 Nov: 14 days, 7 units
+
+
 # ---------------------------------------------------------------- ABC
 
 
@@ -233,8 +280,9 @@ def test_typed_safety_stock_is_used_as_typed() -> None:
 
 
 def test_why_reads_like_the_calculation_a_person_would_do() -> None:
-    # 42 units over 10 days = 4.2/day; 4.2 × 14 + 31 = 89.8 → 90; S = 90 + 29.4 → 119;
-    # 119 − 40 = 79 → packs of 50 → 100.
+    # first sold on 15 Nov, 8 days of history in a 10-day window (DESIGN.md: divide by
+    # the days the SKU has sold): 42 units / 8 = 5.25/day; 5.25 × 14 + 31 = 104.5 → 105;
+    # S = 105 + 36.75 → 142; 142 − 40 = 102 → packs of 50 → 150.
     o = orders(*[("A", "11-15 10:00", 42)])
     d = run(
         stock({"sku": "A", "supplier": "Acme", "on_hand": 40, "lead_time_days": 14,
@@ -242,8 +290,8 @@ def test_why_reads_like_the_calculation_a_person_would_do() -> None:
         o, policy=ReorderPolicy(lookback_days=10),
     )  # fmt: skip
     assert explain(d)[0] == (
-        "4.2/day × 14 d + 31 safety (typed) = 90; 40 on hand + 0 on order ≤ 90 → order 100 "
-        "(up to 119, packs of 50)"
+        "5.25/day × 14 d + 31 safety (typed) = 105; 40 on hand + 0 on order ≤ 105 → order 150 "
+        "(up to 142, packs of 50); only 8 days of history"
     )
 
 

@@ -296,7 +296,9 @@ def test_first_run_drafts_one_po_per_supplier_and_explains_every_sku(make_shop: 
         "packs of 6); on PO-20261123-ACME (DRAFT, waiting for approval)"
     )
     assert (mug["Suggested order"], mug["On order"], mug["Days of cover"]) == (48, 0, None)
-    assert stock["BWL-2"]["Daily demand"] == pytest.approx(2 / 56, abs=0.01)
+    # first sold 3 days ago: divided by the 7-day minimum, not the 56-day window
+    assert stock["BWL-2"]["Daily demand"] == pytest.approx(2 / 7, abs=0.01)
+    assert stock["BWL-2"]["Why"].endswith("; only 3 days of history, counted as 7")
     assert stock["NAP-8"]["On order"] == 30
     # JUG-5 has no supplier: a problem on its row, no PO
     jug = [p for p in result.problems if p.key == "JUG-5"]

@@ -421,12 +421,13 @@ def test_watch_list_names_out_of_stock_excess_and_unsold_skus(settings: Settings
         ["D-1", "Slow tray", "Acme", 40, None, 1.0, 3.0, "yes"],  # no sales at all
     ]
     facts = kpis.shop_facts(frames(tabs, settings), settings, NOW)
-    items = kpis.watch_list(facts.decision, excess_days=120, lookback_days=56)
+    items = kpis.watch_list(facts.decision, excess_days=60, lookback_days=56)
     reasons = {i["sku"]: i["reason"] for i in items}
     assert reasons["A-1"].startswith("out of stock")
     assert reasons["D-1"] == "no sales in the last 56 days; 40 on hand"
-    # B-1: 50 on hand, 5 units sold in 56 days → 560 days of cover
-    assert reasons["B-1"].startswith("560 days of cover (more than 120)")
+    # B-1: 50 on hand, 5 units sold since its first sale 4 days ago, counted as 7 days
+    # (DESIGN.md: demand over the days the SKU has sold) → 50 / (5/7) = 70 days of cover
+    assert reasons["B-1"].startswith("70 days of cover (more than 60)")
     assert "C-1" not in reasons  # inactive
     assert [i["sku"] for i in items] == ["A-1", "B-1", "D-1"]  # by importance
 

@@ -40,6 +40,13 @@ PRESETS: dict[str, Preset] = {
 PLATFORMS: tuple[str, ...] = ("shopify", "woocommerce", "amazon", "etsy", "ebay")
 
 
+def platform_label(preset: Preset) -> str:
+    """The platform's name as people write it (WooCommerce, eBay)."""
+    return {"woocommerce": "WooCommerce", "ebay": "eBay"}.get(
+        preset.platform, preset.platform.capitalize()
+    )
+
+
 def presets_for(format_name: str) -> tuple[Preset, ...]:
     """The presets a ``--format`` value stands for; () when it names none.
 
@@ -69,5 +76,6 @@ __all__ = [
     "RowView",
     "Source",
     "format_choices",
+    "platform_label",
     "presets_for",
 ]

@@ -661,3 +661,17 @@ def test_arbitrary_rows_under_a_real_header_give_lines_problems_or_an_ops_sheets
         return
     for line in result.lines:
         assert line.order_id and line.sku
+
+
+def test_dates_outside_the_window_and_exporters_escapes() -> None:
+    text = (EXPORTS / "woocommerce_orders.csv").read_text(encoding="utf-8")
+    text = text.replace("2104,,2026-03-03 22:01:30,", "2104,,1926-03-03 22:01:30,")
+    text = text.replace("FR,Sophie,Martin,12 rue", "FR,'=Sophie,Martin,12 rue")
+    result = read("woocommerce_orders.csv", data=text.encode(), currency="EUR")
+    [problem] = result.problems
+    assert (problem.row, problem.column, problem.value) == (6, "date", "1926-03-03 22:01:30")
+    assert "a date outside 2000-01-01" in problem.problem
+    line = by_key(result)[LineKey("2104", "CANDLE-TALL")].values
+    assert line["order_date"] is None
+    # the exporter's ' against formulas is undone: the writer stores values as data
+    assert line["customer"] == "=Sophie Martin"

@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ops_sheets.errors import ImportFileError
@@ -59,7 +60,8 @@ from ops_sheets.tables import (
     date_window,
     parse_datetime,
 )
-from ops_sheets.workbook.base import Cell, key_text, normalise_header
+from ops_sheets.workbook.base import Cell, key_text
+from ops_sheets.workbook.base import normalise_header as _normalise_header
 
 #: Our Orders columns an import can fill: key → header as the Orders tab shows it.
 ORDER_HEADERS: dict[str, str] = {
@@ -88,6 +90,9 @@ PLATFORM_FIELDS: tuple[str, ...] = ("status", "shipped_at", "tracking", "qty_shi
 PAYMENTS: tuple[str, ...] = ("PAID", "PENDING", "PARTIALLY PAID", "REFUNDED", "VOIDED")
 #: Rows searched for the header row.
 HEADER_SEARCH_ROWS = 10
+
+#: Every row looks its headers up by name: normalise each name once.
+normalise_header = lru_cache(maxsize=8192)(_normalise_header)
 
 _TEXT_COLUMNS = ("customer", "email", "address", "city", "state", "postcode", "country", "tracking")
 _DATE_COLUMNS = ("order_date", "shipped_at", "delivered_at")
@@ -433,6 +438,8 @@ def _widest(records: list[tuple[int, list[str]]]) -> list[str]:
 
 
 def _cell_text(value: Cell) -> str:
+    if isinstance(value, str):
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float):
@@ -524,7 +531,7 @@ class _Row:
 
 
 def _blank_row(fields: Sequence[Cell]) -> bool:
-    return all(_cell_text(f) == "" for f in fields)
+    return not any(_cell_text(f) for f in fields)
 
 
 def _table_rows(
@@ -544,7 +551,7 @@ def _table_rows(
     for line, fields in records:
         if _blank_row(fields):
             continue
-        joined = ",".join(_cell_text(f) for f in fields).strip(",")
+        joined = ",".join(_cell_text(f) for f in fields).strip(",") if footers else ""
         if footers and any(f.search(joined) for f in footers):
             footer_at = footer_at or line
             continue
@@ -606,8 +613,12 @@ def _fill_down(rows: list[_Row], preset: Preset) -> tuple[list[_Row], int]:
 # ---------------------------------------------------------------- values
 
 
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
 def _word(text: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", text).strip().casefold()
+    """Comparison form of a status word: case, and runs of spaces, _ and -, do not matter."""
+    return _SEPARATORS.sub(" ", text).strip().casefold()
 
 
 def _values_map(options: ImportOptions, column: str) -> dict[str, str]:
@@ -641,6 +652,10 @@ class _LineBuilder:
         self.products = {_word(k): v for k, v in self.options.products.items()}
         self.window = date_window(self.options.now) if self.options.now else None
         self.decimal = self.preset.decimal or self.options.decimal
+        self.words = {
+            "status": {_word(k): v for k, v in self.preset.status_words.items()},
+            "payment": {_word(k): v for k, v in self.preset.payment_words.items()},
+        }
 
     def problem(self, row: _Row, column: str, key: str, value: Cell, what: str, fix: str) -> None:
         self.problems.append(
@@ -803,10 +818,9 @@ class _LineBuilder:
             return None
         platform_word = hook(row) if hook is not None else row.text(source or "")
         header = row.resolve(source)[1] if source is not None else ORDER_HEADERS[column]
-        table = self.preset.status_words if column == "status" else self.preset.payment_words
         ours = self.maps[column].get(_word(platform_word))
         if ours is None:
-            ours = {_word(k): v for k, v in table.items()}.get(_word(platform_word))
+            ours = self.words[column].get(_word(platform_word))
         if ours is not None and re.sub(r"[\s_\-]+", " ", ours).strip().upper() in choices:
             return re.sub(r"[\s_\-]+", " ", ours).strip().upper()
         label = ORDER_HEADERS[column]

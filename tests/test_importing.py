@@ -591,12 +591,12 @@ def test_a_quote_never_closed_names_the_line_and_column() -> None:
     with pytest.raises(ImportFileError) as caught:
         read("shopify_orders.csv", data=cut)
     assert str(caught.value).startswith(
-        "shopify_orders.csv, line 4, column 45: a quoted value is never closed"
+        "shopify_orders.csv, line 4, column 45 (Notes): a quoted value is never closed"
     )
-    assert caught.value.line == 4
+    assert (caught.value.line, caught.value.column) == (4, "Notes")
     ebay = (EXPORTS / "ebay_orders.csv").read_bytes()
     stray = ebay.replace(b'"Gift, please leave at the side door"', b'"Gift" please')
-    with pytest.raises(ImportFileError, match=r"line 10, column 6: a quote inside a value"):
+    with pytest.raises(ImportFileError, match=r"line 10, column 6 \(Buyer Note\): a quote inside"):
         read("ebay_orders.csv", data=stray)
 
 

@@ -271,8 +271,9 @@ def _records(
 
 def _quote_error(text: str, line: int, delimiter: str, filename: str, why: str) -> ImportFileError:
     """Where a quoting mistake is: the field (1-based) on the record starting at ``line``."""
-    lines = text.splitlines(keepends=True)
-    record = "".join(lines[line - 1 :])
+    # physical lines as the csv module counts them: \r\n, \r or \n
+    starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
+    record = text[starts[line - 1] :] if line - 1 < len(starts) else ""
     field_no, in_quotes, at_start, opened_at, i = 1, False, True, 0, 0
     problem = "a quoted value is never closed"
     while i < len(record):
@@ -548,7 +549,7 @@ def _table_rows(
     footers = [re.compile(p, re.IGNORECASE) for p in preset.footer]
     rows: list[_Row] = []
     footer_at: int | None = None
-    for line, fields in records:
+    for line, fields in _naming_columns(records, header):
         if _blank_row(fields):
             continue
         joined = ",".join(_cell_text(f) for f in fields).strip(",") if footers else ""
@@ -586,6 +587,28 @@ def _table_rows(
             )
         rows.append(_Row(line, list(fields[:width]), index, header))
     return rows
+
+
+def _naming_columns(
+    records: Iterable[tuple[int, Sequence[Cell]]], header: Sequence[Cell]
+) -> Iterator[tuple[int, Sequence[Cell]]]:
+    """The records, with a quoting error's column number given its header's name."""
+    iterator = iter(records)
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            return
+        except ImportFileError as error:
+            number = int(error.column) if error.column and error.column.isdigit() else 0
+            if not 0 < number <= len(header) or not _cell_text(header[number - 1]):
+                raise
+            name = _cell_text(header[number - 1])
+            message = str(error).replace(f"column {number}:", f"column {number} ({name}):", 1)
+            raise ImportFileError(
+                message, filename=error.filename, line=error.line, column=name
+            ) from None
+        yield record
 
 
 def _fill_down(rows: list[_Row], preset: Preset) -> tuple[list[_Row], int]:

@@ -740,7 +740,7 @@ class _LineBuilder:
         if raw:
             return sku_map.get(_word(raw), raw)
         name = row.text(self.preset.product_name) if self.preset.product_name else ""
-        found = sku_map.get(_word(name)) or self.products.get(_word(name)) if name else None
+        found = (sku_map.get(_word(name)) or self.products.get(_word(name))) if name else None
         if found:
             return found
         header = row.resolve(source)[1] if source is not None else ""
@@ -1137,6 +1137,7 @@ def plan_import(
     by_key: dict[LineKey, int] = {}
     by_id: dict[tuple[str, str], int] = {}
     by_order: dict[str, list[int]] = {}
+    key_of: dict[int, LineKey] = {}
     counts: Counter[tuple[str, str]] = Counter()
     for index, row in enumerate(existing_rows):
         order_id, sku = key_text(row.get("order_id")), key_text(row.get("sku"))
@@ -1146,7 +1147,8 @@ def plan_import(
         if _blank(sku):
             continue
         counts[(order_id, sku)] += 1
-        by_key.setdefault(LineKey(order_id, sku, counts[(order_id, sku)]), index)
+        key_of[index] = LineKey(order_id, sku, counts[(order_id, sku)])
+        by_key.setdefault(key_of[index], index)
         line_id = key_text(row.get("line_id"))
         if line_id:
             by_id.setdefault((order_id, line_id), index)
@@ -1195,12 +1197,7 @@ def plan_import(
         targets = by_order.get(line.order_id, [])
         pending = [k for k in appends if k.order_id == line.order_id]
         for index in targets:
-            row = existing_rows[index]
-            apply(
-                index,
-                line,
-                LineKey(line.order_id, key_text(row.get("sku")), 1),
-            )
+            apply(index, line, key_of.get(index, LineKey(line.order_id, "", 0)))
         for key in pending:
             merge_into_append(key, line)
         if not targets and not pending:

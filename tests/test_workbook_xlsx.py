@@ -519,11 +519,11 @@ def test_a_snapshot_with_nothing_to_write_releases_the_lock(tmp_path: Path) -> N
 # ---------------------------------------------------------------- what openpyxl drops
 
 
-def chart_and_image_file(path: Path) -> Path:
-    """A "Weekly summary" with a chart made by openpyxl, and a logo picture."""
+def chart_and_image_file(path: Path, chart_tab: str = "Sales chart") -> Path:
+    """A team's chart tab with a chart made by openpyxl, and a logo picture on Stock."""
     book = OpenpyxlBook()
     ws = book.active
-    ws.title = "Weekly summary"
+    ws.title = chart_tab
     ws.append(["Week", "Orders"])
     for n in range(1, 5):
         ws.append([f"2026-W4{n}", n * 10])
@@ -554,7 +554,7 @@ def test_charts_and_images_openpyxl_can_keep_are_kept(tmp_path: Path) -> None:
         wb.write(status_update({"A-1": status}))
     assert len(parts(path, "xl/charts/chart")) == 1 and len(parts(path, "xl/media/")) == 1
     book = load_workbook(path)
-    assert len(book["Weekly summary"]._charts) == 1 and len(book["Stock"]._images) == 1
+    assert len(book["Sales chart"]._charts) == 1 and len(book["Stock"]._images) == 1
 
 
 SHAPE = (
@@ -596,12 +596,12 @@ def _chart_style_after_root(d: bytes) -> bytes:
     [
         (
             "shape or text box",
-            "'Weekly summary'",
+            "'Sales chart'",
             {"edits": {"xl/drawings/drawing1.xml": _add_before_end(b"wsDr", SHAPE)}},
         ),
         (
             "chart formatting or features made by another program (AlternateContent, Choice",
-            "'Weekly summary'",
+            "'Sales chart'",
             {"edits": {"xl/charts/chart1.xml": _chart_style_after_root}},
         ),
         (
@@ -629,6 +629,38 @@ def test_refuses_to_drop_what_openpyxl_cannot_keep(
         assert f"on {where}" in message
     assert path.read_bytes() == before
     assert temps(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"edits": {"xl/drawings/drawing1.xml": _add_before_end(b"wsDr", SHAPE)}},
+        {"edits": {"xl/charts/chart1.xml": _chart_style_after_root}},
+        {"edits": {"xl/worksheets/sheet1.xml": _add_before_end(b"worksheet", SPARKLINES)}},
+    ],
+    ids=["shape", "chart-extension", "sparklines"],
+)
+def test_what_is_on_a_service_tab_never_stops_a_write(
+    tmp_path: Path, patch: dict[str, dict[str, object]]
+) -> None:
+    """Issue 24: the service owns its tabs wholly, so what another program added to
+    them (our chart re-saved by Excel, a shape) is the service's to redraw."""
+    path = chart_and_image_file(tmp_path / "c.xlsx", chart_tab="Weekly summary")
+    patch_zip(path, **patch)  # type: ignore[arg-type]
+    wb = XlsxWorkbook(path)
+    assert "weekly summary" in wb.service_tabs  # by default, the standard titles
+
+    wb.write(status_update({"A-1": "OK"}))
+
+    assert wb.read(["Stock"])["Stock"].rows[1] == ["A-1", 1, "OK"]
+    book = load_workbook(path)
+    assert len(book["Weekly summary"]._charts) == 1 and len(book["Stock"]._images) == 1
+    # the same tab under a title the config gives it is the service's too
+    renamed = chart_and_image_file(tmp_path / "r.xlsx", chart_tab="Weekly figures")
+    patch_zip(renamed, **patch)  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedContentError):
+        XlsxWorkbook(renamed).write(status_update({"A-1": "OK"}))
+    XlsxWorkbook(renamed, service_tabs=["Weekly figures"]).write(status_update({"A-1": "OK"}))
 
 
 X14 = b'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main"'

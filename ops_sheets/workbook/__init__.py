@@ -26,9 +26,14 @@ def open_workbook(settings: Settings) -> Workbook:
     """The backend the config names; imports only what that backend needs."""
     backend = settings.workbook.backend
     if backend == "xlsx":
+        from ..tables import TAB_SPECS, layout_for
         from .xlsx import XlsxWorkbook
 
-        return XlsxWorkbook(settings.resolve(settings.workbook.path))
+        # the tabs the service owns, under the titles this config gives them
+        service_tabs = [
+            layout_for(spec, settings).title for spec in TAB_SPECS.values() if spec.service_owned
+        ]
+        return XlsxWorkbook(settings.resolve(settings.workbook.path), service_tabs)
     if backend == "google":
         from .google import GoogleWorkbook
 

@@ -18,8 +18,11 @@ What it promises, and why:
   original, both zip files are inventoried (charts, images, shapes, pivot tables,
   slicers, macros...). If anything would disappear, the copy is deleted, the
   original is untouched and :class:`UnsupportedContentError` says what and where.
-  Charts that openpyxl wrote itself (e.g. on "Weekly summary") round-trip, so they
-  pass: the comparison counts objects and chart elements, never bytes.
+  Charts that openpyxl wrote itself round-trip, so they pass: the comparison counts
+  objects and chart elements, never bytes. What lives only on a tab the service
+  owns wholly (Problems, Activity log, Daily KPIs, Weekly summary) is left out of
+  the count: the service redraws its charts there, so our own chart re-saved by
+  Excel or LibreOffice with their extensions never stops a run (issue 24).
 * **Atomic and polite.** The new file is written next to the original, fsynced and
   renamed over it, so a crash leaves the old file or the new one, never half of
   one. A write refuses while Excel or LibreOffice has the file open (their lock
@@ -123,9 +126,14 @@ class XlsxWorkbook(Workbook):
     #: how long a write waits for another ops-sheets run to finish with the file
     lock_wait_seconds: float = 5.0
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, service_tabs: Iterable[str] | None = None) -> None:
         self.path = Path(path)
         self.name = str(self.path)
+        #: titles of the tabs the service owns wholly (Problems, Weekly summary...): what
+        #: is on them is the service's to redraw, so it never stops a save. None: the
+        #: default titles; a config that renames tabs passes its own.
+        titles = _default_service_tabs() if service_tabs is None else service_tabs
+        self.service_tabs: frozenset[str] = frozenset(t.casefold() for t in titles)
         #: test hook: called with the finished temp file just before it replaces the
         #: original (a test kills the process here to prove the write is atomic)
         self._before_replace: Callable[[Path], None] | None = None
@@ -283,7 +291,7 @@ class XlsxWorkbook(Workbook):
                 os.fsync(fh.fileno())
             if pending.original is not None:
                 os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-                _refuse_losses(self.path, pending.original, tmp.read_bytes())
+                _refuse_losses(self.path, pending.original, tmp.read_bytes(), self.service_tabs)
             if self._before_replace is not None:
                 self._before_replace(tmp)
             self._refuse_if_open_elsewhere()
@@ -355,6 +363,13 @@ class XlsxWorkbook(Workbook):
 
 
 # ---------------------------------------------------------------- loading
+
+
+def _default_service_tabs() -> list[str]:
+    """The service-owned tabs under their default titles (Problems, Activity log...)."""
+    from ..tables import TAB_SPECS  # local: tables imports this package
+
+    return [spec.title for spec in TAB_SPECS.values() if spec.service_owned]
 
 
 def _read_file(path: Path) -> bytes:
@@ -600,11 +615,11 @@ def _grow_tables(ws: Any, old_last: int, new_last: int) -> None:
 def _draw_charts(book: Any, charts: Iterable[ChartSpec]) -> None:
     """Draw each chart on its tab, replacing the tab's chart of the same title.
 
-    A chart whose tab or columns are missing, or that has no data row yet, is not
-    drawn and the chart already there (if any) is kept: removing it would lose
-    chart elements, which the save refuses (see :func:`_refuse_losses`). The
-    structure of a chart depends only on its spec, never on the data, so the one
-    drawn by the next run has the same elements and the save passes every week.
+    The chart of that title may be one Excel or LibreOffice re-saved with their own
+    extensions: it is replaced all the same (its tab is the service's, so what it
+    lost on loading is redrawn here). A chart whose tab or columns are missing, or
+    that has no data row yet, is not drawn and the chart already there (if any) is
+    kept. Charts of other titles are left where they are.
     """
     for spec in charts:
         ws = _find_sheet(book, spec.tab)
@@ -818,10 +833,18 @@ class _Inventory:
         return sorted({s for p, n in parts.items() if n for s in self.sheets_of.get(p, ())})
 
 
-def _refuse_losses(path: Path, original: bytes, written: bytes) -> None:
-    """Raise if the saved copy lacks anything the original had (the original is untouched)."""
-    before = _inventory(original)
-    after = _inventory(written)
+def _refuse_losses(
+    path: Path, original: bytes, written: bytes, service_tabs: frozenset[str] = frozenset()
+) -> None:
+    """Raise if the saved copy lacks anything the original had (the original is untouched).
+
+    What lives only on tabs the service owns (``service_tabs``, casefolded titles) is
+    left out of the count: the service redraws its charts and formats there, and a
+    chart of ours that Excel or LibreOffice re-saved with their own extensions must
+    not stop every job (issue 24). A part that a team tab reaches as well still counts.
+    """
+    before = _inventory(original, service_tabs)
+    after = _inventory(written, service_tabs)
     lost: list[str] = []
     chart_details: list[str] = []
     chart_places: set[str] = set()
@@ -848,12 +871,16 @@ def _refuse_losses(path: Path, original: bytes, written: bytes) -> None:
         )
 
 
-def _inventory(data: bytes) -> _Inventory:
+def _inventory(data: bytes, service_tabs: frozenset[str] = frozenset()) -> _Inventory:
+    """What a file holds that openpyxl may drop, leaving out parts only service tabs reach."""
     inv = _Inventory()
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = zf.namelist()
         inv.sheets_of = _sheets_of_parts(zf, names)
         for name in names:
+            owners = inv.sheets_of.get(name)
+            if owners and all(o.casefold() in service_tabs for o in owners):
+                continue
             for label, pattern in _PART_KINDS:
                 if pattern.match(name):
                     inv.add(label, name)

@@ -817,6 +817,66 @@ class Ledger:
             elif row.state == SENDING:
                 self._unknown_in(conn, row, now, error, self.retry)
 
+    def record_sent_elsewhere(
+        self,
+        key: str,
+        now: datetime,
+        *,
+        entry: PlanEntry | None = None,
+        sent_at: datetime | None = None,
+        detail: str,
+    ) -> LedgerRow | None:
+        """Record ``key`` as sent without sending it: another record shows that it
+        went out (the Activity log, after the state that sent it was lost).
+
+        A key the ledger does not know is inserted as sent with ``entry``'s
+        content; an unsent one (planned, failed, refused, unknown, or claimed by a
+        run that stopped) becomes sent. ``sent_at`` is when the other record says
+        it went (None: unknown, so KPIs do not count it on any day). Returns the
+        row now sent, or None where the ledger's own decision stands: the key is
+        sent already, a live run holds it, or it is unknown and there is no entry.
+        """
+        with self._tx() as conn:
+            row = self._get_in(conn, key)
+            when = _ts(sent_at) if sent_at is not None else None
+            if row is None:
+                if entry is None:
+                    return None
+                stamp = _ts(now)
+                conn.execute(
+                    "INSERT INTO mail_messages (key, kind, job, recipients, subject, reference, "
+                    "message_id, body_hash, message, on_unknown, state, created_at, updated_at, "
+                    "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.key,
+                        entry.kind,
+                        entry.job,
+                        json.dumps(list(entry.recipients)),
+                        entry.subject,
+                        entry.reference,
+                        entry.message_id,
+                        entry.body_hash,
+                        entry.message,
+                        entry.on_unknown,
+                        SENT,
+                        stamp,
+                        stamp,
+                        when,
+                    ),
+                )
+            elif row.state == SENT or (
+                row.state in (CLAIMED, SENDING) and self.owner_alive(row, now)
+            ):
+                return None  # the ledger knows, or a live run is on it
+            else:
+                conn.execute(
+                    "UPDATE mail_messages SET state = ?, sent_at = ?, updated_at = ?, "
+                    "next_attempt_at = NULL, claim_token = NULL WHERE key = ?",
+                    (SENT, when, _ts(now), key),
+                )
+            self._event(conn, key, now, SENT, detail)
+            return self._get_in(conn, key)
+
     def review(self, key: str, decision: Literal["sent", "resend"], now: datetime) -> LedgerRow:
         """Settle an ``unknown`` or ``failed-permanent`` key.
 

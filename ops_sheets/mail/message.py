@@ -230,9 +230,15 @@ def message_id_for(key: str, sender_domain: str) -> str:
     A readable slug of the key helps when searching a mailbox; the hash keeps two
     keys that slug alike (``po:a`` and ``po-a``) distinct.
     """
+    return f"<{message_id_local(key)}@{sender_domain}>"
+
+
+def message_id_local(key: str) -> str:
+    """The part of a key's Message-ID before the ``@``: it depends on the key alone,
+    so a Message-ID seen in the Activity log names its key whatever the sender."""
     slug = re.sub(r"[^A-Za-z0-9_-]+", ".", key).strip(".")[:60] or "msg"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-    return f"<{slug}.{digest}@{sender_domain}>"
+    return f"{slug}.{digest}"
 
 
 def content_hash(kind: str, recipients: Sequence[str], parts: MessageParts) -> str:

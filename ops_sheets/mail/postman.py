@@ -53,6 +53,7 @@ from .message import (
     parse_address,
     parse_message,
 )
+from .sent_log import SentLog
 from .templates import Rendered, TemplateRenderer, TemplateRenderError
 from .transports import (
     ConnectError,
@@ -394,9 +395,19 @@ class Postman:
     # ------------------------------------------------------------ delivering
 
     def deliver(
-        self, emails: Sequence[OutgoingEmail], *, job: str, now: datetime
+        self,
+        emails: Sequence[OutgoingEmail],
+        *,
+        job: str,
+        now: datetime,
+        sent_log: SentLog | None = None,
     ) -> DeliveryReport:
-        """Send what has not been sent; report every key's outcome."""
+        """Send what has not been sent; report every key's outcome.
+
+        ``sent_log``: what the Activity log shows as sent. Such a key is never
+        sent again: an unsent or unknown key is recorded in the ledger as sent
+        (the state that sent it was lost), and reported as already sent.
+        """
         if now.tzinfo is None:
             raise ValueError("deliver() needs a timezone-aware now")
         report = DeliveryReport()
@@ -410,6 +421,20 @@ class Postman:
                     self._rejected(report, item, job)
                 elif item.key not in prepared:
                     prepared[item.key] = item
+            if sent_log is not None:
+                for key in [k for k in prepared if sent_log.shows_sent(k)]:
+                    item = prepared[key]
+                    target = _Target(
+                        key,
+                        item.email.kind,
+                        item.recipient,
+                        item.subject,
+                        item.email.reference,
+                        item.email.origin,
+                    )
+                    entry = self._plan_entry(item, job)
+                    if self._logged_as_sent(report, target, sent_log, job, now, entry):
+                        del prepared[key]
             plans = self._led.plan([self._plan_entry(p, job) for p in prepared.values()], now)
             targets: list[_Target] = []
             for plan in plans:
@@ -431,12 +456,45 @@ class Postman:
             batch = {e.key for e in emails}
             for key in self._led.pending_keys(job, now):
                 row = self._led.get(key)
-                if key not in batch and row is not None:
-                    targets.append(_Target.of_row(row))
+                if key in batch or row is None:
+                    continue
+                target = _Target.of_row(row)
+                if (
+                    sent_log is not None
+                    and sent_log.shows_sent(key)
+                    and self._logged_as_sent(report, target, sent_log, job, now)
+                ):
+                    continue
+                targets.append(target)
             self._send_all(targets, token, job, now, report)
         finally:
             self._led.finish_run(token)
         return report
+
+    def _logged_as_sent(
+        self,
+        report: DeliveryReport,
+        target: _Target,
+        sent_log: SentLog,
+        job: str,
+        now: datetime,
+        entry: PlanEntry | None = None,
+    ) -> bool:
+        """The Activity log shows ``target`` sent: record that in the ledger instead
+        of sending. False when the ledger's own decision stands (it knows the key
+        as sent already, or a live run holds it)."""
+        when = sent_log.sent_at(target.key)
+        shown = when.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M") if when else "earlier"
+        detail = f"the Activity log shows it sent ({shown}); not sent again"
+        row = self._led.record_sent_elsewhere(
+            target.key, now, entry=entry, sent_at=when, detail=detail
+        )
+        if row is None:
+            return False
+        log.warning("not sending %s: %s", target.key, detail)
+        report.outcomes.append(_outcome(target, "already_sent", detail))
+        report.activity.append(_activity(job, "Email not sent (logged as sent)", target, detail))
+        return True
 
     def has_pending(self, job: str | None = None) -> bool:
         """Are there unsent messages (of ``job``) that a run could retry?

@@ -138,7 +138,8 @@ def review_message(
         to=row.to,
         reference=row.reference or key,
         result=(
-            f"{was} → confirmed sent by a person"
+            # the Message-ID names the key: the Activity log is evidence of it (sent_log)
+            f"{was} → confirmed sent by a person, Message-ID {row.message_id}"
             if decision == "sent"
             else f"{was} → resend requested (same Message-ID)"
         ),

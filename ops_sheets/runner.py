@@ -40,6 +40,8 @@ import pandas as pd
 
 from .config import Settings
 from .errors import JobError, OpsSheetsError, UsageError
+from .mail.sent_log import SentLog
+from .state_guard import MailGuard, guard_mail
 from .tables import (
     ACTIVITY_LOG,
     TAB_SPECS,
@@ -395,8 +397,10 @@ def run_job(
 ) -> JobResult:
     """Run one job once. Errors of the service's own kind propagate to the CLI.
 
-    ``accept_new_state``: send mail even though the state is new and the sheet
-    shows earlier runs (see :func:`_state_is_new_for_old_sheet`).
+    ``accept_new_state``: send mail although the state is new and the sheet was
+    processed before; recorded in the state, so given once (see
+    :mod:`ops_sheets.state_guard`). What the Activity log shows as sent is never
+    sent again, accepted or not.
     """
     clock = clock or (lambda: datetime.now(UTC))
     job = load_job(name, settings)
@@ -454,17 +458,32 @@ def _run(
 ) -> JobResult:
     keys = tabs_to_read(job)
     titles = [layout_for(TAB_SPECS[k], settings).title for k in keys]
-    if dry_run:  # so that the printed changes are against what the tabs hold now
-        titles += [layout_for(TAB_SPECS[k], settings).title for k in ("problems", "activity_log")]
+    # The Activity log rides in the same read: it shows what was sent (mail.sent_log).
+    # A dry run reads Problems too, so the printed changes are against what it holds.
+    extra = ("problems", "activity_log") if dry_run else ("activity_log",)
+    titles = list(
+        dict.fromkeys([*titles, *(layout_for(TAB_SPECS[k], settings).title for k in extra)])
+    )
     grids = wb.read(titles)
+    sent_log = SentLog.from_grid(
+        grids.get(layout_for(TAB_SPECS["activity_log"], settings).title), settings
+    )
     tables = parse_tables(grids, keys, settings, now)
+    guard = (
+        guard_mail(state, settings, tables, sent_log, accept=accept_new_state, now=now)
+        if state is not None
+        else MailGuard(hold=False)
+    )
     ctx = JobContext(
         job=name,
         settings=settings,
         now=now,
         tables=tables,
         clock=clock,
-        state=state,
+        # Mail held: the job's memory is left as it was, so nothing that went unsent is
+        # remembered as done (a pickup "booked" by a held request would be booked anew
+        # under another key, which the Activity log cannot recognise).
+        state=state.read_only_view() if guard.hold and state is not None else state,
         dry_run=dry_run,
     )
 
@@ -487,11 +506,18 @@ def _run(
         bad = {r.email.key for r in rejected}
         sendable = [e for e in ctx.emails if e.key not in bad]
         if dry_run:
-            ctx.notes += [_describe_email(p) for p in prepared if p.ok]
+            ctx.notes += [_describe_email(p, sent_log) for p in prepared if p.ok]
 
-    if sendable and not dry_run and not accept_new_state and _state_is_new_for_old_sheet(ctx):
-        problems.append(_held_mail_problem(settings, len(sendable)))
+    if guard.hold:  # a new state next to a processed sheet: no mail at all, every job
+        unsent = [e for e in sendable if not sent_log.shows_sent(e.key)]
+        problems.append(_held_mail_problem(settings, guard, len(unsent)))
+        ctx.note(f"mail held: {len(unsent)} email(s) not sent, the state is new (see Problems)")
         sendable = []
+    elif guard.accepted_now:
+        ctx.note(
+            "new state accepted for this sheet: mail goes out again, except what the "
+            "Activity log shows as sent"
+        )
 
     problem_rows = [p.as_row(name, now) for p in problems]
     _, problems_title, _ = ctx._spec("problems")
@@ -513,8 +539,8 @@ def _run(
         wb.append_rows(ctx.before_send)
 
     # messages of earlier runs waiting for a retry slot go out with this run's
-    if sendable or postman.has_pending():
-        delivery = postman.deliver(sendable, job=name, now=now)
+    if not guard.hold and (sendable or postman.has_pending()):
+        delivery = postman.deliver(sendable, job=name, now=now, sent_log=sent_log)
         result.delivery = delivery
         delivered = set(delivery.keys("sent")) | set(delivery.keys("already_sent"))
         ctx.changes.updates += [a.update for a in ctx.after_send if a.email_key in delivered]
@@ -639,24 +665,8 @@ def log_activity(settings: Settings, entries: Iterable[Any], job: str = "review"
         wb.write(changes)
 
 
-def _state_is_new_for_old_sheet(ctx: JobContext) -> bool:
-    """No earlier run in the state, yet the sheet carries the service's own values.
-
-    The ledger is the only record of what was sent: a run with a fresh state.db
-    (a new server, a lost file) next to a sheet processed before would send every
-    purchase order reminder, pickup request and acknowledgement again.
-    """
-    if ctx.state is None or len(ctx.state.runs(limit=2)) > 1:  # this run is one
-        return False
-    evidence = (("stock", "checked_at"), ("orders", "ship_by"), ("returns", "ops_status"))
-    for tab, column in evidence:
-        table = ctx.tables.get(tab)
-        if table is not None and not table.frame.empty and table.frame[column].notna().any():
-            return True
-    return False
-
-
-def _held_mail_problem(settings: Settings, count: int) -> Problem:
+def _held_mail_problem(settings: Settings, guard: MailGuard, count: int) -> Problem:
+    """The Problems row every run writes while a new state holds the mail."""
     path = settings.resolve(settings.state.path)
     return Problem(
         "(state)",
@@ -665,9 +675,11 @@ def _held_mail_problem(settings: Settings, count: int) -> Problem:
         "",
         str(path),
         f"{count} email(s) held: the state database is new, but this sheet was processed "
-        "before, so they may have been sent already",
-        "restore the state.db that belongs to this sheet; if there is none, run once with "
-        "`ops-sheets run JOB --accept-new-state` (earlier emails may then go out again)",
+        f"before ({guard.trace}), so they may have been sent already; every job holds its "
+        "mail until the new state is accepted",
+        "restore the state.db that belongs to this sheet; if there is none, run "
+        "`ops-sheets run JOB --accept-new-state` once (any job): what the Activity log "
+        "shows as sent is never sent again, the rest then goes out",
     )
 
 
@@ -685,8 +697,10 @@ def _mail_problem(rejected: Any) -> Problem:
     )
 
 
-def _describe_email(prepared: Any) -> str:
+def _describe_email(prepared: Any, sent_log: SentLog) -> str:
     msg = prepared.message
+    if sent_log.shows_sent(prepared.email.key):
+        return f"email {prepared.email.key}: not sent, the Activity log shows it sent already"
     return f"email {prepared.email.key}: to {msg['To']}: {msg['Subject']}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,38 @@ CREATE TABLE IF NOT EXISTS sequences (
     value INTEGER NOT NULL
 );
 """
+
+
+#: (namespace, key) of the mark a state gets when this version creates it: the
+#: mail guard (ops_sheets.state_guard) knows from it that the state began empty.
+BIRTH = ("state", "created")
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job_runs'"
+    ).fetchone()
+    return found is not None
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    """The schema, and the birth mark when the tables are new, in one transaction:
+    a second process opening the same new file sees both or neither."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        new = not _has_tables(conn)
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        if new:
+            conn.execute(
+                "INSERT OR IGNORE INTO kv(namespace, key, value) VALUES (?, ?, ?)",
+                (*BIRTH, json.dumps({"at": datetime.now(UTC).isoformat(), "version": 1})),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 @dataclass(frozen=True)
@@ -87,18 +119,36 @@ class State:
             self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
         else:
             self.conn = connect(path)
-            self.conn.executescript(_SCHEMA)
+            _create(self.conn)
 
     @classmethod
     def peek(cls, path: Path) -> State:
-        """The state for a dry run: read-only, and empty when there is none yet."""
+        """The state for a dry run: read-only, and empty when there is none yet (no
+        file, or a file that holds only the ledger's tables)."""
         if path.is_file():
-            return cls(path, read_only=True)
+            state = cls(path, read_only=True)
+            if _has_tables(state.conn):
+                return state
+            state.close()
         state = cls.__new__(cls)
         state.path, state.read_only, state._overlay, state._sequences = path, True, {}, {}
-        state.conn = sqlite3.connect(":memory:")
-        state.conn.executescript(_SCHEMA)
+        state.conn = sqlite3.connect(":memory:", isolation_level=None)
+        _create(state.conn)  # what a real run would create
         return state
+
+    def read_only_view(self) -> State:
+        """This state, read-only: what is recorded through the view stays in memory,
+        as in a dry run. It shares this state's connection (close this one)."""
+        view = State.__new__(State)
+        view.path, view.read_only, view._overlay, view._sequences = self.path, True, {}, {}
+        view.conn = self.conn
+        return view
+
+    @property
+    def born_marked(self) -> bool:
+        """Created by a version that marks new states (see :data:`BIRTH`): a state
+        without the mark is older and has been working with its sheet."""
+        return self.get(*BIRTH) is not None
 
     def close(self) -> None:
         self.conn.close()

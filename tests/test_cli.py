@@ -206,7 +206,10 @@ def test_a_new_state_next_to_a_processed_sheet_holds_mail_until_accepted(
         "run", "returns", "--config", config, "--now", "2026-11-23T10:00", "--accept-new-state"
     )
     assert accepted.returncode in (0, 1), accepted.stderr
-    assert list((moved / "outbox").glob("rma_*.eml"))
+    assert "new state accepted" in accepted.stdout
+    # the Activity log shows every acknowledgement as sent: none goes out again
+    assert "6 already sent" in accepted.stdout
+    assert not list((moved / "outbox").glob("rma_*.eml"))
 
 
 def test_review_of_a_sent_message_is_harmless_and_outbox_names_get_a_hint(demo_dir: Path) -> None:

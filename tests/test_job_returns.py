@@ -332,14 +332,13 @@ def _google(tabs: Mapping[str, Rows], emulator: SheetsEmulator, settings: Settin
         ss.set_values(tab, "A1", padded)
 
     def later(tab: str, change: Change) -> None:
-        gets = 0
+        def key_reread(info: Any) -> bool:
+            # the write's look at header rows and key columns ('Tab'!1:1 first), not the
+            # job's read (which takes two batchGets when a tab it asks for is missing)
+            ranges = info.query.get("ranges", []) if info.is_batch_get else []
+            return any(r.endswith("!1:1") for r in ranges)
 
-        def second_get(info: Any) -> bool:  # the job's read, then its key re-read
-            nonlocal gets
-            gets += info.is_batch_get
-            return bool(info.is_batch_get) and gets == 2
-
-        emulator.before_request(second_get, lambda _info: edit_now(tab, change))
+        emulator.before_request(key_reread, lambda _info: edit_now(tab, change))
 
     return Backend(
         "google",

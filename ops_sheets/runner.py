@@ -52,6 +52,7 @@ from .tables import (
     layout_for,
     layout_headers,
     parse_table,
+    similar_title,
 )
 from .validation import validate
 from .workbook import open_workbook
@@ -130,6 +131,8 @@ class JobContext:
     before_send: ChangeSet = field(default_factory=ChangeSet)
     notes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: outputs left as they were because a tab they depend on could not be read
+    skipped: list[str] = field(default_factory=list)
 
     # -------------------------------------------------------------- reading
 
@@ -139,6 +142,31 @@ class JobContext:
     @property
     def tz(self):
         return self.settings.tz
+
+    def unavailable(self, *tab_keys: str) -> list[str]:
+        """Those of these tabs (all tabs read, if none named) that this run could
+        not read whole: missing, or a required column missing. A tab the run did
+        not read at all counts as unavailable too."""
+        keys = tab_keys or tuple(self.tables)
+        return [k for k in keys if k not in self.tables or not self.tables[k].available]
+
+    def requires(self, output: str, *tab_keys: str) -> bool:
+        """Whether ``output`` (words for people: "Stock figures") can be made: every
+        tab it is computed from was read whole. If not, the run leaves it as it was
+        (a missing tab is unknown data, never zero rows), says so in a note, and
+        returns False; the tab's own Problems row says how to fix it.
+        """
+        missing = self.unavailable(*tab_keys)
+        if not missing:
+            return True
+        tabs = ", ".join(self._tab_title(k) for k in missing)
+        self.note(f"{output}: not updated, {tabs} could not be read (see the Problems tab)")
+        self.skipped.append(output)
+        return False
+
+    def _tab_title(self, key: str) -> str:
+        table = self.tables.get(key)
+        return table.title if table is not None else layout_for(TAB_SPECS[key], self.settings).title
 
     # -------------------------------------------------------------- writing
 
@@ -353,33 +381,49 @@ def parse_tables(
     tab_keys: Iterable[str],
     settings: Settings,
     now: datetime | None = None,
+    *,
+    existing_titles: Sequence[str] = (),
 ) -> dict[str, Table]:
-    """Each tab parsed; ``now`` (the job's) bounds date cells (``tables.date_window``)."""
+    """Each tab parsed; ``now`` (the job's) bounds date cells (``tables.date_window``).
+
+    ``existing_titles``: every tab of the workbook, so that a missing tab can name
+    the one that looks like it (a renamed "Orders 2026").
+    """
     out: dict[str, Table] = {}
     for key in tab_keys:
         spec = TAB_SPECS[key]
         title = layout_for(spec, settings).title
-        out[key] = parse_table(
+        out[key] = table = parse_table(
             spec, grids.get(title), settings.tz, settings, day_first=settings.day_first, now=now
         )
+        if not table.exists and not spec.service_owned:
+            table.similar = similar_title(title, existing_titles, settings)
     return out
 
 
 def missing_tab_problems(tables: Mapping[str, Table]) -> list[Problem]:
-    return [
-        Problem(
-            t.title,
-            None,
-            "",
-            "",
-            "",
-            f"tab {t.title!r} not found",
-            "run `ops-sheets init` to create it, or name yours in config: "
-            f'[tabs.{t.spec.key}] name = "Your tab"',
-        )
-        for key, t in tables.items()
-        if not t.exists and key in TEAM_TABS
-    ]
+    """One Problems row per missing team tab. When a tab with a similar title exists
+    (someone renamed it), the row says how to map it, and does not suggest ``init``,
+    which would add a second, empty tab beside the team's own."""
+    out: list[Problem] = []
+    for key, t in tables.items():
+        if t.exists or key not in TEAM_TABS:
+            continue
+        if t.similar:
+            problem = f"tab {t.title!r} not found — did you mean {t.similar!r}?"
+            fix = (
+                f'map it in the config: [tabs.{key}] name = "{t.similar}"; until then, '
+                f"nothing that depends on {t.title} is written or sent"
+            )
+        else:
+            problem = f"tab {t.title!r} not found"
+            fix = (
+                "run `ops-sheets init` to create it, or name yours in config: "
+                f'[tabs.{key}] name = "Your tab"; until then, nothing that depends on '
+                f"{t.title} is written or sent"
+            )
+        out.append(Problem(t.title, None, "", "", "", problem, fix))
+    return out
 
 
 def run_job(
@@ -468,7 +512,10 @@ def _run(
     sent_log = SentLog.from_grid(
         grids.get(layout_for(TAB_SPECS["activity_log"], settings).title), settings
     )
-    tables = parse_tables(grids, keys, settings, now)
+    team_titles = [layout_for(TAB_SPECS[k], settings).title for k in keys if k in TEAM_TABS]
+    # a team tab is missing (renamed?): the titles there are, to name the one it may be
+    existing = wb.titles_known() if any(t not in grids for t in team_titles) else []
+    tables = parse_tables(grids, keys, settings, now, existing_titles=existing)
     guard = (
         guard_mail(state, settings, tables, sent_log, accept=accept_new_state, now=now)
         if state is not None
@@ -490,6 +537,7 @@ def _run(
     ctx.ledger = ledger
     postman = _postman(settings, None if dry_run else ledger, transport)
     job.run(ctx)
+    _keep_off_missing_tabs(ctx)
     carried_over = _restore_unwritten_activity(ctx)
 
     problems = missing_tab_problems(tables)
@@ -560,6 +608,30 @@ def _run(
     for s in result.write.skipped:
         ctx.note(f"skipped {s.tab} {s.key}: {s.reason}")
     return result
+
+
+def _keep_off_missing_tabs(ctx: JobContext) -> None:
+    """Drop every change to a team tab this run did not find. Writing it would create
+    the tab: a second, empty "Orders" beside the team's renamed "Orders 2026"."""
+    missing = {t.title for k, t in ctx.tables.items() if k in TEAM_TABS and not t.exists}
+    if not missing:
+        return
+    dropped = 0
+    for changes in (ctx.changes, ctx.before_send):
+        before = len(changes)
+        changes.updates = [u for u in changes.updates if u.tab not in missing]
+        changes.appends = [a for a in changes.appends if a.tab not in missing]
+        changes.replaces = [r for r in changes.replaces if r.tab not in missing]
+        changes.charts = [c for c in changes.charts if c.tab not in missing]
+        for title in missing:
+            changes.headers.pop(title, None)
+            changes.anchors.pop(title, None)
+        dropped += before - len(changes)
+    kept = [a for a in ctx.after_send if a.update.tab not in missing]
+    dropped += len(ctx.after_send) - len(kept)
+    ctx.after_send = kept
+    if dropped:
+        ctx.note(f"{dropped} change(s) to missing tab(s) {', '.join(sorted(missing))} not written")
 
 
 PENDING_ACTIVITY = "activity.unwritten"

@@ -19,6 +19,7 @@ per workbook with ``[tabs.<tab>] columns = { on_hand = "Qty in stock" }``.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -583,11 +584,22 @@ class Table:
     exists: bool = True
     #: see :attr:`all_rows` (None: the same as ``frame``)
     _all_rows: pd.DataFrame | None = field(default=None, repr=False)
+    #: False when a required column is missing: the frame is empty because the tab
+    #: could not be read, not because it holds no rows
+    readable: bool = True
+    #: for a missing tab, the existing tab whose title looks like it ("Orders 2026")
+    similar: str = ""
 
     @property
     def all_rows(self) -> pd.DataFrame:
         """Every data row as parsed, skipped ones included (``_key_ok`` tells them apart)."""
         return self.frame if self._all_rows is None else self._all_rows
+
+    @property
+    def available(self) -> bool:
+        """Read whole: the tab exists and every required column was found. Anything
+        computed from a table that is not available is unknown, never zero."""
+        return self.exists and self.readable
 
     def header(self, key: str) -> str:
         """The header to write for a column: the sheet's own spelling, else the standard."""
@@ -727,7 +739,7 @@ def parse_table(
             )
         )
     if missing_required:
-        return Table(spec, title, _empty_frame(spec), headers, problems)
+        return Table(spec, title, _empty_frame(spec), headers, problems, readable=False)
 
     window = date_window(now) if now is not None else None
     parsers = {c.key: _parser(c, tz, day_first, window) for c in spec.columns if c.key in found}
@@ -908,6 +920,34 @@ def _key_problems(
 def layout_headers(spec: TabSpec, settings: Settings | None) -> list[str]:
     layout = layout_for(spec, settings)
     return [layout.headers[c.key] for c in spec.columns]
+
+
+#: How alike two tab titles must be (difflib's ratio, ignoring case and spaces) for
+#: one to be taken for the other: "Orders" and "Orders 2026" are 0.71 alike.
+SIMILAR_TITLE_RATIO = 0.6
+
+
+def similar_title(wanted: str, existing: Iterable[str], settings: Settings | None) -> str:
+    """The existing tab that looks like ``wanted`` ("Orders 2026" for "Orders"), or "".
+
+    Tabs that are some other tab of the service under this config ("Purchase
+    orders" is not a renamed "Orders") are never suggested. A title containing the
+    wanted one, or contained in it, counts as alike even when difflib's ratio is
+    low ("Stock levels" for "Stock").
+    """
+    taken = {layout_for(s, settings).title.casefold() for s in TAB_SPECS.values()}
+    norm = normalise_header(wanted)
+    best, best_score = "", 0.0
+    for title in existing:
+        other = normalise_header(title)
+        if not other or title.casefold() in taken:
+            continue
+        score = difflib.SequenceMatcher(None, norm, other).ratio()
+        if norm and (norm in other or other in norm):
+            score += 0.3
+        if score >= SIMILAR_TITLE_RATIO and score > best_score:
+            best, best_score = title, score
+    return best
 
 
 def iter_problem_rows(

@@ -394,6 +394,11 @@ class Workbook(ABC):
     def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
         """Every named tab that exists, in one round trip; missing tabs are left out."""
 
+    def titles_known(self) -> list[str]:
+        """Titles of every tab, as far as known without another request to the sheet
+        (a file has them at hand; Google knows them once a read met a missing tab)."""
+        return self.tab_titles()
+
     @abstractmethod
     def snapshot(self, changes: ChangeSet) -> dict[str, TabSnapshot]:
         """Fresh header rows and anchor columns of the tabs a change set touches."""

@@ -302,6 +302,10 @@ class GoogleWorkbook(Workbook):
         self._metadata()
         return list(self._titles or [])
 
+    def titles_known(self) -> list[str]:
+        # a read that met a missing tab fetched the metadata already: no request here
+        return list(self._titles or [])
+
     def _batch_get(self, ranges: list[str], tabs: Sequence[str]) -> list[dict[str, Any]]:
         params = {
             "valueRenderOption": "UNFORMATTED_VALUE",

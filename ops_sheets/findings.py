@@ -8,12 +8,18 @@ current set, compares it with what it already reported, and sends one alert.
 A finding's ``key`` is stable across runs ("faulty:KIT-0004", "po-overdue:PO-…"),
 so monitor can tell new from already reported, and ``metric`` says how bad it is,
 so monitor can tell "got worse" (a bigger number) from "still the same".
+
+``tabs`` names the team tabs a finding was computed from. While one of them
+cannot be read (renamed, deleted, a required column gone), a finding that
+depends on it is *unknown*, not gone: :func:`publish` keeps the one published
+before, and ``monitor`` never reports it "resolved". A finding recorded before
+``tabs`` existed counts as depending on every tab.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,24 +37,61 @@ class Finding:
     detail: str  # one line with the numbers
     action: str  # what to do next
     metric: float = 0.0  # larger = worse; monitor re-alerts when it grows
+    #: the team tabs (keys: "orders", "stock"...) it was computed from
+    tabs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "tabs": list(self.tabs)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        values["tabs"] = tuple(data.get("tabs") or ())
+        return cls(**values)
 
 
-def publish(state: Any, source: str, findings: Iterable[Finding], now: datetime) -> None:
-    """Replace ``source``'s current findings (a no-op without state, e.g. pure tests)."""
+def computed_from(findings: Iterable[Finding], tabs: Iterable[str]) -> list[Finding]:
+    """These findings, marked as computed from ``tabs`` (see the module docstring)."""
+    return [replace(f, tabs=tuple(tabs)) for f in findings]
+
+
+def depends_on_unreadable(record: Mapping[str, Any], unavailable: Collection[str]) -> bool:
+    """Whether a finding (as stored: a dict with ``tabs``) depends on a tab that
+    cannot be read now. One stored without ``tabs`` may depend on any tab."""
+    if not unavailable:
+        return False
+    tabs = record.get("tabs")
+    if tabs is None:
+        return True
+    return bool(set(tabs) & set(unavailable))
+
+
+def publish(
+    state: Any,
+    source: str,
+    findings: Iterable[Finding],
+    now: datetime,
+    *,
+    unavailable: Collection[str] = (),
+) -> None:
+    """Replace ``source``'s current findings (a no-op without state, e.g. pure tests).
+
+    ``unavailable``: tabs this run could not read. The findings published before
+    that depend on one of them stay as they were (the job could not judge them),
+    unless this run publishes a finding of the same key.
+    """
     if state is None:
         return
-    state.put(
-        NAMESPACE,
-        source,
-        {"at": now.isoformat(), "findings": [f.to_dict() for f in findings]},
-    )
+    records = [f.to_dict() for f in findings]
+    if unavailable:
+        fresh = {r["key"] for r in records}
+        before = state.get(NAMESPACE, source) or {}
+        records += [
+            r
+            for r in before.get("findings", [])
+            if r.get("key") not in fresh and depends_on_unreadable(r, unavailable)
+        ]
+    state.put(NAMESPACE, source, {"at": now.isoformat(), "findings": records})
 
 
 def current(state: Any) -> list[Finding]:

@@ -27,6 +27,8 @@ since it knows more, e.g. the reminder it just sent):
 ``email:<ledger key>``       a message whose delivery is unknown or was refused
 ``email-changed:<key>``      a message that changed after it was sent (an event)
 ``new-problems:<hash>``      problems in the sheet not seen by the previous run (event)
+``tab-unreadable:<tab>``     a team tab missing or without a required column: what
+                             depends on it is on hold
 ===========================  =========================================================
 
 **Re-alerting** (:func:`plan_alert`). The state remembers, per key, when the
@@ -35,10 +37,11 @@ finding is in the next alert when it is *new*, *worse* (its metric grew or its
 severity rose), or still open ``realert_hours`` after it was last reported (a
 *reminder*). A finding that went away is listed once as *resolved*; events
 (anomalies, new problems, changed messages) are never "resolved", they simply
-happened. A report whose alert never reached the ledger (rejected before sending,
-or a crash between the job and the send) does not count as made. Nothing to say,
-no email. The alert's key hashes everything its body shows, so a different body
-never reuses a key.
+happened. A finding that depends on a tab this run could not read is unknown,
+not gone: it stays open, as it was (:mod:`ops_sheets.findings`). A report whose
+alert never reached the ledger (rejected before sending, or a crash between the
+job and the send) does not count as made. Nothing to say, no email. The alert's
+key hashes everything its body shows, so a different body never reuses a key.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -56,11 +59,11 @@ import numpy as np
 import pandas as pd
 
 from .calendar import at_local
-from .findings import SEVERITY_ORDER, Finding
+from .findings import SEVERITY_ORDER, Finding, depends_on_unreadable
 from .fulfilment import IN_TRANSIT, LATE, Assessment
 from .inventory import fmt
 from .purchasing import Reminder
-from .tables import Problem
+from .tables import TEAM_TABS, Problem, Table
 
 #: ``manager_alert`` template words for the finding severities.
 TEMPLATE_SEVERITY = {"critical": "high", "warning": "medium", "info": "low"}
@@ -602,6 +605,38 @@ def new_problem_findings(
     ], remember
 
 
+# ---------------------------------------------------------------- tabs
+
+
+def unreadable_tab_findings(tables: Mapping[str, Table]) -> list[Finding]:
+    """A team tab that is missing or lacks a required column: everything computed
+    from it is on hold, which the manager must hear (its figures look stale)."""
+    out: list[Finding] = []
+    for key in TEAM_TABS:
+        table = tables.get(key)
+        if table is None or table.available:
+            continue
+        if not table.exists:
+            why = f"The tab {table.title!r} was not found" + (
+                f"; {table.similar!r} looks like it (renamed?)" if table.similar else ""
+            )
+        else:
+            why = f"A required column of {table.title!r} is missing"
+        out.append(
+            _finding(
+                f"tab-unreadable:{key}",
+                "critical",
+                f"{table.title} tab cannot be read",
+                f"{why}. Figures, alerts and emails that depend on it are on hold; "
+                "the last ones stay as they were.",
+                "Open the Problems tab: its row for this tab says how to fix it "
+                "(rename the tab back, or map it in the config).",
+                1,
+            )
+        )
+    return out
+
+
 # ---------------------------------------------------------------- merging
 
 
@@ -644,11 +679,15 @@ def plan_alert(
     *,
     realert_hours: float,
     delivered: Callable[[str], bool] = lambda _key: True,
+    unavailable: Collection[str] = (),
 ) -> AlertPlan:
     """What the alert says now, and what to remember (see the module docstring).
 
     ``memory`` is what the previous run returned as ``AlertPlan.memory``;
-    ``delivered(alert_key)`` says whether that alert reached the ledger.
+    ``delivered(alert_key)`` says whether that alert reached the ledger;
+    ``unavailable`` the team tabs this run could not read: a reported finding
+    that depends on one of them and is not in ``current`` is unknown, so it is
+    neither "resolved" nor forgotten.
     """
     reported = {
         k: dict(v)
@@ -676,8 +715,14 @@ def plan_alert(
         else:
             still_open += 1
     open_keys = {f.key for f in current}
+    unknown = {
+        key
+        for key, old in reported.items()
+        if key not in open_keys and not is_event(key) and depends_on_unreadable(old, unavailable)
+    }
+    still_open += len(unknown)
     for key, old in sorted(reported.items()):
-        if key in open_keys or is_event(key):
+        if key in open_keys or is_event(key) or key in unknown:
             continue
         gone = Finding(
             key,
@@ -715,9 +760,12 @@ def plan_alert(
                 "reported_at": stamp,
                 "first_seen": (old or {}).get("first_seen", stamp),
                 "alert": key,
+                "tabs": list(f.tabs),
             }
         elif old is not None:
-            remembered[f.key] = old
+            remembered[f.key] = {**old, "tabs": list(f.tabs)}
+    for k in unknown:  # could not be judged: remembered as it was
+        remembered[k] = reported[k]
     for k, old in reported.items():
         # events stay remembered for a while after they stop being current, so an
         # anomaly of yesterday computed again (e.g. after a restart) is not news

@@ -43,7 +43,7 @@ from ops_sheets.mail import OutgoingEmail, delivery_findings
 from ops_sheets.returns import ReturnRules, faulty_findings, return_rates
 from ops_sheets.runner import JobContext, missing_tab_problems
 from ops_sheets.scheduler import job_settings, parse_schedule
-from ops_sheets.tables import Problem
+from ops_sheets.tables import DAILY_KPIS, TEAM_TABS, Problem
 from ops_sheets.validation import validate
 
 READS = ("daily_kpis",)
@@ -63,6 +63,8 @@ def run(ctx: JobContext) -> None:
     facts = gather(ctx)
     frames = {k: t.frame for k, t in ctx.tables.items()}
     returns = frames["returns"]
+    # tabs that could not be read: what depends on them is unknown, never zero
+    unavailable = ctx.unavailable(*TEAM_TABS)
 
     # ------------------------------------------------------------ Daily KPIs
     flow = kpis.daily_flow(
@@ -85,6 +87,11 @@ def run(ctx: JobContext) -> None:
         emails_sent=counts["sent"],
         emails_awaiting_review=counts["awaiting_review"],
     )
+    unknown = kpis.unknown_measures(unavailable)
+    if unknown:
+        tabs = sorted({t for k in unknown for t in kpis.KPI_INPUTS[k]} & set(unavailable))
+        ctx.requires(f"Daily KPIs {', '.join(_headers(unknown))}", *tabs)
+        row = {k: v for k, v in row.items() if k not in unknown}
     # found by its date as text (how both backends read a date key back), written
     # as a real date so the tab sorts and charts by date
     ctx.upsert("daily_kpis", {"date": today}, {**row, "date": today})
@@ -95,7 +102,7 @@ def run(ctx: JobContext) -> None:
     seen = state.get(NAMESPACE, "problems") if state is not None else None
     own = checks(ctx, facts, flow, now)
     news, fingerprints = monitoring.new_problem_findings(problems, seen)
-    own += news
+    own += news + monitoring.unreadable_tab_findings(ctx.tables)
     others = (
         [f for f in published.current(state) if f.source != NAMESPACE] if state is not None else []
     )
@@ -107,6 +114,7 @@ def run(ctx: JobContext) -> None:
         now,
         realert_hours=ms.realert_hours,
         delivered=_delivered(ctx),
+        unavailable=unavailable,
     )
     if plan.send:
         ctx.send(
@@ -163,23 +171,73 @@ def mail_counts(ctx: JobContext, day: date) -> dict[str, int | None]:
     return {"sent": counts.sent, "awaiting_review": counts.awaiting_review}
 
 
+#: The team tabs each group of checks reads (see ops_sheets.findings: a finding
+#: whose tab cannot be read is not judged, and stays as it was).
+ORDER_TABS = ("orders",)
+PO_TABS = ("purchase_orders", "stock")
+RETURN_TABS = ("returns", "orders", "stock")
+
+
 def checks(ctx: JobContext, facts: kpis.ShopFacts, flow: pd.DataFrame, now: datetime) -> list[Any]:
-    """Every check of :mod:`ops_sheets.monitoring` on this run's data."""
+    """Every check of :mod:`ops_sheets.monitoring` on this run's data; a check
+    whose tabs could not be read is left out (its earlier findings stay open)."""
     settings = ctx.settings
-    ms = settings.jobs.monitor
-    currency = settings.currency
     orders = facts.orders
     out: list[Any] = []
+    skipped = sorted(set(ctx.unavailable(*TEAM_TABS)))
+    if skipped:
+        ctx.note(
+            "findings that depend on "
+            + ", ".join(ctx.tables[k].title for k in skipped)
+            + " not checked: the ones reported before stay open"
+        )
 
+    def judged(tabs: tuple[str, ...]) -> bool:
+        return not ctx.unavailable(*tabs)
+
+    if judged(ORDER_TABS):
+        out += _order_checks(ctx, facts, flow, now)
+    if judged(kpis.DECISION_TABS):
+        out += published.computed_from(
+            monitoring.best_seller_findings(facts.decision), kpis.DECISION_TABS
+        )
+    if judged(PO_TABS):
+        out += published.computed_from(_po_checks(ctx, now), PO_TABS)
+    if judged(RETURN_TABS):
+        rules = ReturnRules.from_settings(settings)
+        rates = return_rates(
+            ctx.tables["returns"].frame, orders, ctx.tables["stock"].frame, rules, now
+        )
+        out += published.computed_from(
+            monitoring.faulty_product_findings(faulty_findings(rates, rules)), RETURN_TABS
+        )
+    out += _job_checks(ctx, now)
+    out += _mail_checks(ctx, now)
+    return out
+
+
+def _order_checks(
+    ctx: JobContext, facts: kpis.ShopFacts, flow: pd.DataFrame, now: datetime
+) -> list[Any]:
+    """Anomalies, a quiet spell, late lines, stuck shipments (the Orders tab; revenue
+    also takes Stock prices)."""
+    settings = ctx.settings
+    ms = settings.jobs.monitor
+    orders = facts.orders
+    out: list[Any] = []
     ordered = facts.lines["ordered"].dropna()
     first_day = ordered.min().date() if len(ordered) else None
-    out += monitoring.anomaly_findings(
+    anomalies = monitoring.anomaly_findings(
         flow,
         now.date() - timedelta(days=1),
         threshold=ms.anomaly_threshold,
         first_day=first_day,
-        currency=currency,
+        currency=settings.currency,
     )
+    for finding in anomalies:  # "anomaly:<measure>:<day>": the measure's own tabs
+        tabs = kpis.KPI_INPUTS.get(finding.key.split(":")[1], ORDER_TABS)
+        if not ctx.unavailable(*tabs):
+            out += published.computed_from([finding], tabs)
     try:
         weekmask = parse_days(ms.quiet_days)
     except DaysError as err:
@@ -196,9 +254,12 @@ def checks(ctx: JobContext, facts: kpis.ShopFacts, flow: pd.DataFrame, now: date
     )
     late = monitoring.late_lines_finding(orders, facts.assessment, ms.late_alert_count)
     stuck = monitoring.stuck_finding(orders, facts.assessment)
-    out += [f for f in (quiet, late, stuck) if f is not None]
-    out += monitoring.best_seller_findings(facts.decision)
+    return out + published.computed_from([f for f in (quiet, late, stuck) if f], ORDER_TABS)
 
+
+def _po_checks(ctx: JobContext, now: datetime) -> list[Any]:
+    """Purchase orders past their Expected by."""
+    settings = ctx.settings
     stock = ctx.tables["stock"].frame
     sku_supplier = {
         str(k): str(v)
@@ -212,14 +273,7 @@ def checks(ctx: JobContext, facts: kpis.ShopFacts, flow: pd.DataFrame, now: date
         {},
         sku_supplier,
     )
-    out += monitoring.overdue_po_findings(reminders, currency)
-
-    rules = ReturnRules.from_settings(settings)
-    rates = return_rates(ctx.tables["returns"].frame, orders, stock, rules, now)
-    out += monitoring.faulty_product_findings(faulty_findings(rates, rules))
-    out += _job_checks(ctx, now)
-    out += _mail_checks(ctx, now)
-    return out
+    return monitoring.overdue_po_findings(reminders, settings.currency)
 
 
 def _job_checks(ctx: JobContext, now: datetime) -> list[Any]:
@@ -278,15 +332,24 @@ def _delivered(ctx: JobContext) -> Any:
     return delivered
 
 
+def _headers(keys: list[str]) -> list[str]:
+    """Daily KPIs column headers of these measure keys, as the contract names them."""
+    return [DAILY_KPIS.column(k).header for k in keys]  # type: ignore[union-attr]
+
+
 # ---------------------------------------------------------------- summary
 
 
 def _summarise(ctx: JobContext, row: Mapping[str, Any], current: list[Any], plan: Any) -> None:
-    money = f"{row.get('revenue') or 0:,.2f} {ctx.settings.currency}"
+    # a measure left out of the row could not be computed: "unknown", never 0
+    def shown(key: str, text: str, unknown: str) -> str:
+        return text.format(row.get(key) or 0) if key in row else unknown
+
     ctx.note(
-        f"today so far: {row.get('orders') or 0} orders, {money}; "
-        f"{row.get('late_open_lines') or 0} late lines, "
-        f"{row.get('skus_out_of_stock') or 0} SKUs out of stock"
+        f"today so far: {shown('orders', '{} orders', 'orders unknown')}, "
+        f"{shown('revenue', '{:,.2f} ' + ctx.settings.currency, 'revenue unknown')}; "
+        f"{shown('late_open_lines', '{} late lines', 'late lines unknown')}, "
+        f"{shown('skus_out_of_stock', '{} SKUs out of stock', 'SKUs out of stock unknown')}"
     )
     if plan.send:
         parts = {}

@@ -54,15 +54,22 @@ from ops_sheets.tables import Problem, Table
 from ops_sheets.validation import validate
 
 NS_PICKUPS = "orders.pickups"
+#: The tabs behind pickup requests (and the findings about them).
+PICKUP_TABS = ("orders", "forwarders")
+#: The tabs behind the Orders service columns: Ops status names forwarders'
+#: pickups, and Problems cells name SKUs missing from the Stock tab.
+ROW_TABS = ("orders", "forwarders", "stock")
 #: A request's entry is compacted this long after its pickup day (lines no longer waiting).
 KEEP_REQUESTS = timedelta(days=14)
 
 
 def run(ctx: JobContext) -> None:
     orders = ctx.tables["orders"]
-    if not orders.exists:
-        ctx.note("Orders tab missing: nothing to do (run `ops-sheets init`)")
+    if not ctx.requires("Ship by, Ops status, Problems and pickup requests", "orders"):
         return
+    # a tab that cannot be read is unknown data: what depends on it is left as it was
+    pickups_ok = ctx.requires("pickup requests and their findings", *PICKUP_TABS)
+    rows_ok = pickups_ok and ctx.requires("Ship by, Ops status and Problems", *ROW_TABS)
     frame = orders.frame.reset_index(drop=True)
     settings = ctx.settings
     try:
@@ -70,6 +77,10 @@ def run(ctx: JobContext) -> None:
     except ValueError as exc:
         raise ConfigError(f"{settings.source}: [jobs.orders] {exc}") from None
     persist = ctx.state is not None and not ctx.dry_run
+    if not pickups_ok:
+        if persist:  # the findings published before stay: they could not be judged
+            published.publish(ctx.state, "orders", [], ctx.now, unavailable=ctx.unavailable())
+        return
 
     fwd_table = ctx.tables.get("forwarders")
     forwarders: dict[str, ff.Forwarder] = {}
@@ -90,14 +101,21 @@ def run(ctx: JobContext) -> None:
     plan = ff.plan_pickups(frame, rules, ctx.now, forwarders, bookings, booking_idx=idx)
 
     line_notes = _forwarder_problems(ctx, fwd_table, forwarders, plan, frame)
-    _write_service_columns(ctx, orders, frame, assessment, line_notes)
+    if rows_ok:
+        _write_service_columns(ctx, orders, frame, assessment, line_notes)
     _queue_requests(ctx, fwd_table, frame, assessment, plan, persist)
 
     outlook = ff.with_plan(assessment, plan)
     if persist:
         _compact(ctx, records, bookings, frame, assessment, rules)
         found = ff.pickup_findings(frame, assessment, bookings, plan, forwarders, ctx.now, rules)
-        published.publish(ctx.state, "orders", found, ctx.now)
+        published.publish(
+            ctx.state,
+            "orders",
+            published.computed_from(found, PICKUP_TABS),
+            ctx.now,
+            unavailable=ctx.unavailable(),
+        )
     _summarise(ctx, outlook, bookings, plan)
 
 

@@ -21,7 +21,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ops_sheets.findings import Finding, publish
+from ops_sheets.findings import Finding, computed_from, publish
 from ops_sheets.ledger import SENT
 from ops_sheets.mail.message import Origin
 from ops_sheets.mail.postman import OutgoingEmail
@@ -45,11 +45,19 @@ from ops_sheets.runner import JobContext
 from ops_sheets.validation import unknown_references
 
 KIND = "return_acknowledgement"
+#: The tabs every output of the job is computed from.
+TABS = ("returns", "orders", "stock")
 
 
 def run(ctx: JobContext) -> None:
     rules = ReturnRules.from_settings(ctx.settings)
     returns, orders, stock = ctx.tables["returns"], ctx.tables["orders"], ctx.tables["stock"]
+    # every output reads all three: the window and the customer from Orders, restock
+    # hints and unknown SKUs from Stock. A tab that cannot be read is unknown data,
+    # so nothing is written or sent and the findings published before stay.
+    if not ctx.requires("RMA numbers, Ops status, acknowledgements, return rates", *TABS):
+        publish(ctx.state, "returns", [], ctx.now, unavailable=ctx.unavailable())
+        return
     # the parser's and the cross-tab problems of a row belong in its Problems cell too
     row_problems = [*returns.problems, *unknown_references(ctx.tables)]
     plan = plan_returns(returns, orders, stock, rules, ctx.now, row_problems=row_problems)
@@ -189,7 +197,7 @@ def _already_sent(ledger: Any, key: str) -> bool:
 
 
 def _remember(ctx: JobContext, rates: ReturnRates, faulty: list[Finding]) -> None:
-    publish(ctx.state, "returns", faulty, ctx.now)
+    publish(ctx.state, "returns", computed_from(faulty, TABS), ctx.now)
     if ctx.state is not None:
         ctx.state.put(RATES_NAMESPACE, "latest", rates.as_state())
 

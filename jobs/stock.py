@@ -48,6 +48,11 @@ from ops_sheets.runner import JobContext
 from ops_sheets.tables import Problem
 
 STOCKOUTS = "stock.stockouts"
+#: The tabs behind the reorder decision: demand (Orders), on order (Purchase
+#: orders), lead times and minimum order values (Suppliers).
+FIGURE_TABS = ("stock", "orders", "purchase_orders", "suppliers")
+#: The tabs behind purchase order emails and reminders of lines already there.
+PO_MAIL_TABS = ("stock", "purchase_orders", "suppliers")
 PO_RECORDS = "stock.po"
 REMINDERS = "stock.reminders"
 
@@ -58,9 +63,14 @@ def run(ctx: JobContext) -> None:
     now = ctx.now.astimezone(ctx.tz)
     today = now.date()
     stock_t = ctx.tables["stock"]
-    if not stock_t.exists or stock_t.frame.empty:
-        ctx.note("Stock tab missing or empty: nothing to decide")
+    if not ctx.requires("Stock figures, purchase orders and reminders", "stock"):
         return
+    if stock_t.frame.empty:
+        ctx.note("Stock tab empty: nothing to decide")
+        return
+    # what may be computed: a tab that cannot be read is unknown data, never zero rows
+    figures = ctx.requires("Stock figures and new purchase order lines", *FIGURE_TABS)
+    po_mail = ctx.requires("purchase order emails and reminders", *PO_MAIL_TABS)
     po_t = ctx.tables["purchase_orders"]
     po = po_t.frame
     state = ctx.state
@@ -87,29 +97,33 @@ def run(ctx: JobContext) -> None:
     po_records: dict[str, Any] = state.items(PO_RECORDS) if state is not None else {}
     ledger_state = _ledger_state(ctx.ledger)
     numbers = PoNumbers(today, po, ledger_state=ledger_state, recorded=po_records)
-    send_plan = purchasing.plan_sends(
-        po,
-        now,
-        numbers,
-        suppliers,
-        ledger_state=ledger_state,
-        records={n: r.get("lines", {}) for n, r in po_records.items()},
-        lead_days=lead_days,
-        sku_supplier=sku_supplier,
-        default_lead_days=policy.default_lead_time_days,
-    )
-    line_plan = purchasing.plan_new_lines(
-        decision,
-        po,
-        suppliers,
-        numbers,
-        now,
-        approval=settings.approval,
-        top_up=settings.top_up_to_min_order_value,
-        max_order_days=settings.max_order_days,
-        currency=ctx.settings.currency,
-    )
-    if settings.approval == "auto" and line_plan.lines:
+    send_plan = purchasing.SendPlan()
+    if po_mail:
+        send_plan = purchasing.plan_sends(
+            po,
+            now,
+            numbers,
+            suppliers,
+            ledger_state=ledger_state,
+            records={n: r.get("lines", {}) for n, r in po_records.items()},
+            lead_days=lead_days,
+            sku_supplier=sku_supplier,
+            default_lead_days=policy.default_lead_time_days,
+        )
+    line_plan = purchasing.LinePlan()
+    if figures:
+        line_plan = purchasing.plan_new_lines(
+            decision,
+            po,
+            suppliers,
+            numbers,
+            now,
+            approval=settings.approval,
+            top_up=settings.top_up_to_min_order_value,
+            max_order_days=settings.max_order_days,
+            currency=ctx.settings.currency,
+        )
+    if settings.approval == "auto" and line_plan.lines and po_mail:
         auto = purchasing.plan_sends(
             po.iloc[0:0],
             now,
@@ -137,7 +151,7 @@ def run(ctx: JobContext) -> None:
     d = decision["daily_demand"].to_numpy(dtype=float)
     cover = decision["days_of_cover"].to_numpy(dtype=float)
     on_order = decision["on_order"].to_numpy(dtype=float)
-    for i, sku in enumerate(decision["sku"]):
+    for i, sku in enumerate(decision["sku"] if figures else ()):
         ctx.set(
             "stock",
             {"sku": sku},
@@ -199,12 +213,16 @@ def run(ctx: JobContext) -> None:
     # ------------------------------------------------------------ emails
     for send in send_plan.sends:
         _send_po(ctx, send, suppliers[send.supplier], products, today)
-    reminders = purchasing.plan_reminders(
-        po,
-        now,
-        settings.reminder_every_days,
-        _reminders_made(state, ctx.ledger),
-        sku_supplier,
+    reminders = (
+        purchasing.plan_reminders(
+            po,
+            now,
+            settings.reminder_every_days,
+            _reminders_made(state, ctx.ledger),
+            sku_supplier,
+        )
+        if po_mail
+        else []
     )
     for rem in reminders:
         # a re-run the same day queues the day's reminder again unless the ledger
@@ -219,8 +237,11 @@ def run(ctx: JobContext) -> None:
         ctx.note(note)
     if state is not None:
         _snapshot_stockouts(state, decision, today)
-        findings.publish(state, "stock", _findings(ctx, decision, line_plan, reminders), now)
-    _summarise(ctx, decision, status, line_plan, send_plan, reminders)
+        found = _findings(ctx, decision if figures else decision.iloc[0:0], line_plan, reminders)
+        # findings of tabs that could not be read stay as published before
+        findings.publish(state, "stock", found, now, unavailable=ctx.unavailable())
+    if figures:
+        _summarise(ctx, decision, status, line_plan, send_plan, reminders)
 
 
 # ---------------------------------------------------------------- helpers
@@ -423,7 +444,7 @@ def _findings(
                 f"{_money(h.short, currency)} short of the minimum {_money(h.minimum, currency)}.",
                 "Add to the order to reach the minimum, ask the supplier to waive it, or set "
                 "[jobs.stock] top_up_to_min_order_value = true.",
-                round(h.short, 2),
+                round(h.short, 2), FIGURE_TABS,
             )
         )  # fmt: skip
     # monitor finds overdue POs too; ours replace its own because they know the reminder
@@ -431,7 +452,11 @@ def _findings(
         monitoring.overdue_po_findings(reminders, currency), reminders, strict=True
     ):
         told = f" Reminder {r.number} emailed to the supplier." if r.due else ""
-        out.append(dataclasses.replace(finding, source="stock", detail=finding.detail + told))
+        out.append(
+            dataclasses.replace(
+                finding, source="stock", detail=finding.detail + told, tabs=PO_MAIL_TABS
+            )
+        )
     blocked = decision[(decision["blocked"] != "") & decision["needs_order"]]
     if len(blocked):
         examples = "; ".join(
@@ -443,7 +468,7 @@ def _findings(
                 f"{_plural(len(blocked), 'reorder')} not placed by the safety guards",
                 examples + ("; …" if len(blocked) > 3 else ""),
                 "Check the demand behind them; type a Max stock on the SKU to order anyway.",
-                float(len(blocked)),
+                float(len(blocked)), FIGURE_TABS,
             )
         )  # fmt: skip
     return out

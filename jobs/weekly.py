@@ -33,10 +33,17 @@ from ops_sheets.mail import OutgoingEmail
 from ops_sheets.mail.templates import _money as money  # the templates' own |money format
 from ops_sheets.returns import ReturnRules
 from ops_sheets.runner import JobContext
-from ops_sheets.tables import WEEKLY_SUMMARY
+from ops_sheets.tables import TEAM_TABS, WEEKLY_SUMMARY
 from ops_sheets.workbook.base import ChartSpec
 
 READS = ("daily_kpis", "weekly_summary")
+#: The team tabs behind each Weekly summary measure: the Daily KPIs' own, except
+#: the levels, which are averages of what monitor wrote on the Daily KPIs tab.
+ROW_INPUTS: dict[str, tuple[str, ...]] = {
+    k: () if k in kpis.LEVELS else tabs for k, tabs in kpis.KPI_INPUTS.items()
+}
+#: The email shows every team tab's figures (top SKUs, watch list, late orders...).
+EMAIL_TABS = ("orders", "stock", "returns", "purchase_orders", "suppliers")
 CHART_WEEKS = 12
 ORDERS_CHART = "Orders and revenue, last 12 weeks"
 ON_TIME_CHART = "Shipped on time %, last 12 weeks"
@@ -73,17 +80,23 @@ def run(ctx: JobContext) -> None:
     weekly = kpis.weekly_flow(daily)
     this = _week(ctx, facts, weekly, monday)
     before = _week(ctx, facts, weekly, monday - timedelta(weeks=1))
-    ctx.upsert(
-        "weekly_summary",
-        {"week": week},
-        {"from": monday, "to": sunday, **this, **kpis.changes(this, before)},
-    )
+    values = {**this, **kpis.changes(this, before)}
+    # a measure computed from a tab that cannot be read is unknown: left as it was
+    unknown = kpis.unknown_measures(ctx.unavailable(*TEAM_TABS), ROW_INPUTS)
+    if unknown:
+        tabs = sorted({t for k in unknown for t in ROW_INPUTS[k]})
+        names = ", ".join(WEEKLY_SUMMARY.column(k).header for k in unknown)  # type: ignore[union-attr]
+        ctx.requires(f"Weekly summary {week}: {names}", *tabs)
+        values = {k: v for k, v in values.items() if k.removesuffix("_change") not in unknown}
+    ctx.upsert("weekly_summary", {"week": week}, {"from": monday, "to": sunday, **values})
     _native_charts(ctx)
 
     key = f"weekly:{week}"
     sent = ctx.ledger.get(key) if ctx.ledger is not None else None
     if sent is not None and sent.state != FAILED_PERMANENT:
         ctx.note(f"weekly summary {week}: row rewritten; the email went out already ({sent.state})")
+    elif not ctx.requires(f"weekly summary email {week}", *EMAIL_TABS):
+        pass  # sent once per week: never with figures that could not be read
     else:
         labels = [kpis.iso_week(d) for d in weekly.index]
         images = [
@@ -110,11 +123,16 @@ def run(ctx: JobContext) -> None:
             )
         )
         ctx.note(f"weekly summary {week} ({monday:%d %b} – {sunday:%d %b}) queued for the manager")
-    ctx.note(
-        f"{week}: {this['orders'] or 0:g} orders, "
-        f"{this['revenue'] or 0:,.2f} {settings.currency}, "
-        f"on time {_show(this['shipped_on_time_pct'], 'pct')}"
-    )
+    if "orders" not in unknown:
+        revenue = (
+            "revenue unknown"
+            if "revenue" in unknown
+            else f"{this['revenue'] or 0:,.2f} {settings.currency}"
+        )
+        ctx.note(
+            f"{week}: {this['orders'] or 0:g} orders, {revenue}, "
+            f"on time {_show(this['shipped_on_time_pct'], 'pct')}"
+        )
     ctx.counts.update(weekly_rows=1, weekly_emails=len(ctx.emails))
 
 

@@ -40,7 +40,7 @@ history of statuses, so it comes from what ``monitor`` recorded that week.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -84,6 +84,30 @@ LEVELS: tuple[str, ...] = (
 )
 #: The flows counted from the tables (emails come from the ledger).
 TABLE_FLOW: tuple[str, ...] = tuple(k for k in FLOW if k != "emails_sent")
+#: The team tabs behind the reorder decision (:func:`ops_sheets.inventory.decide`).
+DECISION_TABS: tuple[str, ...] = ("stock", "orders", "purchase_orders", "suppliers")
+#: The team tabs each measure is computed from. While one of them cannot be read
+#: the measure is unknown: its cell is left as it was, never written as 0.
+KPI_INPUTS: dict[str, tuple[str, ...]] = {
+    "orders": ("orders",),
+    "order_lines": ("orders",),
+    "units": ("orders",),
+    "revenue": ("orders", "stock"),  # a line without Unit price takes the SKU's Price
+    "average_order_value": ("orders", "stock"),
+    "lines_shipped": ("orders",),
+    "shipped_on_time_pct": ("orders",),
+    "avg_hours_to_ship": ("orders",),
+    "late_open_lines": ("orders",),
+    "stuck_shipments": ("orders",),
+    "skus_out_of_stock": ("stock",),
+    "skus_at_reorder_point": DECISION_TABS,
+    "inventory_value": ("stock",),
+    "returns_requested": ("returns",),
+    "return_rate_30d_pct": ("returns", "orders", "stock"),
+    "open_problems": (),
+    "emails_sent": (),
+    "emails_awaiting_review": (),
+}
 RETURN_RATE_DAYS = 30
 
 #: Sums behind the ratios, kept per day so that weeks can add them up.
@@ -298,6 +322,14 @@ def _finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
+
+
+def unknown_measures(
+    unavailable: Iterable[str], inputs: Mapping[str, Sequence[str]] = KPI_INPUTS
+) -> list[str]:
+    """The measures (:data:`KPI_KEYS` order) computed from a tab that cannot be read."""
+    missing = set(unavailable)
+    return [k for k in KPI_KEYS if missing & set(inputs.get(k, ()))]
 
 
 # ---------------------------------------------------------------- levels at `now`

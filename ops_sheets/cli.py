@@ -59,9 +59,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from .setup import init_workbook
 
     settings = _settings(args)
-    for line in init_workbook(settings):
+    report = init_workbook(settings, create_similar=args.yes)
+    for line in report:
         print(line)
-    return 0
+    return 1 if report.held else 0  # a tab left out: the workbook is not ready yet
 
 
 def run_locked(
@@ -226,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="create missing tabs and service columns")
     with_config(p)
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="create a missing tab even when a tab with a similar title exists",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("check", help="validate config and sheets; list problems")

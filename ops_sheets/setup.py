@@ -3,13 +3,29 @@
 Creates missing tabs (with every header) and adds missing service columns to the
 team's existing tabs, after their last used column. Team columns the team chose
 not to use are left out: only SKU and On hand are required of a Stock tab.
+
+A missing team tab is not created when a tab with a similar title exists
+("Orders 2026" for "Orders"): the team most likely renamed it, and a second,
+empty Orders tab beside theirs would only hide that. ``init`` says which tab looks
+like it and how to map it in the config; ``--yes`` creates the tab anyway.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .config import Settings
-from .tables import TAB_SPECS, layout_for
+from .tables import TAB_SPECS, TEAM_TABS, layout_for, similar_title
 from .workbook import open_workbook
+
+
+class InitReport(list[str]):
+    """The lines ``init`` prints; ``held`` holds the tabs it did not create because
+    a tab with a similar title exists (``ops-sheets init`` then exits 1)."""
+
+    def __init__(self, lines: Iterable[str] = (), held: Iterable[str] = ()) -> None:
+        super().__init__(lines)
+        self.held = list(held)
 
 
 def workbook_layout(settings: Settings, existing: set[str]) -> dict[str, list[str]]:
@@ -24,11 +40,41 @@ def workbook_layout(settings: Settings, existing: set[str]) -> dict[str, list[st
     return layout
 
 
-def init_workbook(settings: Settings) -> list[str]:
+def similar_tabs(settings: Settings, existing: set[str]) -> dict[str, str]:
+    """Missing team tabs whose title looks like an existing tab: tab key → that tab."""
+    out: dict[str, str] = {}
+    folded = {t.casefold() for t in existing}
+    for key in TEAM_TABS:
+        title = layout_for(TAB_SPECS[key], settings).title
+        if title.casefold() in folded:
+            continue
+        similar = similar_title(title, existing, settings)
+        if similar:
+            out[key] = similar
+    return out
+
+
+def init_workbook(settings: Settings, *, create_similar: bool = False) -> InitReport:
+    """Create what is missing; ``create_similar`` (``--yes``): also the team tabs that
+    have a look-alike (see the module docstring)."""
     with open_workbook(settings) as wb:
         existing = set(wb.tab_titles()) if _exists(wb) else set()
-        done = wb.ensure_layout(workbook_layout(settings, existing))
-    return done or [f"{wb.name}: every tab and service column is already there"]
+        layout = workbook_layout(settings, existing)
+        held = {} if create_similar else similar_tabs(settings, existing)
+        for key in held:
+            layout.pop(layout_for(TAB_SPECS[key], settings).title)
+        done = wb.ensure_layout(layout)
+    lines = list(done)
+    for key, similar in held.items():
+        title = layout_for(TAB_SPECS[key], settings).title
+        lines.append(
+            f"did not create tab {title!r}: {similar!r} looks like it. If it is, map it in "
+            f'{settings.source}: [tabs.{key}] name = "{similar}"; if not, run '
+            f"`ops-sheets init --yes` to create an empty {title!r}"
+        )
+    if not lines:
+        lines = [f"{wb.name}: every tab and service column is already there"]
+    return InitReport(lines, [layout_for(TAB_SPECS[k], settings).title for k in held])
 
 
 def _exists(wb: object) -> bool:

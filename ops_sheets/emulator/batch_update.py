@@ -3,10 +3,11 @@
 Supported: addSheet, deleteSheet, updateSheetProperties, updateSpreadsheetProperties,
 appendDimension, insertDimension, deleteDimension, setDataValidation,
 addProtectedRange, updateProtectedRange, deleteProtectedRange, repeatCell,
-updateCells, sortRange.  Pure presentation requests (borders, column widths,
-merges, conditional formats, filters) are accepted and ignored: they change
-nothing a values read can see.  Anything else is rejected with Google's
-"Unknown name" error so a test notices.
+updateCells, sortRange, mergeCells, unmergeCells (merges are listed in the
+metadata, and a merge keeps only its top-left value, as Google does).  Pure
+presentation requests (borders, column widths, conditional formats, filters)
+are accepted and ignored: they change nothing a values read can see.  Anything
+else is rejected with Google's "Unknown name" error so a test notices.
 
 The server snapshots the spreadsheet first and restores it if any request
 fails, because Google applies a batch atomically.
@@ -21,7 +22,7 @@ from typing import Any
 from .a1 import GridRect
 from .errors import ApiError, bad_request
 from .metadata import field_paths, grid_range_json, spreadsheet_json
-from .store import Sheet, Spreadsheet
+from .store import Sheet, Spreadsheet, merge_range, unmerge_range
 from .values import Cell
 
 __all__ = ["batch_update"]
@@ -33,8 +34,6 @@ IGNORED_REQUESTS = frozenset(
         "autoResizeDimensions",
         "updateDimensionProperties",
         "updateBorders",
-        "mergeCells",
-        "unmergeCells",
         "addConditionalFormatRule",
         "updateConditionalFormatRule",
         "deleteConditionalFormatRule",
@@ -394,6 +393,45 @@ def _delete_protected_range(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
     sheet.protected_ranges.remove(protected)
 
 
+def _merge_cells(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
+    grid_range = dict(params.get("range") or {})
+    sheet, rect = _grid_rect(ss, grid_range)
+    kind = params.get("mergeType", "MERGE_ALL")
+    if kind == "MERGE_ALL":
+        pieces = [rect]
+    elif kind == "MERGE_COLUMNS":
+        pieces = [GridRect(rect.row0, c, rect.row1, c) for c in range(rect.col0, rect.col1 + 1)]
+    elif kind == "MERGE_ROWS":
+        pieces = [GridRect(r, rect.col0, r, rect.col1) for r in range(rect.row0, rect.row1 + 1)]
+    else:
+        raise bad_request(f"Invalid value at 'mergeType' ({kind})")
+    for piece in pieces:
+        merge_range(
+            sheet,
+            {
+                "sheetId": sheet.sheet_id,
+                "startRowIndex": piece.row0,
+                "endRowIndex": piece.row1 + 1,
+                "startColumnIndex": piece.col0,
+                "endColumnIndex": piece.col1 + 1,
+            },
+        )
+
+
+def _unmerge_cells(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
+    grid_range = dict(params.get("range") or {})
+    sheet, rect = _grid_rect(ss, grid_range)
+    unmerge_range(
+        sheet,
+        {
+            "startRowIndex": rect.row0,
+            "endRowIndex": rect.row1 + 1,
+            "startColumnIndex": rect.col0,
+            "endColumnIndex": rect.col1 + 1,
+        },
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     "addSheet": _add_sheet,
     "deleteSheet": _delete_sheet,
@@ -409,6 +447,8 @@ HANDLERS: dict[str, Handler] = {
     "addProtectedRange": _add_protected_range,
     "updateProtectedRange": _update_protected_range,
     "deleteProtectedRange": _delete_protected_range,
+    "mergeCells": _merge_cells,
+    "unmergeCells": _unmerge_cells,
 }
 
 

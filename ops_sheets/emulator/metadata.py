@@ -92,6 +92,8 @@ def sheet_json(sheet: Sheet, user_email: str) -> dict[str, Any]:
     out: dict[str, Any] = {"properties": copy.deepcopy(sheet.properties)}
     if sheet.protected_ranges:
         out["protectedRanges"] = [_protected_json(p, user_email) for p in sheet.protected_ranges]
+    if sheet.merges:
+        out["merges"] = [grid_range_json(m) for m in sheet.merges]
     return out
 
 

@@ -77,6 +77,8 @@ class Sheet:
         }
         self.cells: list[list[Cell | None]] = []
         self.protected_ranges: list[dict[str, Any]] = []
+        #: merged ranges, GridRanges as Google lists them in ``sheets[].merges``
+        self.merges: list[dict[str, Any]] = []
 
     # -- properties --------------------------------------------------------
 
@@ -210,25 +212,27 @@ class Sheet:
         self._clip_frozen()
 
     def _shift_ranges(self, dimension: str, start: int, delta: int) -> None:
-        """Keep protected ranges on the same cells when rows/columns move."""
+        """Keep protected ranges and merges on the same cells when rows/columns move."""
         lo_key, hi_key = (
             ("startRowIndex", "endRowIndex")
             if dimension == "ROWS"
             else ("startColumnIndex", "endColumnIndex")
         )
-        kept = []
-        for protected in self.protected_ranges:
-            grid_range = protected.get("range", {})
+
+        def shifted(grid_range: dict[str, Any]) -> bool:
+            """Move the range; False when every row/column of it was deleted."""
             lo, hi = grid_range.get(lo_key), grid_range.get(hi_key)
             new_lo, new_hi = _shift_span(lo, hi, start, delta)
             if new_lo is not None and new_hi is not None and new_lo >= new_hi:
-                continue  # every protected row/column was deleted
+                return False
             if lo is not None:
                 grid_range[lo_key] = new_lo
             if hi is not None:
                 grid_range[hi_key] = new_hi
-            kept.append(protected)
-        self.protected_ranges = kept
+            return True
+
+        self.protected_ranges = [p for p in self.protected_ranges if shifted(p.get("range", {}))]
+        self.merges = [m for m in self.merges if shifted(m)]
 
     def sort(self, rect: GridRect, specs: Sequence[tuple[int, bool]], calc: Calc) -> None:
         """Sort rows of ``rect`` by (column index, ascending) keys, moving whole
@@ -277,6 +281,32 @@ def _shift_span(
         return min(x, start) if x > start else x
 
     return move(lo, False), move(hi, True)
+
+
+def merge_range(sheet: Sheet, grid_range: dict[str, Any]) -> None:
+    """Merge a GridRange (half-open indexes) as Google does: only the top-left
+    value stays, and a merge it overlaps is replaced."""
+    r0, r1 = grid_range["startRowIndex"], grid_range["endRowIndex"]
+    c0, c1 = grid_range["startColumnIndex"], grid_range["endColumnIndex"]
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            if (r, c) != (r0, c0) and sheet.get(r, c) is not None:
+                sheet.cells[r][c] = None
+    sheet.merges = [m for m in sheet.merges if not _overlap(m, grid_range)]
+    sheet.merges.append(dict(grid_range))
+
+
+def unmerge_range(sheet: Sheet, grid_range: Mapping[str, Any]) -> None:
+    sheet.merges = [m for m in sheet.merges if not _overlap(m, grid_range)]
+
+
+def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return (
+        a["startRowIndex"] < b["endRowIndex"]
+        and b["startRowIndex"] < a["endRowIndex"]
+        and a["startColumnIndex"] < b["endColumnIndex"]
+        and b["startColumnIndex"] < a["endColumnIndex"]
+    )
 
 
 def _sort_key(value: Scalar) -> tuple[int, Any] | None:
@@ -580,6 +610,24 @@ class Spreadsheet:
         anchor = parse_cells(top_left)
         self._write_python(
             sheet, anchor.start_row or 0, anchor.start_col or 0, rows, user_entered=user_entered
+        )
+        self.touch()
+
+    @_locked
+    def merge_cells(self, sheet_title: str, cells: str) -> None:
+        """Merge a range such as ``A1:B1`` as a person does in the UI (test helper;
+        the API's ``mergeCells`` request does the same)."""
+        sheet = self.sheet(sheet_title)
+        rect = parse_cells(cells)
+        merge_range(
+            sheet,
+            {
+                "sheetId": sheet.sheet_id,
+                "startRowIndex": rect.start_row or 0,
+                "endRowIndex": (rect.end_row if rect.end_row is not None else 0) + 1,
+                "startColumnIndex": rect.start_col or 0,
+                "endColumnIndex": (rect.end_col if rect.end_col is not None else 0) + 1,
+            },
         )
         self.touch()
 

@@ -54,12 +54,20 @@ def key_text(value: Any) -> str:
     return str(value).strip()
 
 
+#: A merged range: (first row, first column, last row, last column), 1-based.
+Merge = tuple[int, int, int, int]
+
+
 @dataclass
 class Grid:
     """One tab as read: ``rows[0]`` is the header row (row 1 of the sheet)."""
 
     title: str
     rows: list[list[Cell]]
+    #: merged ranges that take in a header cell (row 1); None when the backend cannot
+    #: tell without another request (Google, outside a metadata read). A header cell
+    #: merged into its left neighbour reads blank: its column has lost its header.
+    merges: list[Merge] | None = None
 
     @property
     def header(self) -> list[Cell]:

@@ -41,6 +41,7 @@ from .base import (
     Cell,
     ChangeSet,
     Grid,
+    Merge,
     TabSnapshot,
     Workbook,
     WritePlan,
@@ -212,6 +213,8 @@ class _TabCache:
     read_rows: int = 0
     rows: int = 1000  # grid size as Google reports it
     cols: int = 26
+    #: merged ranges over row 1, known only when the metadata was read (Grid.merges)
+    header_merges: list[Merge] | None = None
 
 
 class GoogleWorkbook(Workbook):
@@ -281,7 +284,10 @@ class GoogleWorkbook(Workbook):
     def _metadata(self) -> None:
         meta = self._call(
             self.http.fetch_sheet_metadata,
-            params={"includeGridData": "false", "fields": "sheets(properties,protectedRanges)"},
+            params={
+                "includeGridData": "false",
+                "fields": "sheets(properties,protectedRanges,merges)",
+            },
         )
         self._titles = []
         for sheet in meta.get("sheets", []):
@@ -292,6 +298,11 @@ class GoogleWorkbook(Workbook):
             grid = props.get("gridProperties", {})
             cache = self._tabs.setdefault(title, _TabCache())
             cache.rows, cache.cols = grid.get("rowCount", 1000), grid.get("columnCount", 26)
+            cache.header_merges = [
+                (1, m.get("startColumnIndex", 0) + 1, m["endRowIndex"], m["endColumnIndex"])
+                for m in sheet.get("merges", [])
+                if m.get("startRowIndex", 0) == 0 and "endRowIndex" in m and "endColumnIndex" in m
+            ]
         self._protected = {
             (s["properties"]["title"], p.get("description", ""))
             for s in meta.get("sheets", [])
@@ -335,8 +346,10 @@ class GoogleWorkbook(Workbook):
         out: dict[str, Grid] = {}
         for title, vr in zip(wanted, ranges, strict=True):
             rows = [list(r) for r in vr.get("values", [])]
-            out[title] = Grid(title, rows)
             cache = self._tabs.setdefault(title, _TabCache())
+            # merges come with the metadata only: no request of their own (unknown
+            # otherwise, and parse_table then reads the header row for their sign)
+            out[title] = Grid(title, rows, cache.header_merges)
             cache.header = rows[0] if rows else []
             cache.read_rows = len(rows)
             extent = range_extent(vr.get("range", ""))

@@ -10,15 +10,30 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 
-from .base import Cell, ChangeSet, Grid, TabSnapshot, Workbook, WritePlan, snapshot_from_rows
+from .base import (
+    Cell,
+    ChangeSet,
+    Grid,
+    Merge,
+    TabSnapshot,
+    Workbook,
+    WritePlan,
+    snapshot_from_rows,
+)
 
 
 class MemoryWorkbook(Workbook):
-    def __init__(self, tabs: Mapping[str, Sequence[Sequence[Cell]]] | None = None) -> None:
+    def __init__(
+        self,
+        tabs: Mapping[str, Sequence[Sequence[Cell]]] | None = None,
+        merges: Mapping[str, Sequence[Merge]] | None = None,
+    ) -> None:
         self.name = "memory"
         self.tabs: dict[str, list[list[Cell]]] = {
             title: [list(r) for r in rows] for title, rows in (tabs or {}).items()
         }
+        #: merged ranges per tab (see ``Grid.merges``); a tab not named has none
+        self.merges: dict[str, list[Merge]] = {t: list(m) for t, m in (merges or {}).items()}
         self.reads = 0
         self.writes = 0
         #: called between a job's read and its write, to simulate people editing
@@ -29,7 +44,11 @@ class MemoryWorkbook(Workbook):
 
     def read(self, tabs: Sequence[str]) -> dict[str, Grid]:
         self.reads += 1
-        return {t: Grid(t, copy.deepcopy(self.tabs[t])) for t in tabs if t in self.tabs}
+        return {
+            t: Grid(t, copy.deepcopy(self.tabs[t]), list(self.merges.get(t, ())))
+            for t in tabs
+            if t in self.tabs
+        }
 
     def snapshot(self, changes: ChangeSet) -> dict[str, TabSnapshot]:
         if self.before_write is not None:

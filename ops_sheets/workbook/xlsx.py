@@ -155,7 +155,7 @@ class XlsxWorkbook(Workbook):
             for tab in tabs:
                 ws = _find_sheet(book, tab)
                 if ws is not None:
-                    grids[tab] = Grid(ws.title, _read_values(ws))
+                    grids[tab] = Grid(ws.title, _read_values(ws), _header_merges(ws))
             return grids
         finally:
             book.close()
@@ -410,6 +410,29 @@ def _find_sheet(book: Any, tab: str) -> Any:
             return ws
     folded = tab.casefold()
     return next((ws for ws in sheets if ws.title.casefold() == folded), None)
+
+
+_MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Za-z]+[0-9]+:[A-Za-z]+[0-9]+)\"")
+
+
+def _header_merges(ws: Any) -> list[tuple[int, int, int, int]] | None:
+    """Merged ranges that take in row 1 (see ``Grid.merges``). openpyxl's read-only
+    sheets do not parse ``<mergeCells>``, so they are found in the sheet's XML, which
+    lists them after the cells; None if this openpyxl cannot hand out that XML."""
+    source = getattr(ws, "_get_source", None)
+    if source is None:
+        return None
+    with source() as xml:
+        data = xml.read()
+    start = data.find(b"mergeCells", max(data.rfind(b"sheetData"), 0))  # after the cells
+    if start < 0:
+        return []
+    merges = []
+    for match in _MERGE_REF.finditer(data, start):
+        min_col, min_row, max_col, max_row = range_boundaries(match.group(1).decode())
+        if min_row == 1:
+            merges.append((min_row, min_col, max_row, max_col))
+    return merges
 
 
 def _read_values(ws: Any) -> list[list[Cell]]:

@@ -559,7 +559,11 @@ def _run(
     if guard.hold:  # a new state next to a processed sheet: no mail at all, every job
         unsent = [e for e in sendable if not sent_log.shows_sent(e.key)]
         problems.append(_held_mail_problem(settings, guard, len(unsent)))
-        ctx.note(f"mail held: {len(unsent)} email(s) not sent, the state is new (see Problems)")
+        logged = len(sendable) - len(unsent)
+        ctx.note(
+            f"mail held, the state is new (see Problems): {len(unsent)} email(s) not sent"
+            + (f"; {logged} more the Activity log shows as sent already" if logged else "")
+        )
         sendable = []
     elif guard.accepted_now:
         ctx.note(
@@ -746,9 +750,9 @@ def _held_mail_problem(settings: Settings, guard: MailGuard, count: int) -> Prob
         "",
         "",
         str(path),
-        f"{count} email(s) held: the state database is new, but this sheet was processed "
-        f"before ({guard.trace}), so they may have been sent already; every job holds its "
-        "mail until the new state is accepted",
+        f"{f'{count} email(s)' if count else 'mail'} held: the state database is new, but "
+        f"this sheet was processed before ({guard.trace}), so mail may have been sent "
+        "already; every job holds all its mail until the new state is accepted",
         "restore the state.db that belongs to this sheet; if there is none, run "
         "`ops-sheets run JOB --accept-new-state` once (any job): what the Activity log "
         "shows as sent is never sent again, the rest then goes out",

@@ -200,7 +200,7 @@ def test_a_new_state_next_to_a_processed_sheet_holds_mail_until_accepted(
     shutil.copy(demo_dir / "workbook.xlsx", moved / "workbook.xlsx")  # but not state.db
     config = str(moved / "config.toml")
     held = run_cli("run", "returns", "--config", config, "--now", "2026-11-23T10:00")
-    assert "email(s) held: the state database is new" in held.stdout
+    assert "held: the state database is new" in held.stdout
     assert not list((moved / "outbox").glob("*.eml"))
     accepted = run_cli(
         "run", "returns", "--config", config, "--now", "2026-11-23T10:00", "--accept-new-state"

@@ -25,6 +25,9 @@ States::
 * ``unknown`` rows of kinds that go to suppliers and forwarders wait for
   ``ops-sheets review``; for the other kinds (``on_unknown = "resend"``) an
   unknown outcome is retried like a temporary failure, same Message-ID.
+* any key not sent yet (or not known at all) becomes ``sent`` without sending
+  when the Activity log shows it sent (``record_sent_elsewhere``): the state
+  that sent it was lost, or another one sent it.
 
 Concurrency — why claim tokens plus owner liveness, not long transactions:
 every transition is one short ``BEGIN IMMEDIATE`` transaction (one writer at a

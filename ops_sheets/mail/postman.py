@@ -16,6 +16,10 @@ every message:
 Keys of the same job that an earlier run left unsent (temporary failures, a
 reviewed ``--resend``, a claim released after a crash) are sent from their
 stored message even if this run did not produce them again.
+
+A key the Activity log shows as sent (``sent_log``, read by the runner with the
+sheet) is never sent: the ledger records it as sent instead, so a lost or
+replaced state.db cannot send it twice.
 """
 
 from __future__ import annotations

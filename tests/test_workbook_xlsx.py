@@ -68,6 +68,17 @@ def status_update(statuses: Mapping[str, object], tab: str = "Stock") -> ChangeS
     return changes
 
 
+def needing_openpyxl(changes: ChangeSet) -> ChangeSet:
+    """The same write plus a new tab: one the in-place writer leaves to openpyxl."""
+    changes.declare("Service notes", ["Note"], ["Note"])
+    return changes
+
+
+def zip_parts(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
 def patch_zip(
     path: Path,
     edits: Mapping[str, Callable[[bytes], bytes]] | None = None,
@@ -615,12 +626,13 @@ def _chart_style_after_root(d: bytes) -> bytes:
 def test_refuses_to_drop_what_openpyxl_cannot_keep(
     tmp_path: Path, label: str, where: str, patch: dict[str, dict[str, object]]
 ) -> None:
+    """A write that goes through openpyxl (it creates a tab) still refuses."""
     path = chart_and_image_file(tmp_path / "c.xlsx")
     patch_zip(path, **patch)  # type: ignore[arg-type]
     before = path.read_bytes()
 
     with pytest.raises(UnsupportedContentError) as err:
-        XlsxWorkbook(path).write(status_update({"A-1": "OK"}))
+        XlsxWorkbook(path).write(needing_openpyxl(status_update({"A-1": "OK"})))
 
     message = str(err.value)
     assert label in message and "Nothing was written" in message
@@ -629,6 +641,44 @@ def test_refuses_to_drop_what_openpyxl_cannot_keep(
         assert f"on {where}" in message
     assert path.read_bytes() == before
     assert temps(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"edits": {"xl/drawings/drawing1.xml": _add_before_end(b"wsDr", SHAPE)}},
+        {"edits": {"xl/charts/chart1.xml": _chart_style_after_root}},
+        {"edits": {"xl/worksheets/sheet2.xml": _add_before_end(b"worksheet", SPARKLINES)}},
+        {"add": {"xl/embeddings/oleObject1.bin": b"\xd0\xcf\x11\xe0OLE"}},
+    ],
+    ids=["shape", "chart-extension", "sparklines", "embedded-object"],
+)
+def test_a_write_in_place_keeps_what_openpyxl_cannot(
+    tmp_path: Path, patch: dict[str, dict[str, object]]
+) -> None:
+    """Writing cells edits only the sheet that gets them: every other part of the
+    file, charts and extensions other programs wrote included, stays byte for byte."""
+    path = chart_and_image_file(tmp_path / "c.xlsx")
+    patch_zip(path, **patch)  # type: ignore[arg-type]
+    before = zip_parts(path)
+
+    XlsxWorkbook(path).write(status_update({"A-1": "OK"}))
+
+    after = zip_parts(path)
+    assert list(after) == list(before)  # same parts, same order
+    changed = {n for n in before if after[n] != before[n]}
+    # the sheet, and workbook.xml only if it did not yet ask Excel to recalculate on opening
+    assert changed == {"xl/worksheets/sheet2.xml"}
+    sheet_before, sheet_after = (
+        before["xl/worksheets/sheet2.xml"],
+        after["xl/worksheets/sheet2.xml"],
+    )
+    data = re.compile(rb"<sheetData>.*</sheetData>", re.S)
+    assert data.sub(b"", sheet_before).replace(b"A1:B2", b"A1:C2") == data.sub(b"", sheet_after)
+    assert XlsxWorkbook(path).read(["Stock"])["Stock"].rows == [
+        ["SKU", "On hand", "Stock status"],
+        ["A-1", 1, "OK"],
+    ]
 
 
 @pytest.mark.parametrize(
@@ -650,7 +700,7 @@ def test_what_is_on_a_service_tab_never_stops_a_write(
     wb = XlsxWorkbook(path)
     assert "weekly summary" in wb.service_tabs  # by default, the standard titles
 
-    wb.write(status_update({"A-1": "OK"}))
+    wb.write(needing_openpyxl(status_update({"A-1": "OK"})))
 
     assert wb.read(["Stock"])["Stock"].rows[1] == ["A-1", 1, "OK"]
     book = load_workbook(path)
@@ -659,8 +709,9 @@ def test_what_is_on_a_service_tab_never_stops_a_write(
     renamed = chart_and_image_file(tmp_path / "r.xlsx", chart_tab="Weekly figures")
     patch_zip(renamed, **patch)  # type: ignore[arg-type]
     with pytest.raises(UnsupportedContentError):
-        XlsxWorkbook(renamed).write(status_update({"A-1": "OK"}))
-    XlsxWorkbook(renamed, service_tabs=["Weekly figures"]).write(status_update({"A-1": "OK"}))
+        XlsxWorkbook(renamed).write(needing_openpyxl(status_update({"A-1": "OK"})))
+    wb = XlsxWorkbook(renamed, service_tabs=["Weekly figures"])
+    wb.write(needing_openpyxl(status_update({"A-1": "OK"})))
 
 
 X14 = b'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main"'
@@ -706,11 +757,13 @@ def test_conditional_formatting_extensions(tmp_path: Path, refused: bool) -> Non
 
     patch_zip(path, {"xl/worksheets/sheet1.xml": add_rules})
     wb = XlsxWorkbook(path)
-    if refused:
+    if refused:  # by a write through openpyxl; one in place keeps the rule as it is
         with pytest.raises(UnsupportedContentError, match=r"1 × conditional formatting rule"):
-            wb.write(status_update({"A-1": "OK"}))
-    else:
+            wb.write(needing_openpyxl(status_update({"A-1": "OK"})))
         wb.write(status_update({"A-1": "OK"}))
+        assert X14_ONLY_RULE in sheet_xml(path).encode()
+    else:
+        wb.write(needing_openpyxl(status_update({"A-1": "OK"})))
         rules = load_workbook(path)["Stock"].conditional_formatting
         assert [r.type for cf in rules for r in cf.rules] == ["dataBar"]
 
@@ -737,6 +790,8 @@ def test_drop_down_lists_from_another_tab_are_kept(tmp_path: Path) -> None:
     patch_zip(path, {"xl/worksheets/sheet1.xml": _add_before_end(b"worksheet", X14_VALIDATION)})
 
     XlsxWorkbook(path).write(status_update({"A-1": "OK"}))
+    assert X14_VALIDATION in sheet_xml(path).encode()  # in place: kept as Excel wrote it
+    XlsxWorkbook(path).write(needing_openpyxl(status_update({"A-1": "OK"})))
 
     (dv,) = load_workbook(path)["Stock"].data_validations.dataValidation
     assert (dv.type, dv.formula1, str(dv.sqref)) == ("list", "Suppliers!$A$2:$A$9", "C2:C100")
@@ -871,3 +926,156 @@ def test_a_merged_cell_in_a_service_column_is_skipped_and_reported_not_fatal(
     assert "merged" in report.skipped[0].reason
     values = [[c.value for c in r] for r in load_workbook(path)["Stock"].iter_rows()]
     assert [r[2] for r in values[1:]] == ["why A", "why B", None]
+
+
+# ---------------------------------------------------------------- written in place
+
+
+def mixed_changes() -> ChangeSet:
+    """Updates, appends and a new column with every kind of value a job writes."""
+    changes = ChangeSet()
+    changes.declare("Stock", ["SKU", "Stock status", "Checked at", "Why", "Days"], ["SKU"])
+    values: list[dict[str, object]] = [
+        {"Stock status": "OK", "Checked at": datetime(2026, 11, 23, 9, 30), "Days": 2.5},
+        {"Stock status": "=not a formula", "Why": "-2 below", "Days": None},
+        {"Stock status": True, "Checked at": date(2026, 11, 24), "Why": "x" * 40000},
+    ]
+    for i, vals in zip((2, 4, 6), values, strict=True):
+        changes.updates.append(Update("Stock", {"SKU": f"S-{i}"}, vals))
+    changes.appends.append(Append("Stock", {"SKU": "S-9", "Days": 7, "Why": "new\nline"}))
+    return changes
+
+
+def test_in_place_and_openpyxl_writes_give_the_same_workbook(tmp_path: Path) -> None:
+    """The in-place writer is an optimisation: what a person sees is the same."""
+    in_place = team_file(tmp_path / "a.xlsx")
+    whole = team_file(tmp_path / "b.xlsx")
+    openpyxl_wb = XlsxWorkbook(whole)
+    openpyxl_wb.whole_file_writes = True
+
+    reports = [XlsxWorkbook(in_place).write(mixed_changes()), openpyxl_wb.write(mixed_changes())]
+
+    assert reports[0] == reports[1]
+    assert XlsxWorkbook(in_place).read(["Stock", "Notes"]) == openpyxl_wb.read(["Stock", "Notes"])
+    assert cell_facts(in_place) == cell_facts(whole)  # values, formats, fonts, fills...
+    a, b = load_workbook(in_place)["Stock"], load_workbook(whole)["Stock"]
+    widths = {k: d.width for k, d in a.column_dimensions.items() if d.customWidth}
+    assert widths == {k: d.width for k, d in b.column_dimensions.items() if d.customWidth}
+    assert a.freeze_panes == b.freeze_panes == "B2"
+    assert "<f>" not in sheet_xml(in_place).split("<sheetData>")[1].split("F2")[0]
+
+
+def test_keys_of_every_type_are_found_in_place(tmp_path: Path) -> None:
+    path = build(
+        tmp_path / "k.xlsx",
+        {
+            "Log": [
+                ["Day", "Code", "Flag", "Result"],
+                [date(2026, 11, 23), 123, True, None],
+                [datetime(2026, 11, 24, 8, 15), 4.5, False, None],
+            ]
+        },
+    )
+    book = load_workbook(path)
+    book["Log"]["A2"].number_format = "dd/mm/yyyy"
+    book.save(path)
+    changes = ChangeSet()
+    changes.declare("Log", ["Result"], ["Day", "Code", "Flag"])
+    changes.updates.append(
+        Update("Log", {"Day": "2026-11-23", "Code": "123", "Flag": "TRUE"}, {"Result": "a"})
+    )
+    changes.updates.append(
+        Update("Log", {"Day": "2026-11-24 08:15:00", "Code": "4.5", "Flag": "FALSE"}, {"Result": 1})
+    )
+
+    report = XlsxWorkbook(path).write(changes)
+
+    assert report.skipped == []
+    rows = XlsxWorkbook(path).read(["Log"])["Log"].rows
+    assert [r[3] for r in rows[1:]] == ["a", 1]
+
+
+def test_a_write_over_a_formula_drops_the_calculation_chain(tmp_path: Path) -> None:
+    """Excel repairs a file whose calculation chain names a cell without a formula."""
+    path = build(tmp_path / "f.xlsx", {"Stock": [["SKU", "Stock status"], ["A-1", "=1+1"]]})
+    rel = (
+        b'<Relationship Id="rIdCalc" Target="calcChain.xml" Type="http://schemas.openxmlformats.'
+        b'org/officeDocument/2006/relationships/calcChain"/>'
+    )
+    override = (
+        b'<Override PartName="/xl/calcChain.xml" ContentType="application/vnd.openxmlformats-'
+        b'officedocument.spreadsheetml.calcChain+xml"/>'
+    )
+    patch_zip(
+        path,
+        {
+            "xl/_rels/workbook.xml.rels": _add_before_end(b"Relationships", rel),
+            "[Content_Types].xml": _add_before_end(b"Types", override),
+        },
+        add={
+            "xl/calcChain.xml": b'<calcChain xmlns="http://schemas.openxmlformats.org/'
+            b'spreadsheetml/2006/main"><c r="B2" i="1"/></calcChain>'
+        },
+    )
+
+    XlsxWorkbook(path).write(status_update({"A-1": "OK"}))
+
+    parts = zip_parts(path)
+    assert "xl/calcChain.xml" not in parts
+    assert b"calcChain" not in parts["xl/_rels/workbook.xml.rels"]
+    assert b"calcChain" not in parts["[Content_Types].xml"]
+    assert XlsxWorkbook(path).read(["Stock"])["Stock"].rows[1] == ["A-1", "OK"]
+
+
+def test_a_write_over_a_shared_formula_goes_through_openpyxl(tmp_path: Path) -> None:
+    """Other cells take their formula from a shared formula's first cell: openpyxl
+    writes them out one by one, so that write is left to it."""
+    path = build(
+        tmp_path / "s.xlsx", {"Stock": [["SKU", "N", "Stock status"], ["A-1", 1], ["B-2", 2]]}
+    )
+
+    def shared(xml: bytes) -> bytes:
+        xml = xml.replace(
+            b'<c r="B2" t="n"><v>1</v></c>',
+            b'<c r="B2" t="n"><v>1</v></c>'
+            b'<c r="C2"><f t="shared" ref="C2:C3" si="0">B2*2</f><v>2</v></c>',
+        )
+        return xml.replace(
+            b'<c r="B3" t="n"><v>2</v></c>',
+            b'<c r="B3" t="n"><v>2</v></c><c r="C3"><f t="shared" si="0"/><v>4</v></c>',
+        )
+
+    patch_zip(path, {"xl/worksheets/sheet1.xml": shared})
+    assert 'ref="C2:C3"' in sheet_xml(path)
+
+    XlsxWorkbook(path).write(status_update({"A-1": "OK"}))
+
+    ws = load_workbook(path)["Stock"]
+    assert (ws["C2"].value, ws["C3"].value) == ("OK", "=B3*2")
+
+
+def test_dates_in_a_workbook_counting_from_1904(tmp_path: Path) -> None:
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    path = tmp_path / "mac.xlsx"
+    book = OpenpyxlBook()
+    book.epoch = CALENDAR_MAC_1904
+    ws = book.active
+    ws.title = "Stock"
+    ws.append(["SKU", "Counted"])
+    ws.append(["A-1", date(2026, 11, 20)])
+    ws["B2"].number_format = "yyyy-mm-dd"
+    book.save(path)
+    changes = ChangeSet()
+    changes.declare("Stock", ["Checked at"], ["SKU"])
+    changes.updates.append(
+        Update("Stock", {"SKU": "A-1"}, {"Checked at": datetime(2026, 11, 23, 9)})
+    )
+
+    XlsxWorkbook(path).write(changes)
+
+    assert XlsxWorkbook(path).read(["Stock"])["Stock"].rows[1] == [
+        "A-1",
+        date(2026, 11, 20),
+        datetime(2026, 11, 23, 9),
+    ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import warnings
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -194,8 +195,6 @@ def libreoffice_save(path: Path, profile: Path) -> None:
 
 
 def _app_of(path: Path) -> bytes:
-    import zipfile
-
     with zipfile.ZipFile(path) as z:
         return z.read("docProps/app.xml")
 
@@ -330,24 +329,33 @@ EXCEL_TEAM_FILES = [
 ]
 
 
+@pytest.mark.parametrize("weekly", [False, True], ids=["cells-in-place", "with-weekly-chart"])
 @pytest.mark.parametrize("name", EXCEL_TEAM_FILES)
 def test_a_team_tab_saved_by_excel_keeps_everything_through_a_write(
-    tmp_path: Path, name: str
+    tmp_path: Path, name: str, weekly: bool
 ) -> None:
+    """Both ways a write goes: cells only (edited in place), and with what a weekly
+    run adds, a service tab and its chart (through openpyxl)."""
     path = excel_file(name, tmp_path)
     original = excel_file(name, tmp_path / "original")
     changes, tab = service_column_append(path, "Checked by service")
-    # what a weekly run adds: a service tab with a chart
-    changes.declare("Weekly summary", ["Week", "Orders"], ["Week"])
-    changes.appends.append(Append("Weekly summary", {"Week": "2026-W47", "Orders": 3}))
-    changes.charts.append(ChartSpec("Weekly summary", "Orders", "bar", "Week", ("Orders",)))
+    if weekly:
+        changes.declare("Weekly summary", ["Week", "Orders"], ["Week"])
+        changes.appends.append(Append("Weekly summary", {"Week": "2026-W47", "Orders": 3}))
+        changes.charts.append(ChartSpec("Weekly summary", "Orders", "bar", "Week", ("Orders",)))
 
     report = XlsxWorkbook(path).write(changes)
 
     assert report.skipped == []
     ours = {tab: service_column(path, tab, "Checked by service")}
     assert differences(all_facts(original, ours), all_facts(path, ours)) == []
-    assert chart_titles(path, "Weekly summary") == ["Orders"]
+    if weekly:
+        assert chart_titles(path, "Weekly summary") == ["Orders"]
+    else:  # in place: every part but the sheet that got cells is as Excel wrote it
+        before, after = zip_parts(original), zip_parts(path)
+        sheet = next(n for n in before if n.startswith("xl/worksheets/") and before[n] != after[n])
+        kept = {"xl/styles.xml", "xl/workbook.xml", sheet}
+        assert [n for n in before if before[n] != after.get(n) and n not in kept] == []
 
 
 #: charts made by Excel 2007, and by Excel 2013+ and 2017+ (c15 and c16r3 extensions)
@@ -393,18 +401,31 @@ def test_our_chart_re_saved_by_excel_is_replaced(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", EXCEL_CHART_FILES)
-def test_an_excel_chart_on_a_team_tab_still_stops_the_write(tmp_path: Path, name: str) -> None:
+def test_an_excel_chart_on_a_team_tab_is_kept_byte_for_byte(tmp_path: Path, name: str) -> None:
+    """A write of cells edits only the sheet that gets them, so a person's own Excel
+    chart is kept exactly; a write that needs openpyxl (a new tab) still refuses."""
     path = excel_file(name, tmp_path)
     tab = load(path).worksheets[0].title
-    before = path.read_bytes()
+    before = zip_parts(path)
     changes = ChangeSet()
     changes.declare(tab, ["Checked"], [str(load(path)[tab]["A1"].value)])
     changes.appends.append(Append(tab, {"Checked": "yes"}))
 
+    XlsxWorkbook(path, service_tabs=["Weekly summary"]).write(changes)
+
+    after = zip_parts(path)
+    charts = [n for n in before if n.startswith(("xl/charts/", "xl/drawings/"))]
+    assert charts and all(after[n] == before[n] for n in charts)
+    kept = path.read_bytes()
+    changes.declare("Weekly summary", ["Week"], ["Week"])
     with pytest.raises(UnsupportedContentError, match=rf"would silently drop: chart .* on '{tab}'"):
         XlsxWorkbook(path, service_tabs=["Weekly summary"]).write(changes)
+    assert path.read_bytes() == kept
 
-    assert path.read_bytes() == before
+
+def zip_parts(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist()}
 
 
 def test_open_workbook_knows_the_service_tabs_by_their_configured_titles(

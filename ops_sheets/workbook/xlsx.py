@@ -4,17 +4,26 @@ What it promises, and why:
 
 * **Values in, values out.** ``read`` opens the file read-only with ``data_only=True``,
   so a formula cell gives the value Excel or LibreOffice cached when the file was
-  last saved. openpyxl cannot calculate and writes no cached values, so right after
-  this backend has saved the file, formula cells read as blank until someone opens
-  and saves it in Excel or LibreOffice. That is acceptable for team formulas (jobs
-  read the typed-in columns), but worth a line in the user documentation.
-* **The sheet belongs to the team.** A write loads the file once with formulas and
-  styles, sets only the planned cells and saves; formatting, other tabs, formulas,
+  last saved. The file is marked for recalculation when Excel opens it. A write
+  in place (below) keeps the cached values; after a write through openpyxl, which
+  cannot calculate, formula cells read as blank until someone opens and saves the
+  file in Excel or LibreOffice. Jobs read the typed-in columns, so that is acceptable.
+* **The sheet belongs to the team, and is edited in place.** A write that only
+  puts cells on existing tabs (every job's write after the first) edits the file's
+  XML parts (:mod:`.xlsx_parts`): the rows that change in the worksheets that get
+  cells, a few cell formats added to the styles; every other part of the zip, and
+  everything else in those worksheets, is kept byte for byte. So charts, shapes,
+  pivot tables and extensions that Excel or LibreOffice wrote all survive, and a
+  write costs time in proportion to the tabs it touches, not to the file.
+* **openpyxl for the rest.** A write that creates tabs (``init``, a first run), draws
+  charts (the weekly job) or meets XML the in-place writer does not edit (e.g. a
+  cell that is the master of a shared formula) loads and re-saves the whole file
+  with openpyxl, setting only the planned cells: formatting, other tabs, formulas,
   data validation, conditional formatting, defined names and freeze panes survive.
   Data validations that Excel stores as an "x14" extension (typically a drop-down
   list taken from another tab), which openpyxl would drop, are converted to plain
   validations, which Excel 2010+ and LibreOffice read the same way.
-* **Never lose what openpyxl cannot keep.** Before the saved copy replaces the
+* **Never lose what openpyxl cannot keep.** Before a copy saved by openpyxl replaces the
   original, both zip files are inventoried (charts, images, shapes, pivot tables,
   slicers, macros...). If anything would disappear, the copy is deleted, the
   original is untouched and :class:`UnsupportedContentError` says what and where.
@@ -36,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import logging
 import math
 import os
 import posixpath
@@ -52,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from openpyxl import Workbook as OpenpyxlBook
 from openpyxl import load_workbook
@@ -84,6 +94,14 @@ from .base import (
     normalise_header,
     snapshot_from_rows,
 )
+from .xlsx_parts import (
+    Formats,
+    InPlaceUnsupported,
+    Package,
+    TabWrite,
+    read_snapshot,
+    write_in_place,
+)
 
 try:  # POSIX only; on Windows, Excel's own lock file is what serialises access
     import fcntl
@@ -101,6 +119,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 WRITE_ATTEMPTS = 3
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class _FileChangedError(WorkbookError):
@@ -109,12 +128,18 @@ class _FileChangedError(WorkbookError):
 
 @dataclass
 class _PendingWrite:
-    """What ``snapshot`` loaded and ``apply`` writes: the file is loaded once per write."""
+    """What ``snapshot`` read and ``apply`` writes: the file is read once per write."""
 
-    book: OpenpyxlBook
     original: bytes | None  # None: the file does not exist yet
     fingerprint: tuple[int, int, int] | None
     lock_fd: int | None
+    #: the whole workbook in openpyxl, loaded only when the write goes that way
+    book: Any = None
+    #: the zip's parts, for snapshots and in-place writes (None: openpyxl does both)
+    package: Package | None = None
+    #: a read-only openpyxl view for snapshots the package cannot take
+    reader: Any = None
+    keep_vba: bool = False
     snapshots: dict[str, TabSnapshot] = field(default_factory=dict)
     #: the empty sheet openpyxl puts in a new workbook, removed once real tabs exist
     placeholder: Any = None
@@ -125,6 +150,9 @@ class XlsxWorkbook(Workbook):
 
     #: how long a write waits for another ops-sheets run to finish with the file
     lock_wait_seconds: float = 5.0
+    #: True: every write re-saves the whole file through openpyxl, as before the
+    #: in-place writer (benchmarks compare the two; tests reach the openpyxl path)
+    whole_file_writes: bool = False
 
     def __init__(self, path: Path | str, service_tabs: Iterable[str] | None = None) -> None:
         self.path = Path(path)
@@ -209,7 +237,9 @@ class XlsxWorkbook(Workbook):
         if pending is None:
             raise WorkbookError(f"{self.path}: apply() needs a snapshot() first")
         try:
-            book = pending.book
+            if self._apply_in_place(pending, plan, changes):
+                return
+            book = self._full_book(pending)
             for tab in plan.new_tabs:
                 book.create_sheet(tab)  # appended after the team's tabs
             cells_by_tab = plan.by_tab()
@@ -222,9 +252,50 @@ class XlsxWorkbook(Workbook):
                 snap = pending.snapshots[tab]
                 _write_cells(ws, cells, snap, new_tab=tab in plan.new_tabs, skipped=plan.skipped)
             _draw_charts(book, changes.charts)
-            self._save(pending)
+            self._save(pending, book.save)
         finally:
             self._end_write()
+
+    def _apply_in_place(self, pending: _PendingWrite, plan: WritePlan, changes: ChangeSet) -> bool:
+        """Write only the worksheet parts that change (see :mod:`.xlsx_parts`).
+
+        False when this write needs openpyxl: a new file or new tabs, charts to
+        draw, or anything :func:`write_in_place` cannot edit safely.
+        """
+        package = pending.package
+        if package is None or plan.new_tabs or changes.charts or self.whole_file_writes:
+            return False
+        tabs = []
+        for tab, cells in plan.by_tab().items():
+            snap = pending.snapshots[tab]
+            header_width = max(
+                (i for i, h in enumerate(snap.header, 1) if h not in (None, "")), default=0
+            )
+            tabs.append(TabWrite(package.title_of(tab) or tab, cells, header_width, snap.last_row))
+        skipped: list[Skipped] = []
+        try:
+            data = write_in_place(package, tabs, _FORMATS, _excel_value, skipped)
+        except InPlaceUnsupported as exc:
+            log.debug("%s: writing with openpyxl: %s", self.path, exc)
+            return False
+        plan.skipped.extend(skipped)
+        self._save(pending, lambda fh: fh.write(data))
+        return True
+
+    def _full_book(self, pending: _PendingWrite) -> Any:
+        """The whole workbook in openpyxl, from the bytes the snapshot read."""
+        if pending.book is None:
+            assert pending.original is not None
+            book = _open(
+                self.path,
+                pending.original,
+                read_only=False,
+                data_only=False,
+                keep_vba=pending.keep_vba,
+            )
+            _restore_x14_validations(book, pending.original)
+            pending.book = book
+        return pending.book
 
     def close(self) -> None:
         self._end_write()
@@ -244,6 +315,8 @@ class XlsxWorkbook(Workbook):
     def _end_write(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
+            if pending.reader is not None:
+                pending.reader.close()
             _release(pending.lock_fd)
 
     # ------------------------------------------------------------ snapshot
@@ -254,20 +327,42 @@ class XlsxWorkbook(Workbook):
         except FileNotFoundError:
             # `init` on a missing file: start an empty workbook
             book = OpenpyxlBook()
-            return _PendingWrite(book, None, None, lock_fd, placeholder=book.active)
+            return _PendingWrite(None, None, lock_fd, book=book, placeholder=book.active)
         data = _read_file(self.path)
         # keep_vba: an .xlsm saved without it gets an .xlsx content type Excel rejects
         keep_vba = self.path.suffix.lower() in (".xlsm", ".xltm")
-        book = _open(self.path, data, read_only=False, data_only=False, keep_vba=keep_vba)
-        _restore_x14_validations(book, data)
-        return _PendingWrite(book, data, _fingerprint(before), lock_fd)
+        pending = _PendingWrite(data, _fingerprint(before), lock_fd, keep_vba=keep_vba)
+        try:
+            pending.package = Package(data)
+        except InPlaceUnsupported as exc:
+            log.debug("%s: snapshots and writes with openpyxl: %s", self.path, exc)
+            pending.reader = _open(self.path, data, read_only=True, data_only=False)
+        return pending
 
     def _snapshot_tab(self, pending: _PendingWrite, tab: str, keys: set[str]) -> TabSnapshot:
-        ws = _find_sheet(pending.book, tab)
+        if pending.package is not None:
+            try:
+                found = read_snapshot(pending.package, tab, keys)
+            except (InPlaceUnsupported, ValueError, IndexError) as exc:
+                log.debug("%s: snapshot of %r with openpyxl: %s", self.path, tab, exc)
+                pending.package = None  # and the write goes through openpyxl too
+            else:
+                if found is None:
+                    _check_new_title(tab, self.path)
+                    return snapshot_from_rows(tab, None)
+                header, columns, last_row = found
+                return TabSnapshot(tab, header, columns, last_row)  # type: ignore[arg-type]
+        if pending.original is not None and pending.reader is None:
+            pending.reader = _open(self.path, pending.original, read_only=True, data_only=False)
+        ws = _find_sheet(pending.book if pending.reader is None else pending.reader, tab)
         if ws is None:
             _check_new_title(tab, self.path)
             return snapshot_from_rows(tab, None)
-        rows, formula_keys = _formula_rows(ws, keys)
+        if pending.reader is not None:
+            ws.reset_dimensions()  # the stored <dimension> is often wrong in other tools' files
+        with warnings.catch_warnings():  # read-only sheets parse (and warn) as they go
+            warnings.simplefilter("ignore", UserWarning)
+            rows, formula_keys = _formula_rows(ws, keys)
         if formula_keys and pending.original is not None:
             # Keys computed by formulas are matched on their cached values, as read saw them.
             values = _open(self.path, pending.original, read_only=True, data_only=True)
@@ -279,14 +374,14 @@ class XlsxWorkbook(Workbook):
 
     # ------------------------------------------------------------ saving
 
-    def _save(self, pending: _PendingWrite) -> None:
+    def _save(self, pending: _PendingWrite, write: Callable[[BinaryIO], object]) -> None:
         """Temp file, fsync, inventory check, lock check, rename, fsync the folder."""
         target = self.path.resolve()  # a symlinked workbook keeps its link
         tmp = self._new_temp_path(target)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             with os.fdopen(fd, "wb") as fh:
-                pending.book.save(fh)
+                write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             if pending.original is not None:
@@ -591,6 +686,7 @@ def _put(cell: Any, value: Any) -> None:
 
 
 _OUR_FORMATS = (DATETIME_FORMAT, DATE_FORMAT, TIME_FORMAT)
+_FORMATS = Formats(DATETIME_FORMAT, DATE_FORMAT, TIME_FORMAT)
 
 
 def _format_for(value: datetime | date | time) -> str:

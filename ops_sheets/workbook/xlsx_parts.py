@@ -1,0 +1,939 @@
+"""Writing an .xlsx in place: only the worksheet parts whose cells change are rewritten.
+
+Re-saving a whole workbook through openpyxl drops what openpyxl cannot model
+(charts and extensions other programs wrote) and costs time in proportion to the
+file. Here the zip is edited instead (DESIGN.md, "Writing an xlsx the team also
+saves"): in each worksheet part that gets cells, only the ``<row>`` elements that
+change are rebuilt, plus ``<dimension>`` and, for a new service column, ``<cols>``;
+every other byte of the part, and every other part of the zip, is copied as it was.
+New text goes in as inline strings, so the shared strings part is never touched;
+the styles part only gains the few cell formats a write needs (a date format on a
+cell, Excel's quote prefix on text that looks like a formula). Excel is asked to
+recalculate on opening, as it is after an openpyxl save.
+
+What it cannot do raises :class:`InPlaceUnsupported`, and the caller writes the
+file with openpyxl instead, as before: new tabs, cells in the middle of a shared or
+array formula's master, a worksheet without row or cell references, a main
+namespace written with a prefix in a form it does not expect.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import numbers
+import posixpath
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from xml.etree import ElementTree
+
+from openpyxl.styles.numbers import (
+    BUILTIN_FORMATS,
+    is_date_format,
+    is_datetime,
+    is_timedelta_format,
+)
+from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
+from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel, to_excel
+
+from .base import CellWrite, Skipped, normalise_header
+
+#: text starting with these is a formula to a person typing it into Excel
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+MERGED_REASON = "the cell is inside merged cells; unmerge them so the service can write"
+
+
+class InPlaceUnsupported(Exception):
+    """This write needs the openpyxl path (the message says why, for logs and tests)."""
+
+
+@dataclass(frozen=True)
+class TabWrite:
+    """The cells one worksheet gets, and what the header styling needs to know."""
+
+    title: str  # the sheet's title as the workbook has it
+    cells: Sequence[CellWrite]
+    header_width: int  # last used header column before the write (0: none)
+    last_row: int  # last used row before the write
+
+
+@dataclass
+class Formats:
+    """The number formats a value type gets when the team has not chosen one."""
+
+    datetime: str
+    date: str
+    time: str
+    ours: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ours = (self.datetime, self.date, self.time)
+
+    def for_value(self, value: datetime | date | time) -> str:
+        if isinstance(value, datetime):
+            return self.datetime
+        return self.date if isinstance(value, date) else self.time
+
+
+class Package:
+    """The parts of an .xlsx zip, and what every edit needs to find its way in them."""
+
+    def __init__(self, original: bytes) -> None:
+        try:
+            with zipfile.ZipFile(io.BytesIO(original)) as zin:
+                self.infos = zin.infolist()
+                self.parts = {i.filename: zin.read(i.filename) for i in self.infos}
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise InPlaceUnsupported(f"not a zip openable here: {exc}") from exc
+        self.workbook_part = _main_part(self.parts)
+        self.sheets = _sheet_parts(self.parts, self.workbook_part)
+        self.date1904 = bool(
+            re.search(
+                rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904=\"(?:1|true)\"",
+                self.parts[self.workbook_part],
+            )
+        )
+        styles_part = _related(self.parts, self.workbook_part, "/styles")
+        if styles_part is None:
+            raise InPlaceUnsupported("the workbook has no styles part")
+        self.styles_part = styles_part
+        self.styles = _Styles(self.parts[styles_part])
+        self.epoch = CALENDAR_MAC_1904 if self.date1904 else CALENDAR_WINDOWS_1900
+        self._shared: list[str] | None = None
+
+    def title_of(self, tab: str) -> str | None:
+        """The sheet's own title for a tab name (Excel titles ignore case)."""
+        if tab in self.sheets:
+            return tab
+        folded = tab.casefold()
+        return next((t for t in self.sheets if t.casefold() == folded), None)
+
+    def shared_strings(self) -> list[str]:
+        if self._shared is None:
+            part = _related(self.parts, self.workbook_part, "/sharedStrings")
+            self._shared = _shared_strings(self.parts[part]) if part else []
+        return self._shared
+
+
+def read_snapshot(
+    package: Package, tab: str, keys: set[str]
+) -> tuple[list[object], dict[str, list[object]], int] | None:
+    """(header, key columns, last used row) of a tab, read from its XML; None: no tab.
+
+    The same values a read gives (cached values of formulas, dates as dates) for the
+    header and the key columns; a formula counts as something in its row even
+    without a cached value, so an append never lands on it.
+    """
+    title = package.title_of(tab)
+    if title is None:
+        return None
+    reader = _SheetValues(package, package.parts[package.sheets[title]])
+    header = reader.row_values(1)
+    while header and header[-1] in (None, ""):
+        header.pop()
+    wanted: dict[int, str] = {}
+    for i, h in enumerate(header, start=1):
+        norm = normalise_header(h)
+        if norm and norm not in wanted.values():
+            wanted[i] = norm
+    key_cols = {i: n for i, n in wanted.items() if n in keys}
+    last_row = reader.last_used_row()
+    columns: dict[str, list[object]] = {n: [None] * max(0, last_row - 1) for n in wanted.values()}
+    for row, col, value in reader.cells(set(key_cols), first_row=2, last_row=last_row):
+        columns[key_cols[col]][row - 2] = value
+    return header, columns, last_row
+
+
+def write_in_place(
+    package: Package,
+    tabs: Sequence[TabWrite],
+    formats: Formats,
+    excel_value: Callable[[object], object],
+    skipped: list[Skipped],
+) -> bytes:
+    """The new zip: the package with the cells of ``tabs`` written, all else kept."""
+    parts = package.parts
+    styles = package.styles
+    changed: dict[str, bytes] = {}
+    dropped_formulas = False
+    for tab in tabs:
+        title = package.title_of(tab.title)
+        if title is None:
+            raise InPlaceUnsupported(f"no worksheet part for {tab.title!r}")
+        part = package.sheets[title]
+        sheet = _Sheet(parts[part], styles, formats, excel_value, package.date1904)
+        sheet.write(tab, skipped)
+        dropped_formulas = dropped_formulas or sheet.overwrote_formula
+        changed[part] = sheet.xml()
+        for table_part in _related_all(parts, part, "/table"):
+            grown = _grow_table(parts[table_part], tab.last_row, sheet.last_row)
+            if grown is not None:
+                changed[table_part] = grown
+    if styles.changed:
+        changed[package.styles_part] = styles.xml()
+    workbook = _full_calc_on_load(parts[package.workbook_part])
+    if workbook != parts[package.workbook_part]:
+        changed[package.workbook_part] = workbook
+    removed: set[str] = set()
+    if dropped_formulas:
+        # Excel "repairs" a file whose calculation chain names a cell that no longer
+        # holds a formula; without the part it rebuilds the chain itself.
+        calc_chain = _related(parts, package.workbook_part, "/calcChain")
+        if calc_chain is not None:
+            removed.add(calc_chain)
+            rels = _rels_name(package.workbook_part)
+            changed[rels] = _drop_relationship(parts[rels], calc_chain, package.workbook_part)
+            changed["[Content_Types].xml"] = _drop_override(
+                parts["[Content_Types].xml"], calc_chain
+            )
+    for name, data in changed.items():
+        if name not in package.sheets.values():  # sheets checked as they were rebuilt
+            _check_well_formed(name, data)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in package.infos:
+            if info.filename in removed:
+                continue
+            # a fresh entry (no stale sizes or extra fields), same name, time and method
+            entry = zipfile.ZipInfo(info.filename, info.date_time)
+            entry.compress_type = info.compress_type
+            entry.external_attr = info.external_attr
+            entry.create_system = info.create_system
+            zout.writestr(entry, changed.get(info.filename, parts[info.filename]))
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- package navigation
+
+
+def _main_part(parts: Mapping[str, bytes]) -> str:
+    for target in _rel_targets(parts.get("_rels/.rels", b""), ""):
+        if target[0].endswith("/officeDocument"):
+            return target[1]
+    raise InPlaceUnsupported("no workbook part")
+
+
+def _rels_name(part: str) -> str:
+    folder, base = posixpath.split(part)
+    return posixpath.join(folder, "_rels", base + ".rels")
+
+
+_REL_RE = re.compile(rb"<(?:\w+:)?Relationship\s([^>]*?)/?>")
+_ATTR_RE = re.compile(r'([\w:.-]+)\s*=\s*"([^"]*)"')
+
+
+def _attrs(raw: bytes | str) -> dict[str, str]:
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    return {k: html.unescape(v) for k, v in _ATTR_RE.findall(text)}
+
+
+def _rel_targets(rels: bytes, folder: str) -> list[tuple[str, str, str]]:
+    """(type, resolved target part, id) of each internal relationship."""
+    out = []
+    for m in _REL_RE.finditer(rels):
+        a = _attrs(m.group(1))
+        target = a.get("Target", "")
+        if a.get("TargetMode") == "External" or not target:
+            continue
+        resolved = (
+            target.lstrip("/")
+            if target.startswith("/")
+            else posixpath.normpath(posixpath.join(folder, target))
+        )
+        out.append((a.get("Type", ""), resolved, a.get("Id", "")))
+    return out
+
+
+def _related_all(parts: Mapping[str, bytes], part: str, type_suffix: str) -> list[str]:
+    rels = parts.get(_rels_name(part))
+    if rels is None:
+        return []
+    folder = posixpath.dirname(part)
+    return [t for kind, t, _ in _rel_targets(rels, folder) if kind.endswith(type_suffix)]
+
+
+def _related(parts: Mapping[str, bytes], part: str, type_suffix: str) -> str | None:
+    found = [t for t in _related_all(parts, part, type_suffix) if t in parts]
+    return found[0] if found else None
+
+
+def _sheet_parts(parts: Mapping[str, bytes], workbook_part: str) -> dict[str, str]:
+    """Sheet title -> worksheet part."""
+    rels = parts.get(_rels_name(workbook_part), b"")
+    by_id = {rid: t for _, t, rid in _rel_targets(rels, posixpath.dirname(workbook_part))}
+    out: dict[str, str] = {}
+    for m in re.finditer(rb"<(?:\w+:)?sheet\s([^>]*?)/?>", parts[workbook_part]):
+        a = _attrs(m.group(1))
+        rid = next((v for k, v in a.items() if k.endswith(":id")), None)
+        if "name" in a and rid in by_id and by_id[rid] in parts:
+            out[a["name"]] = by_id[rid]
+    return out
+
+
+def _check_well_formed(name: str, data: bytes) -> None:
+    try:
+        # our own output, made from the team's file that openpyxl parses the same way
+        ElementTree.fromstring(data)  # noqa: S314
+    except ElementTree.ParseError as exc:  # a bug here must never reach the file
+        raise InPlaceUnsupported(f"{name} would not be well-formed XML: {exc}") from exc
+
+
+# ---------------------------------------------------------------- reading values
+
+
+_SI_RE = re.compile(r"<(?:\w+:)?si\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?si>)", re.S)
+_T_RE = re.compile(r"<(?:\w+:)?t\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?t>)", re.S)
+_PHONETIC_RE = re.compile(r"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
+
+
+def _text_of(xml: str) -> str:
+    """The plain text of a string item: its runs joined, phonetic guides left out."""
+    xml = _PHONETIC_RE.sub("", xml)
+    return "".join(html.unescape(m.group(1) or "") for m in _T_RE.finditer(xml))
+
+
+def _shared_strings(xml: bytes) -> list[str]:
+    return [_text_of(m.group(1) or "") for m in _SI_RE.finditer(xml.decode("utf-8"))]
+
+
+class _SheetValues:
+    """Cell values of one worksheet part as a read gives them, found by regular
+    expressions over its XML: only the rows and columns asked for are decoded."""
+
+    def __init__(self, package: Package, xml: bytes) -> None:
+        self.package = package
+        text = xml.decode("utf-8")
+        root = re.search(r"<((?:\w+:)?)worksheet\b", text)
+        if root is None:
+            raise InPlaceUnsupported("not a worksheet part")
+        p = re.escape(root.group(1))
+        self.p = p
+        self.text = text
+        self.cell_re = re.compile(rf"<{p}c\b([^>]*?)(?:/>|>(.*?)</{p}c>)", re.S)
+        self.rows: list[tuple[int, int, int]] = []  # (row number, start, end), in file order
+        for m in re.finditer(rf"<{p}row\b([^>]*?)(?:/>|>.*?</{p}row>)", text, re.S):
+            r = _ROW_NUMBER_RE.search(m.group(1))
+            if r is None:
+                raise InPlaceUnsupported("a row without a row number")
+            self.rows.append((int(r.group(1)), m.start(), m.end()))
+        self.by_number = {n: (a, b) for n, a, b in self.rows}
+
+    def _cells_in(self, start: int, end: int) -> Iterable[tuple[int, int, re.Match[str]]]:
+        for m in self.cell_re.finditer(self.text, start, end):
+            ref = _REF_RE.search(m.group(1))
+            if ref is None:
+                raise InPlaceUnsupported("a cell without a cell reference")
+            yield int(ref.group(2)), column_index_from_string(ref.group(1)), m
+
+    def row_values(self, number: int) -> list[object]:
+        span = self.by_number.get(number)
+        values: list[object] = []
+        if span is None:
+            return values
+        for _, col, m in self._cells_in(*span):
+            values.extend([None] * (col - len(values)))
+            values[col - 1] = self.decode(m)
+        return values
+
+    def last_used_row(self) -> int:
+        for number, start, end in sorted(self.rows, reverse=True):
+            for _, _, m in self._cells_in(start, end):
+                if m.group(2) and (f"<{self.p}f" in m.group(2) or self.decode(m) not in (None, "")):
+                    return number
+        return 0
+
+    def cells(
+        self, columns: set[int], first_row: int, last_row: int
+    ) -> Iterable[tuple[int, int, object]]:
+        """(row, column, value) of the cells of ``columns`` in the rows asked for."""
+        if not columns or not self.rows:
+            return
+        letters = "|".join(get_column_letter(c) for c in sorted(columns))
+        # only the cells of these columns become Python objects: a key column of a
+        # 10,000-row tab is found without looking at the other cells one by one
+        wanted = re.compile(
+            rf'<{self.p}c\b(?=[^>]*?\br="({letters})(\d+)")([^>]*?)(?:/>|>(.*?)</{self.p}c>)',
+            re.S,
+        )
+        start = min(a for _, a, _ in self.rows)
+        end = max(b for _, _, b in self.rows)
+        for m in wanted.finditer(self.text, start, end):
+            row = int(m.group(2))
+            if first_row <= row <= last_row:
+                yield (
+                    row,
+                    column_index_from_string(m.group(1)),
+                    self._decode(m.group(3), m.group(4)),
+                )
+
+    def decode(self, m: re.Match[str]) -> object:
+        return self._decode(m.group(1), m.group(2))
+
+    def _decode(self, attrs: str, body: str | None) -> object:
+        if not body:
+            return None
+        a = _attrs(attrs)
+        kind = a.get("t", "n")
+        if kind == "inlineStr":
+            found = re.search(rf"<{self.p}is\b[^>]*>(.*?)</{self.p}is>", body, re.S)
+            return _text_of(found.group(1)) if found else None
+        v = re.search(rf"<{self.p}v>(.*?)</{self.p}v>", body, re.S)
+        if v is None:
+            return None
+        raw = html.unescape(v.group(1))
+        if kind == "s":
+            shared = self.package.shared_strings()
+            index = int(raw)
+            return shared[index] if 0 <= index < len(shared) else None
+        if kind in ("str", "e"):
+            return raw
+        if kind == "b":
+            return raw.strip() in ("1", "true")
+        if kind == "d":
+            return datetime.fromisoformat(raw)
+        number: float | int = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
+        style = int(a.get("s", "0"))
+        fmt = self.package.styles.number_format(style) if style else "General"
+        if not is_date_format(fmt):
+            return number
+        value = from_excel(number, self.package.epoch, timedelta=is_timedelta_format(fmt))
+        if isinstance(value, timedelta):  # a duration format such as [h]:mm
+            return value.total_seconds() / 86400
+        if isinstance(value, datetime) and value.time() == time(0) and is_datetime(fmt) == "date":
+            return value.date()
+        return value
+
+
+_ROW_NUMBER_RE = re.compile(r'\br="(\d+)"')
+_REF_RE = re.compile(r'\br="([A-Z]{1,3})(\d+)"')
+
+
+# ---------------------------------------------------------------- styles
+
+
+_XF_RE = re.compile(r"<(?:\w+:)?xf\b[^>]*?(?:/>|>.*?</(?:\w+:)?xf>)", re.S)
+
+
+class _Styles:
+    """The cell formats (``cellXfs``) and number formats of the styles part.
+
+    A write only ever adds formats: an existing cell's format is copied with its
+    number format or quote prefix changed, so the team's formats stay as they are.
+    """
+
+    def __init__(self, xml: bytes) -> None:
+        self.text = xml.decode("utf-8")
+        self.changed = False
+        m = re.search(r"<((?:\w+:)?)cellXfs\b[^>]*>(.*?)</(?:\w+:)?cellXfs>", self.text, re.S)
+        if m is None:
+            raise InPlaceUnsupported("the styles part has no cell formats")
+        self.prefix = m.group(1)
+        self.xfs = _XF_RE.findall(m.group(2))
+        self.new_xfs: list[str] = []
+        self.formats: dict[int, str] = dict(BUILTIN_FORMATS)
+        self.new_formats: dict[int, str] = {}
+        for nm in re.finditer(r"<(?:\w+:)?numFmt\s([^>]*?)/?>", self.text):
+            a = _attrs(nm.group(1))
+            if "numFmtId" in a and "formatCode" in a:
+                self.formats[int(a["numFmtId"])] = a["formatCode"]
+        self._derived: dict[tuple[int, str | None, bool | None], int] = {}
+
+    def _xf(self, index: int) -> str:
+        every = self.xfs + self.new_xfs
+        if not 0 <= index < len(every):
+            raise InPlaceUnsupported(f"a cell refers to cell format {index}, which is missing")
+        return every[index]
+
+    def number_format(self, index: int) -> str:
+        a = _attrs(_open_tag(self._xf(index)))
+        return self.formats.get(int(a.get("numFmtId", "0")), "General")
+
+    def quote_prefix(self, index: int) -> bool:
+        return _attrs(_open_tag(self._xf(index))).get("quotePrefix") in ("1", "true")
+
+    def derive(self, index: int, number_format: str | None, quote_prefix: bool | None) -> int:
+        """A cell format like ``index`` with another number format and/or quote prefix."""
+        key = (index, number_format, quote_prefix)
+        if key in self._derived:
+            return self._derived[key]
+        xf = self._xf(index)
+        tag = _open_tag(xf)
+        new_tag = tag
+        if number_format is not None:
+            fmt_id = self._format_id(number_format)
+            new_tag = _set_attr(new_tag, "numFmtId", str(fmt_id))
+            new_tag = _set_attr(new_tag, "applyNumberFormat", "1")
+        if quote_prefix is not None:
+            new_tag = (
+                _set_attr(new_tag, "quotePrefix", "1")
+                if quote_prefix
+                else _del_attr(new_tag, "quotePrefix")
+            )
+        if new_tag == tag:
+            self._derived[key] = index
+            return index
+        self.new_xfs.append(new_tag + xf[len(tag) :])
+        self.changed = True
+        new_index = len(self.xfs) + len(self.new_xfs) - 1
+        self._derived[key] = new_index
+        return new_index
+
+    def _format_id(self, code: str) -> int:
+        for fmt_id, known in self.formats.items():
+            if known == code:
+                return fmt_id
+        fmt_id = max([163, *(i for i in self.formats if i >= 164)]) + 1
+        self.formats[fmt_id] = code
+        self.new_formats[fmt_id] = code
+        return fmt_id
+
+    def xml(self) -> bytes:
+        text = self.text
+        p = self.prefix
+        if self.new_formats:
+            added = "".join(
+                f'<{p}numFmt numFmtId="{i}" formatCode="{html.escape(c, quote=True)}"/>'
+                for i, c in self.new_formats.items()
+            )
+            m = re.search(r"<(?:\w+:)?numFmts\b([^>]*?)(/?)>", text)
+            if m is None:
+                root = re.search(r"<(?:\w+:)?styleSheet\b[^>]*>", text)
+                assert root is not None
+                block = f'<{p}numFmts count="{len(self.new_formats)}">{added}</{p}numFmts>'
+                text = text[: root.end()] + block + text[root.end() :]
+            else:
+                opening = text[m.start() : m.end()].replace("/>", ">")
+                if m.group(2):  # <numFmts/>: an empty list
+                    opening = _set_attr(opening, "count", str(len(self.new_formats)))
+                    text = text[: m.start()] + opening + added + f"</{p}numFmts>" + text[m.end() :]
+                else:
+                    end = text.index("numFmts>", m.end())
+                    end = text.rindex("<", 0, end)
+                    # count the list's own entries (a dxf holds numFmt elements too)
+                    count = len(re.findall(r"<(?:\w+:)?numFmt\s", text[m.end() : end]))
+                    total = count + len(self.new_formats)
+                    opening = _set_attr(opening, "count", str(total))
+                    text = text[: m.start()] + opening + text[m.end() : end] + added + text[end:]
+        if self.new_xfs:
+            m = re.search(r"<(?:\w+:)?cellXfs\b[^>]*>", text)
+            assert m is not None
+            end = re.search(r"</(?:\w+:)?cellXfs>", text[m.end() :])
+            assert end is not None
+            close = m.end() + end.start()
+            total = len(self.xfs) + len(self.new_xfs)
+            opening = _set_attr(m.group(0), "count", str(total))
+            text = (
+                text[: m.start()]
+                + opening
+                + text[m.end() : close]
+                + "".join(self.new_xfs)
+                + text[close:]
+            )
+        return text.encode("utf-8")
+
+
+def _open_tag(element: str) -> str:
+    """``<xf a="1">`` of ``<xf a="1">...</xf>`` (or the whole of ``<xf a="1"/>``)."""
+    return element[: element.index(">") + 1]
+
+
+def _set_attr(tag: str, name: str, value: str) -> str:
+    pattern = re.compile(rf'(\s{re.escape(name)}\s*=\s*")[^"]*(")')
+    if pattern.search(tag):
+        return pattern.sub(lambda m: m.group(1) + value + m.group(2), tag, count=1)
+    close = "/>" if tag.endswith("/>") else ">"
+    return tag[: -len(close)].rstrip() + f' {name}="{value}"' + close
+
+
+def _del_attr(tag: str, name: str) -> str:
+    return re.sub(rf'\s{re.escape(name)}\s*=\s*"[^"]*"', "", tag, count=1)
+
+
+# ---------------------------------------------------------------- one worksheet
+
+
+_CELL_REF_RE = re.compile(r"^([A-Z]{1,3})(\d+)$")
+
+
+@dataclass
+class _Row:
+    number: int
+    open_tag: str  # "<row ...>" (self-closing rows are opened for the edit)
+    cells: dict[int, str]  # column -> the cell's XML
+
+
+class _Sheet:
+    """One worksheet part: the rows a write touches are parsed, the rest kept as text."""
+
+    def __init__(
+        self,
+        xml: bytes,
+        styles: _Styles,
+        formats: Formats,
+        excel_value: Callable[[object], object],
+        date1904: bool,
+    ) -> None:
+        self.text = xml.decode("utf-8")
+        self.styles = styles
+        self.formats = formats
+        self.excel_value = excel_value
+        self.epoch = CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900
+        root = re.search(r"<((?:\w+:)?)worksheet\b", self.text)
+        if root is None:
+            raise InPlaceUnsupported("not a worksheet part")
+        self.p = root.group(1)
+        p = re.escape(self.p)
+        data = re.search(rf"<{p}sheetData\b[^>]*?(/>|>)", self.text)
+        if data is None:
+            raise InPlaceUnsupported("a worksheet without sheetData")
+        self.data_start = data.start()
+        if data.group(1) == "/>":
+            self.data_end = data.end()
+            self.data_open = f"<{self.p}sheetData>"
+            body = ""
+        else:
+            close = self.text.find(f"</{self.p}sheetData>", data.end())
+            if close < 0:
+                raise InPlaceUnsupported("sheetData is not closed")
+            self.data_end = close + len(f"</{self.p}sheetData>")
+            self.data_open = data.group(0)
+            body = self.text[data.end() : close]
+        self._row_re = re.compile(rf"<{p}row\b([^>]*?)(?:/>|>(.*?)</{p}row>)", re.S)
+        self._cell_re = re.compile(rf"<{p}c\b([^>]*?)(?:/>|>(.*?)</{p}c>)", re.S)
+        # row number -> (start, end) of its text in the body; parsed only when written
+        self.body = body
+        self.row_spans: dict[int, tuple[int, int]] = {}
+        for m in self._row_re.finditer(body):
+            r = _attrs(m.group(1)).get("r")
+            if r is None or not r.isdigit():
+                raise InPlaceUnsupported("a row without a row number")
+            self.row_spans[int(r)] = (m.start(), m.end())
+        self.rows: dict[int, _Row] = {}
+        self.merged = [
+            range_boundaries(_attrs(m.group(1))["ref"])
+            for m in re.finditer(rf"<{p}mergeCell\s([^>]*?)/?>", self.text)
+            if ":" in _attrs(m.group(1)).get("ref", "")
+        ]
+        self.overwrote_formula = False
+        self.max_row = 0
+        self.max_col = 0
+        self.new_widths: dict[int, str] = {}
+
+    @property
+    def last_row(self) -> int:
+        return self.max_row
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, tab: TabWrite, skipped: list[Skipped]) -> None:
+        self.max_row = tab.last_row
+        for c in tab.cells:
+            if self._inside_merge(c.row, c.col):
+                skipped.append(
+                    Skipped(tab.title, f"{get_column_letter(c.col)}{c.row}", MERGED_REASON)
+                )
+                continue
+            row = self._row(c.row)
+            old = row.cells.get(c.col)
+            style = _cell_style(old) if old is not None else 0
+            if c.row == 1 and c.col > tab.header_width:
+                style = self._header_style(tab.header_width, c.col, style)
+            if old is not None and "<" + self.p + "f" in old:
+                self._check_formula(old)
+                self.overwrote_formula = True
+            new = self._cell_xml(c.row, c.col, c.value, style)
+            if new is None:
+                row.cells.pop(c.col, None)
+            else:
+                row.cells[c.col] = new
+            self.max_row = max(self.max_row, c.row)
+            self.max_col = max(self.max_col, c.col)
+
+    def _inside_merge(self, row: int, col: int) -> bool:
+        for min_col, min_row, max_col, max_row in self.merged:
+            if min_row <= row <= max_row and min_col <= col <= max_col:
+                return (row, col) != (min_row, min_col)
+        return False
+
+    def _row(self, number: int) -> _Row:
+        row = self.rows.get(number)
+        if row is not None:
+            return row
+        span = self.row_spans.get(number)
+        if span is None:
+            row = _Row(number, f'<{self.p}row r="{number}">', {})
+        else:
+            m = self._row_re.match(self.body, span[0])
+            assert m is not None
+            open_tag = _del_attr(f"<{self.p}row{m.group(1)}>", "spans")
+            cells: dict[int, str] = {}
+            for cm in self._cell_re.finditer(m.group(2) or ""):
+                ref = _attrs(cm.group(1)).get("r")
+                found = _CELL_REF_RE.match(ref or "")
+                if found is None:
+                    raise InPlaceUnsupported("a cell without a cell reference")
+                cells[column_index_from_string(found.group(1))] = cm.group(0)
+            row = _Row(number, open_tag, cells)
+        self.rows[number] = row
+        return row
+
+    def _check_formula(self, cell: str) -> None:
+        f = re.search(rf"<{re.escape(self.p)}f\b([^>]*)", cell)
+        a = _attrs(f.group(1)) if f else {}
+        if a.get("t") == "array" or (a.get("t") == "shared" and "ref" in a):
+            # other cells hang on this one's formula: openpyxl rewrites them one by one
+            raise InPlaceUnsupported("a write over the master cell of a shared or array formula")
+
+    def _header_style(self, header_width: int, col: int, style: int) -> int:
+        """A new service column's header looks like the team's last header."""
+        if not header_width:
+            return style
+        model = self._row(1).cells.get(header_width)
+        model_style = _cell_style(model) if model is not None else 0
+        width = self._custom_width(header_width)
+        if width is not None and self._width_covering(col) is None:
+            self.new_widths[col] = width
+        return model_style or style
+
+    def _cell_xml(self, row: int, col: int, value: object, style: int) -> str | None:
+        ref = f"{get_column_letter(col)}{row}"
+        value = self.excel_value(_plain(value))
+        if value is not None and not isinstance(
+            value, str | bool | int | float | datetime | date | time
+        ):
+            value = self.excel_value(str(value))  # a type Excel cannot hold: its text
+        if isinstance(value, str):
+            style = (
+                self.styles.derive(style, None, True)
+                if value.startswith(FORMULA_PREFIXES)
+                else style
+            )
+        elif style and self.styles.quote_prefix(style):
+            style = self.styles.derive(style, None, False)
+        if isinstance(value, datetime | date | time):
+            current = self.styles.number_format(style)
+            if current in self.formats.ours or not is_date_format(current):
+                style = self.styles.derive(style, self.formats.for_value(value), None)
+        s = f' s="{style}"' if style else ""
+        p = self.p
+        if value is None:
+            return f'<{p}c r="{ref}"{s}/>' if style else None
+        if isinstance(value, str):
+            space = ' xml:space="preserve"' if value != value.strip() or "\n" in value else ""
+            text = html.escape(value, quote=False)
+            return (
+                f'<{p}c r="{ref}"{s} t="inlineStr"><{p}is><{p}t{space}>{text}</{p}t></{p}is></{p}c>'
+            )
+        if isinstance(value, bool):
+            return f'<{p}c r="{ref}"{s} t="b"><{p}v>{int(value)}</{p}v></{p}c>'
+        if isinstance(value, datetime | date | time):
+            serial = to_excel(value, self.epoch)
+            return f'<{p}c r="{ref}"{s}><{p}v>{_number(serial)}</{p}v></{p}c>'
+        return f'<{p}c r="{ref}"{s}><{p}v>{_number(value)}</{p}v></{p}c>'
+
+    # ------------------------------------------------------------ columns
+
+    def _cols(self) -> list[tuple[int, int, str]]:
+        """(first, last, the <col> element) of every column range."""
+        p = re.escape(self.p)
+        block = re.search(rf"<{p}cols\b[^>]*>(.*?)</{p}cols>", self.text, re.S)
+        if block is None:
+            return []
+        out = []
+        for m in re.finditer(rf"<{p}col\s([^>]*?)/?>", block.group(1)):
+            a = _attrs(m.group(1))
+            out.append((int(a.get("min", "0")), int(a.get("max", "0")), m.group(0)))
+        return out
+
+    def _width_covering(self, col: int) -> str | None:
+        for first, last, element in self._cols():
+            if first <= col <= last:
+                return element
+        return None
+
+    def _custom_width(self, col: int) -> str | None:
+        element = self._width_covering(col)
+        if element is None:
+            return None
+        a = _attrs(element)
+        if a.get("customWidth") in ("1", "true") and "width" in a:
+            return a["width"]
+        return None
+
+    # ------------------------------------------------------------ the new part
+
+    def xml(self) -> bytes:
+        head = self._with_widths(self._with_dimension(self.text[: self.data_start]))
+        close = f"</{self.p}sheetData>"
+        # what this write made must be well-formed XML (the rest is as it was)
+        rebuilt = "".join(self._row_xml(self.rows[n]) for n in sorted(self.rows))
+        _check_well_formed(
+            "a worksheet", f"{head}{self.data_open}{rebuilt}{close}</{self.p}worksheet>".encode()
+        )
+        text = head + self.data_open + self._body() + close + self.text[self.data_end :]
+        return text.encode("utf-8")
+
+    def _body(self) -> str:
+        pieces: list[str] = []
+        pos = 0
+        written = sorted(self.rows)
+        existing = sorted(self.row_spans)
+        # walk the existing rows in order, splicing in the rebuilt and new ones
+        new_rows = [r for r in written if r not in self.row_spans]
+        ni = 0
+        for number in existing:
+            start, end = self.row_spans[number]
+            while ni < len(new_rows) and new_rows[ni] < number:
+                pieces.append(self.body[pos:start])
+                pos = start
+                pieces.append(self._row_xml(self.rows[new_rows[ni]]))
+                ni += 1
+            if number in self.rows:
+                pieces.append(self.body[pos:start])
+                pieces.append(self._row_xml(self.rows[number]))
+                pos = end
+        pieces.append(self.body[pos:])
+        for number in new_rows[ni:]:
+            pieces.append(self._row_xml(self.rows[number]))
+        return "".join(pieces)
+
+    def _row_xml(self, row: _Row) -> str:
+        cells = "".join(row.cells[c] for c in sorted(row.cells))
+        return f"{row.open_tag}{cells}</{self.p}row>"
+
+    def _with_dimension(self, head: str) -> str:
+        p = re.escape(self.p)
+        m = re.search(rf"<{p}dimension\s([^>]*?)/?>", head)
+        if m is None or not self.rows:
+            return head
+        ref = _attrs(m.group(1)).get("ref", "A1")
+        try:
+            min_col, min_row, max_col, max_row = range_boundaries(
+                ref.split(":")[0] + ":" + ref.split(":")[-1]
+            )
+        except (ValueError, TypeError):
+            return head
+        max_col = max(max_col or 1, self.max_col)
+        max_row = max(max_row or 1, self.max_row)
+        new_ref = (
+            f"{get_column_letter(min_col or 1)}{min_row or 1}:{get_column_letter(max_col)}{max_row}"
+        )
+        tag = _set_attr(m.group(0), "ref", new_ref)
+        return head[: m.start()] + tag + head[m.end() :]
+
+    def _with_widths(self, head: str) -> str:
+        if not self.new_widths:
+            return head
+        p = self.p
+        new = [
+            (col, col, f'<{p}col min="{col}" max="{col}" width="{w}" customWidth="1"/>')
+            for col, w in sorted(self.new_widths.items())
+        ]
+        block = re.search(rf"<{re.escape(p)}cols\b[^>]*>(.*?)</{re.escape(p)}cols>", head, re.S)
+        if block is None:
+            elements = "".join(e for _, _, e in new)
+            return head + f"<{p}cols>{elements}</{p}cols>"
+        merged = sorted([*self._cols(), *new], key=lambda c: c[0])
+        elements = "".join(e for _, _, e in merged)
+        return head[: block.start(1)] + elements + head[block.end(1) :]
+
+
+def _plain(value: object) -> object:
+    """numpy and Decimal numbers as the Python numbers openpyxl would store."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real | Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return value
+
+
+def _cell_style(cell: str | None) -> int:
+    if cell is None:
+        return 0
+    m = re.match(r'<(?:\w+:)?c\b[^>]*?\ss="(\d+)"', cell)
+    return int(m.group(1)) if m else 0
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InPlaceUnsupported("a number Excel cannot hold")
+        return repr(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------- other parts
+
+
+def _grow_table(xml: bytes, old_last: int, new_last: int) -> bytes | None:
+    """Rows appended just below an Excel table join it, as they would in Excel."""
+    if new_last <= old_last:
+        return None
+    text = xml.decode("utf-8")
+    root = re.search(r"<(?:\w+:)?table\s([^>]*)>", text)
+    if root is None:
+        return None
+    a = _attrs(root.group(1))
+    try:
+        min_col, min_row, max_col, max_row = range_boundaries(a.get("ref", ""))
+    except (ValueError, TypeError):
+        return None
+    if (
+        min_row != 1
+        or max_row < old_last
+        or max_row >= new_last
+        or a.get("totalsRowCount", "0") not in ("0", "")
+    ):
+        return None
+    ref = f"{get_column_letter(min_col)}1:{get_column_letter(max_col)}{new_last}"
+    text = text[: root.start()] + _set_attr(root.group(0), "ref", ref) + text[root.end() :]
+    flt = re.search(r"<(?:\w+:)?autoFilter\s[^>]*?/?>", text)
+    if flt is not None:
+        text = text[: flt.start()] + _set_attr(flt.group(0), "ref", ref) + text[flt.end() :]
+    return text.encode("utf-8")
+
+
+def _full_calc_on_load(xml: bytes) -> bytes:
+    """Ask Excel to recalculate formulas when it opens the file: their inputs changed."""
+    text = xml.decode("utf-8")
+    m = re.search(r"<((?:\w+:)?)calcPr\b[^>]*?/?>", text)
+    if m is not None:
+        tag = _set_attr(m.group(0), "fullCalcOnLoad", "1")
+        return (text[: m.start()] + tag + text[m.end() :]).encode("utf-8")
+    root = re.search(r"<((?:\w+:)?)workbook\b", text)
+    prefix = root.group(1) if root else ""
+    for after in ("definedNames", "externalReferences", "functionGroups", "sheets"):
+        end = re.search(rf"</(?:\w+:)?{after}>", text)
+        if end is not None:
+            tag = f'<{prefix}calcPr fullCalcOnLoad="1"/>'
+            return (text[: end.end()] + tag + text[end.end() :]).encode("utf-8")
+    return xml
+
+
+def _drop_relationship(rels: bytes, target_part: str, source_part: str) -> bytes:
+    folder = posixpath.dirname(source_part)
+
+    def keep(m: re.Match[bytes]) -> bytes:
+        a = _attrs(m.group(1))
+        target = a.get("Target", "")
+        resolved = (
+            target.lstrip("/")
+            if target.startswith("/")
+            else posixpath.normpath(posixpath.join(folder, target))
+        )
+        return b"" if resolved == target_part else m.group(0)
+
+    return _REL_RE.sub(keep, rels)
+
+
+def _drop_override(content_types: bytes, part: str) -> bytes:
+    pattern = rb'<(?:\w+:)?Override\s[^>]*PartName="/' + re.escape(part.encode()) + rb'"[^>]*?/>'
+    return re.sub(pattern, b"", content_types)

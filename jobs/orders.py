@@ -186,6 +186,10 @@ def _forwarder_problems(
         fwd = forwarders[name]
         if fwd.weekmask is None:
             why = f"Pickup days of {name} cannot be read (see the {fwd_table.title} tab)"
+        elif "email" not in fwd_table.headers:
+            # the column itself is missing (or its header lost to merged cells):
+            # the tab's own Problems row says so once, not once per forwarder
+            why = f"the {fwd_table.title} tab has no Email column"
         else:
             why = f"{name} has no Email on the {fwd_table.title} tab"
             ctx.problem(

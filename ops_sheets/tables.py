@@ -723,8 +723,13 @@ def parse_table(
         found[key] = i
         headers[key] = str(h)
 
+    # a header lost to merged cells is one problem, naming the column it hid
+    hidden, explained = _hidden_header_problems(spec, layout, title, grid, found)
+    problems += hidden
     missing_required = [c for c in spec.columns if c.required and c.key not in found]
     for c in missing_required:
+        if c.key in explained:
+            continue
         problems.append(
             Problem(
                 title,
@@ -821,6 +826,71 @@ def parse_table(
     if not spec.service_owned:  # the service's own tabs have no team keys to skip
         usable = frame[frame["_key_ok"]].reset_index(drop=True)
     return Table(spec, title, usable, headers, problems, _all_rows=frame)
+
+
+def _hidden_header_problems(
+    spec: TabSpec, layout: TableLayout, title: str, grid: Grid, found: Mapping[str, int]
+) -> tuple[list[Problem], set[str]]:
+    """Header cells lost to merged cells, one problem each; and the keys of the
+    columns those problems name (not to be reported as missing a second time).
+
+    A header cell merged into its left neighbour (Forwarders A1:B1) reads blank, so
+    its column is not found, and every row would seem to have no Email. Where the
+    backend tells merges (``Grid.merges``), a blank header cell inside a merge is
+    the sign; where it cannot, a blank header cell right of a non-blank one over a
+    column that holds data. The column it hid is taken to be the missing column
+    that the spec places between its neighbours ("Email" between "Forwarder" and
+    "Pickup cutoff"); without such a column, a merge is still reported when its
+    column holds data, and a mere blank header is not (a team's unlabelled column).
+    """
+    header = grid.header
+    width = max([len(header), *(len(r) for r in grid.rows[1:])], default=0)
+    anchors: dict[int, tuple[int, str]] = {}  # 0-based column → (anchor column, range)
+    for r0, c0, r1, c1 in grid.merges or ():
+        if r0 <= 1 <= r1 and c1 > c0:
+            span = f"{_col_letter(c0 - 1)}{r0}:{_col_letter(c1 - 1)}{r1}"
+            for c in range(c0, c1):  # every cell right of the range's first one
+                anchors[c] = (c0 - 1, span)
+    order = {c.key: i for i, c in enumerate(spec.columns)}
+    at = {i: order[k] for k, i in found.items()}  # sheet column → spec position
+    missing = [c for c in spec.columns if c.owner == "team" and c.key not in found]
+    problems: list[Problem] = []
+    named: set[str] = set()
+    for i in range(width):
+        if normalise_header(_cell(header, i)):
+            continue
+        merged = anchors.get(i)
+        has_data = any(_cell(r, i) is not None for r in grid.rows[1:])
+        if merged is None and (grid.merges is not None or i == 0 or not has_data):
+            continue
+        if merged is None and not normalise_header(_cell(header, i - 1)):
+            continue
+        left = max((at[j] for j in at if j < i), default=-1)
+        right = min((at[j] for j in at if j > i), default=len(spec.columns))
+        candidate = next(
+            (c for c in missing if left < order[c.key] < right and c.key not in named), None
+        )
+        if candidate is None and (merged is None or not has_data):
+            continue
+        cell = f"{_col_letter(i)}1"
+        if merged is not None:
+            anchor = f"{_col_letter(merged[0])}1"
+            why, fix = f"the header cell {cell} is merged with {anchor}", f"unmerge {merged[1]}"
+        else:
+            anchor = f"{_col_letter(i - 1)}1"
+            why = f"the header cell {cell} is blank (merged with {anchor}?)"
+            fix = "unmerge the header cells if they are merged"
+        if candidate is None:
+            problem = f"{why}, so column {_col_letter(i)} has no header and is not read"
+            fix += f" and give column {_col_letter(i)} its header in {cell}"
+            name = ""
+        else:
+            name = layout.headers[candidate.key]
+            named.add(candidate.key)
+            problem = f"column {name!r} is missing — {why}"
+            fix += f" and type {name!r} in {cell}"
+        problems.append(Problem(title, 1, name, "", "", problem, fix))
+    return problems, named
 
 
 def _cell(row: Sequence[Cell], i: int) -> Cell:

@@ -26,6 +26,7 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.formatting.rule import CellIsRule, FormulaRule
 from openpyxl.styles import PatternFill
+from openpyxl.styles.numbers import is_date_format
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
@@ -136,6 +137,28 @@ def team_facts(path: Path) -> dict[str, dict[str, Any]]:
             cell.column for cell in ws[1] if normalise_header(cell.value) not in service
         }
         out[spec.title] = tab_facts(ws, book, team_columns)
+    return out
+
+
+def service_touches(path: Path) -> dict[str, object]:
+    """What the service adds to team tabs: its headers' look, and date formats on its
+    cells (compared by kind: LibreOffice may spell a format its own way)."""
+    book = load(path)
+    out: dict[str, object] = {}
+    for key in TEAM_TABS:
+        spec = TAB_SPECS[key]
+        ws = book[spec.title]
+        service = {normalise_header(c.header) for c in spec.service_columns}
+        for cell in ws[1]:
+            if normalise_header(cell.value) not in service:
+                continue
+            out[f"{ws.title}!{cell.coordinate}"] = (cell.value, bool(cell.font.b))
+            dated = [
+                c.coordinate
+                for (c,) in ws.iter_rows(min_row=2, min_col=cell.column, max_col=cell.column)
+                if c.value is not None and is_date_format(c.number_format)
+            ]
+            out[f"{ws.title}!{cell.column_letter} dates"] = dated
     return out
 
 
@@ -256,7 +279,11 @@ def test_a_workbook_saved_by_libreoffice_keeps_working(
 
     for saved_by_libreoffice, hours in ((True, 1), (False, 2), (True, 3)):
         if saved_by_libreoffice and hours > 1:
+            ours = service_touches(workbook)
+            assert any(v for k, v in ours.items() if k.endswith(" dates"))
             libreoffice_save(workbook, profile)
+            # what the service added to team tabs survives LibreOffice's save
+            assert service_touches(workbook) == ours
         before = team_facts(workbook)
         file_before = workbook.read_bytes()
         # the team's touches are in the file, as LibreOffice wrote them

@@ -24,6 +24,7 @@ from ops_sheets.calendar import (
     parse_days,
 )
 from ops_sheets.config import Settings, settings_from_dict
+from ops_sheets.errors import ConfigError
 from ops_sheets.tables import FORWARDERS, ORDERS, STOCK, Table, parse_table
 from ops_sheets.validation import validate
 from ops_sheets.workbook.base import Grid
@@ -172,16 +173,29 @@ def test_public_holidays_of_the_configured_country() -> None:
     assert ship_by("2026-12-31 10:00", settings=s) == [date(2027, 1, 4)]
 
 
+def unchecked(**orders: Any) -> Settings:
+    """Settings changed after loading, so the loader's checks never saw them."""
+    s = settings_with()
+    return replace(s, jobs=replace(s.jobs, orders=replace(s.jobs.orders, **orders)))
+
+
 def test_unknown_holidays_country_is_a_config_error_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"\[jobs.orders\] holidays_country: \"XX\""):
+        settings_with(holidays_country="XX")
     with pytest.raises(ValueError, match="holidays_country"):
-        rules(settings_with(holidays_country="XX"))
+        rules(unchecked(holidays_country="XX"))
 
 
 def test_bad_business_days_and_cutoff_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match=r"\[jobs.orders\] business_days"):
+        settings_with(business_days="Mon-Fry")
+    with pytest.raises(ConfigError, match=r"\[jobs.orders\] order_cutoff"):
+        settings_with(order_cutoff="2pm")
+    # the rules still refuse them when settings bypass the loader
     with pytest.raises(ValueError, match="business_days"):
-        rules(settings_with(business_days="Mon-Fry"))
+        rules(unchecked(business_days="Mon-Fry"))
     with pytest.raises(ValueError, match="order_cutoff"):
-        rules(settings_with(order_cutoff="2pm"))
+        rules(unchecked(order_cutoff="2pm"))
 
 
 def test_dates_are_local_dates_in_summer_time() -> None:

@@ -451,10 +451,9 @@ def test_a_second_run_writes_only_what_changed(shop: Shop) -> None:
     assert shop.status()["SO-5/A-1"] == "LATE 1 BUSINESS DAY"
 
 
-def test_bad_orders_settings_stop_the_run_with_a_config_error(tmp_path: Path) -> None:
-    shop = xlsx_shop(tmp_path, shop_tabs(), holidays=["next friday"])
-    with pytest.raises(ConfigError, match=r"\[jobs.orders\] holidays"):
-        shop.run()
+def test_bad_orders_settings_are_a_config_error_before_any_run(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[jobs.orders\] holidays: \"next friday\""):
+        xlsx_shop(tmp_path, shop_tabs(), holidays=["next friday"])  # refused as it loads
 
 
 def test_parcels_not_shipped_after_their_pickup_day_are_handed_to_the_monitor(shop: Shop) -> None:

@@ -31,7 +31,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table
 
 from ops_sheets.errors import UnsupportedContentError, WorkbookError, WorkbookLockedError
-from ops_sheets.workbook.base import Append, ChangeSet, Replace, Update
+from ops_sheets.workbook.base import Append, ChangeSet, ChartSpec, Replace, Update
 from ops_sheets.workbook.xlsx import XlsxWorkbook
 
 REPO = Path(__file__).resolve().parents[1]
@@ -1079,3 +1079,76 @@ def test_dates_in_a_workbook_counting_from_1904(tmp_path: Path) -> None:
         date(2026, 11, 20),
         datetime(2026, 11, 23, 9),
     ]
+
+
+def weekly_changes(*titles: str) -> ChangeSet:
+    changes = ChangeSet()
+    changes.declare("Weekly summary", ["Week", "Orders"], ["Week"])
+    changes.updates.append(Update("Weekly summary", {"Week": "2026-W45"}, {"Orders": 50}))
+    for title in titles:
+        changes.charts.append(
+            ChartSpec("Weekly summary", title, "bar", "Week", ("Orders",), anchor="F2")
+        )
+    return changes
+
+
+def test_a_chart_is_drawn_in_place_on_a_tab_without_one(tmp_path: Path) -> None:
+    path = build(
+        tmp_path / "w.xlsx",
+        {
+            "Stock": [["SKU"], ["A-1"]],
+            "Weekly summary": [["Week", "Orders"], ["2026-W44", 40], ["2026-W45", 45]],
+        },
+    )
+    before = zip_parts(path)
+
+    XlsxWorkbook(path).write(weekly_changes("Orders by week"))
+
+    after = zip_parts(path)
+    assert {n for n in after if n not in before} == {
+        "xl/drawings/drawing1.xml",
+        "xl/drawings/_rels/drawing1.xml.rels",
+        "xl/charts/chart1.xml",
+        "xl/worksheets/_rels/sheet2.xml.rels",
+    }
+    assert after["xl/worksheets/sheet1.xml"] == before["xl/worksheets/sheet1.xml"]
+    (chart,) = load_workbook(path)["Weekly summary"]._charts
+    assert chart.title.tx.rich.p[0].r[0].t == "Orders by week"
+    assert [s.val.numRef.f for s in chart.series] == ["'Weekly summary'!$B$2:$B$3"]
+    assert XlsxWorkbook(path).read(["Weekly summary"])["Weekly summary"].rows[2] == [
+        "2026-W45",
+        50,
+    ]
+
+
+def test_redrawing_in_place_keeps_the_tabs_other_drawings_byte_for_byte(tmp_path: Path) -> None:
+    """Our chart of a title is replaced; a chart of another title and a picture stay
+    exactly as they were, and nothing is left behind of the chart replaced."""
+    path = chart_and_image_file(tmp_path / "c.xlsx", chart_tab="Weekly summary")
+    XlsxWorkbook(path).write(weekly_changes("Orders"))  # ours, next to the untitled one
+    assert sorted(_titles(path)) == ["", "Orders"]
+    before = zip_parts(path)
+
+    XlsxWorkbook(path).write(weekly_changes("Orders"))
+
+    after = zip_parts(path)
+    assert sorted(_titles(path)) == ["", "Orders"]
+    assert [n for n in after if n.startswith("xl/charts/")] == [
+        n for n in before if n.startswith("xl/charts/")
+    ]
+    untitled = next(
+        n for n in before if n.startswith("xl/charts/") and b"Orders</" not in before[n]
+    )
+    assert after[untitled] == before[untitled]
+    assert [n for n in before if n.startswith("xl/media/")] == [
+        n for n in after if n.startswith("xl/media/")
+    ]
+    assert all(after[n] == before[n] for n in before if n.startswith("xl/media/"))
+    types = after["[Content_Types].xml"]
+    assert all(f"/{n}".encode() in types for n in after if n.startswith("xl/charts/"))
+
+
+def _titles(path: Path) -> list[str]:
+    from ops_sheets.workbook.xlsx import _chart_title
+
+    return [_chart_title(c) for c in load_workbook(path)["Weekly summary"]._charts]

@@ -15,9 +15,11 @@ What it promises, and why:
   everything else in those worksheets, is kept byte for byte. So charts, shapes,
   pivot tables and extensions that Excel or LibreOffice wrote all survive, and a
   write costs time in proportion to the tabs it touches, not to the file.
-* **openpyxl for the rest.** A write that creates tabs (``init``, a first run), draws
-  charts (the weekly job) or meets XML the in-place writer does not edit (e.g. a
-  cell that is the master of a shared formula) loads and re-saves the whole file
+  Charts a job draws (the weekly job's) go in place too: the tab's drawing gets
+  them, replacing its charts of the same titles; its other drawings stay as they are.
+* **openpyxl for the rest.** A write that creates tabs (``init``, a first run) or
+  meets XML the in-place writer does not edit (e.g. a cell that is the master of a
+  shared formula) loads and re-saves the whole file
   with openpyxl, setting only the planned cells: formatting, other tabs, formulas,
   data validation, conditional formatting, defined names and freeze panes survive.
   Data validations that Excel stores as an "x14" extension (typically a drop-down
@@ -259,11 +261,11 @@ class XlsxWorkbook(Workbook):
     def _apply_in_place(self, pending: _PendingWrite, plan: WritePlan, changes: ChangeSet) -> bool:
         """Write only the worksheet parts that change (see :mod:`.xlsx_parts`).
 
-        False when this write needs openpyxl: a new file or new tabs, charts to
-        draw, or anything :func:`write_in_place` cannot edit safely.
+        False when this write needs openpyxl: a new file or new tabs, or anything
+        :func:`write_in_place` cannot edit safely.
         """
         package = pending.package
-        if package is None or plan.new_tabs or changes.charts or self.whole_file_writes:
+        if package is None or plan.new_tabs or self.whole_file_writes:
             return False
         tabs = []
         for tab, cells in plan.by_tab().items():
@@ -274,7 +276,9 @@ class XlsxWorkbook(Workbook):
             tabs.append(TabWrite(package.title_of(tab) or tab, cells, header_width, snap.last_row))
         skipped: list[Skipped] = []
         try:
-            data = write_in_place(package, tabs, _FORMATS, _excel_value, skipped)
+            data = write_in_place(
+                package, tabs, _FORMATS, _excel_value, skipped, changes.charts, _build_chart
+            )
         except InPlaceUnsupported as exc:
             log.debug("%s: writing with openpyxl: %s", self.path, exc)
             return False

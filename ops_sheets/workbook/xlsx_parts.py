@@ -9,12 +9,14 @@ every other byte of the part, and every other part of the zip, is copied as it w
 New text goes in as inline strings, so the shared strings part is never touched;
 the styles part only gains the few cell formats a write needs (a date format on a
 cell, Excel's quote prefix on text that looks like a formula). Excel is asked to
-recalculate on opening, as it is after an openpyxl save.
+recalculate on opening, as it is after an openpyxl save. Charts the service draws
+(built by openpyxl from the written cells) go into the sheet's drawing part,
+replacing the charts of the same titles; other anchors and parts stay as they are.
 
 What it cannot do raises :class:`InPlaceUnsupported`, and the caller writes the
-file with openpyxl instead, as before: new tabs, cells in the middle of a shared or
-array formula's master, a worksheet without row or cell references, a main
-namespace written with a prefix in a form it does not expect.
+file with openpyxl instead, as before: new tabs, a write over the master cell of a
+shared or array formula (other cells hang on it), a worksheet without row or cell
+references, or anything else whose result would not be well-formed XML.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from xml.etree import ElementTree
 
 from openpyxl.styles.numbers import (
@@ -41,7 +44,7 @@ from openpyxl.styles.numbers import (
 from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel, to_excel
 
-from .base import CellWrite, Skipped, normalise_header
+from .base import CellWrite, ChartSpec, Skipped, normalise_header
 
 #: text starting with these is a formula to a person typing it into Excel
 FORMULA_PREFIXES = ("=", "+", "-", "@")
@@ -143,7 +146,8 @@ def read_snapshot(
             wanted[i] = norm
     key_cols = {i: n for i, n in wanted.items() if n in keys}
     last_row = reader.last_used_row()
-    columns: dict[str, list[object]] = {n: [None] * max(0, last_row - 1) for n in wanted.values()}
+    # only the columns rows are found by: the others are not decoded at all
+    columns: dict[str, list[object]] = {n: [None] * max(0, last_row - 1) for n in key_cols.values()}
     for row, col, value in reader.cells(set(key_cols), first_row=2, last_row=last_row):
         columns[key_cols[col]][row - 2] = value
     return header, columns, last_row
@@ -155,11 +159,19 @@ def write_in_place(
     formats: Formats,
     excel_value: Callable[[object], object],
     skipped: list[Skipped],
+    charts: Sequence[ChartSpec] = (),
+    build_chart: Callable[[Any, ChartSpec], Any] | None = None,
 ) -> bytes:
-    """The new zip: the package with the cells of ``tabs`` written, all else kept."""
+    """The new zip: the package with the cells of ``tabs`` written, all else kept.
+
+    ``charts`` are drawn after the cells, each by ``build_chart`` (an openpyxl chart
+    from a sheet-like view of the written tab, or None to keep the tab's charts as
+    they are); each replaces the tab's chart of the same title.
+    """
     parts = package.parts
     styles = package.styles
     changed: dict[str, bytes] = {}
+    removed: set[str] = set()
     dropped_formulas = False
     for tab in tabs:
         title = package.title_of(tab.title)
@@ -174,12 +186,14 @@ def write_in_place(
             grown = _grow_table(parts[table_part], tab.last_row, sheet.last_row)
             if grown is not None:
                 changed[table_part] = grown
+    if charts:
+        assert build_chart is not None
+        _draw_charts(package, changed, removed, charts, build_chart)
     if styles.changed:
         changed[package.styles_part] = styles.xml()
     workbook = _full_calc_on_load(parts[package.workbook_part])
     if workbook != parts[package.workbook_part]:
         changed[package.workbook_part] = workbook
-    removed: set[str] = set()
     if dropped_formulas:
         # Excel "repairs" a file whose calculation chain names a cell that no longer
         # holds a formula; without the part it rebuilds the chain itself.
@@ -189,7 +203,7 @@ def write_in_place(
             rels = _rels_name(package.workbook_part)
             changed[rels] = _drop_relationship(parts[rels], calc_chain, package.workbook_part)
             changed["[Content_Types].xml"] = _drop_override(
-                parts["[Content_Types].xml"], calc_chain
+                changed.get("[Content_Types].xml", parts["[Content_Types].xml"]), calc_chain
             )
     for name, data in changed.items():
         if name not in package.sheets.values():  # sheets checked as they were rebuilt
@@ -205,6 +219,8 @@ def write_in_place(
             entry.external_attr = info.external_attr
             entry.create_system = info.create_system
             zout.writestr(entry, changed.get(info.filename, parts[info.filename]))
+        for name in sorted(set(changed) - set(parts) - removed):  # parts new in this write
+            zout.writestr(name, changed[name])
     return out.getvalue()
 
 
@@ -868,6 +884,260 @@ def _number(value: object) -> str:
             raise InPlaceUnsupported("a number Excel cannot hold")
         return repr(value)
     return str(value)
+
+
+# ---------------------------------------------------------------- charts
+
+SHEET_DRAWING_NS = "http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing"
+RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+DRAWING_REL = REL_NS + "/drawing"
+CHART_REL = REL_NS + "/chart"
+DRAWING_TYPE = "application/vnd.openxmlformats-officedocument.drawing+xml"
+CHART_TYPE = "application/vnd.openxmlformats-officedocument.drawingml.chart+xml"
+_ANCHOR_RE = re.compile(
+    r"<((?:\w+:)?)(twoCellAnchor|oneCellAnchor|absoluteAnchor)\b.*?</\1\2>", re.S
+)
+#: elements a worksheet may hold after <drawing>: a new <drawing> goes before them
+_AFTER_DRAWING = (
+    "legacyDrawing",
+    "legacyDrawingHF",
+    "drawingHF",
+    "picture",
+    "oleObjects",
+    "controls",
+    "webPublishItems",
+    "tableParts",
+    "extLst",
+)
+
+
+class _SheetView:
+    """Just enough of an openpyxl worksheet for building a chart from written cells."""
+
+    class _Cell:
+        def __init__(self, value: object, column: int) -> None:
+            self.value = value
+            self.column = column
+
+    def __init__(self, title: str, values: _SheetValues) -> None:
+        self.title = title
+        self._values = values
+        self.max_row = values.last_used_row()
+        self._columns: dict[int, dict[int, object]] = {}
+
+    def __getitem__(self, row: int) -> list[_SheetView._Cell]:
+        return [self._Cell(v, i) for i, v in enumerate(self._values.row_values(row), start=1)]
+
+    def cell(self, row: int, column: int) -> _SheetView._Cell:
+        if column not in self._columns:
+            found = self._values.cells({column}, 1, self.max_row)
+            self._columns[column] = {r: v for r, _, v in found}
+        return self._Cell(self._columns[column].get(row), column)
+
+
+def _draw_charts(
+    package: Package,
+    changed: dict[str, bytes],
+    removed: set[str],
+    charts: Sequence[ChartSpec],
+    build_chart: Callable[[Any, ChartSpec], Any],
+) -> None:
+    by_title: dict[str, list[ChartSpec]] = {}
+    for spec in charts:
+        title = package.title_of(spec.tab)
+        if title is not None:
+            by_title.setdefault(title, []).append(spec)
+    for title, specs in by_title.items():
+        part = package.sheets[title]
+        view = _SheetView(title, _SheetValues(package, changed.get(part, package.parts[part])))
+        drawn = [(spec, chart) for spec in specs if (chart := build_chart(view, spec)) is not None]
+        if drawn:
+            _Drawing(package, changed, removed, part).replace(drawn)
+
+
+class _Drawing:
+    """The drawing part of one worksheet: charts the service draws replace the ones of
+    the same title; every other anchor (a person's chart, a picture) is kept as is."""
+
+    def __init__(
+        self, package: Package, changed: dict[str, bytes], removed: set[str], sheet: str
+    ) -> None:
+        self.package = package
+        self.changed = changed
+        self.removed = removed
+        self.sheet = sheet
+        existing = [t for k, t, _ in self._targets(sheet) if k == DRAWING_REL]
+        if existing:
+            self.part = existing[0]
+            self.xml = self._get(self.part).decode("utf-8")
+        else:
+            self.part = self._free_name("xl/drawings/drawing{}.xml")
+            self.xml = (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                f'<xdr:wsDr xmlns:xdr="{SHEET_DRAWING_NS}" '
+                'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"></xdr:wsDr>'
+            )
+            rid = self._add_relationship(sheet, DRAWING_REL, self.part)
+            self._put(sheet, _with_drawing(self._get(sheet).decode("utf-8"), rid).encode())
+            self._add_override(self.part, DRAWING_TYPE)
+
+    # ------------------------------------------------------------ package helpers
+
+    def _get(self, name: str) -> bytes:
+        return self.changed.get(name, self.package.parts.get(name, b""))
+
+    def _put(self, name: str, data: bytes) -> None:
+        self.changed[name] = data
+        self.removed.discard(name)
+
+    def _exists(self, name: str) -> bool:
+        return name not in self.removed and (name in self.changed or name in self.package.parts)
+
+    def _free_name(self, pattern: str) -> str:
+        n = 1
+        while self._exists(pattern.format(n)):
+            n += 1
+        return pattern.format(n)
+
+    def _targets(self, part: str) -> list[tuple[str, str, str]]:
+        rels = _rels_name(part)
+        if not self._exists(rels):
+            return []
+        return _rel_targets(self._get(rels), posixpath.dirname(part))
+
+    def _add_relationship(self, source: str, kind: str, target: str) -> str:
+        rels = _rels_name(source)
+        text = (
+            self._get(rels).decode("utf-8")
+            if self._exists(rels)
+            else f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<Relationships xmlns="{RELS_NS}"></Relationships>'
+        )
+        used = set(re.findall(r'\bId="([^"]+)"', text))
+        n = 1
+        while f"rId{n}" in used:
+            n += 1
+        rid = f"rId{n}"
+        relative = posixpath.relpath(target, posixpath.dirname(source))
+        element = f'<Relationship Id="{rid}" Type="{kind}" Target="{relative}"/>'
+        close = re.search(r"</(?:\w+:)?Relationships>\s*$", text)
+        if close is None:
+            raise InPlaceUnsupported(f"{rels} is not a relationships part")
+        self._put(rels, (text[: close.start()] + element + text[close.start() :]).encode())
+        return rid
+
+    def _add_override(self, part: str, content_type: str) -> None:
+        name = "[Content_Types].xml"
+        text = self._get(name).decode("utf-8")
+        element = f'<Override PartName="/{part}" ContentType="{content_type}"/>'
+        close = text.rindex("</")
+        self._put(name, (text[:close] + element + text[close:]).encode())
+
+    def _remove_part(self, part: str) -> None:
+        """A chart part we replace, its relationships, and what only it used."""
+        own = [t for _, t, _ in self._targets(part)]
+        self.removed.update({part, _rels_name(part)})
+        self.changed.pop(part, None)
+        name = "[Content_Types].xml"
+        self._put(name, _drop_override(self._get(name), part))
+        for target in own:
+            if target.startswith("xl/charts/") and not self._referenced(target):
+                self._remove_part(target)
+
+    def _referenced(self, target: str) -> bool:
+        base = posixpath.basename(target).encode()
+        names = set(self.package.parts) | set(self.changed)
+        return any(
+            n.endswith(".rels") and n not in self.removed and base in self._get(n) for n in names
+        )
+
+    # ------------------------------------------------------------ charts
+
+    def replace(self, drawn: Sequence[tuple[ChartSpec, Any]]) -> None:
+        titles = {spec.title for spec, _ in drawn}
+        by_id = {rid: t for k, t, rid in self._targets(self.part) if k == CHART_REL}
+        kept: list[str] = []
+        pos = 0
+        for m in _ANCHOR_RE.finditer(self.xml):
+            rid = re.search(r'<(?:\w+:)?chart\b[^>]*?\b(?:\w+:)?id="([^"]+)"', m.group(0))
+            target = by_id.get(rid.group(1)) if rid else None
+            if target is not None and _chart_part_title(self._get(target)) in titles:
+                kept.append(self.xml[pos : m.start()])
+                pos = m.end()
+                self._drop_relationship_to(target)
+                self._remove_part(target)
+        kept.append(self.xml[pos:])
+        xml = "".join(kept)
+        next_id = max(
+            [0, *(int(i) for i in re.findall(r'<(?:\w+:)?cNvPr\b[^>]*?\bid="(\d+)"', xml))]
+        )
+        anchors = []
+        for spec, chart in drawn:
+            chart_part = self._free_name("xl/charts/chart{}.xml")
+            self._put(chart_part, _chart_xml(chart))
+            self._add_override(chart_part, CHART_TYPE)
+            rid = self._add_relationship(self.part, CHART_REL, chart_part)
+            next_id += 1
+            anchors.append(_anchor_xml(chart, spec.anchor, rid, next_id))
+        close = re.search(r"</(?:\w+:)?wsDr>\s*$", xml)
+        if close is None:
+            raise InPlaceUnsupported("the drawing part does not end as expected")
+        xml = xml[: close.start()] + "".join(anchors) + xml[close.start() :]
+        self._put(self.part, xml.encode("utf-8"))
+
+    def _drop_relationship_to(self, target: str) -> None:
+        rels = _rels_name(self.part)
+        self._put(rels, _drop_relationship(self._get(rels), target, self.part))
+
+
+def _chart_part_title(xml: bytes) -> str:
+    """The title of a chart part, as openpyxl reads it: the runs of its rich text."""
+    text = xml.decode("utf-8", errors="replace")
+    chart = re.search(r"<(?:\w+:)?chart>(.*?)<(?:\w+:)?plotArea\b", text, re.S)
+    if chart is None:
+        return ""
+    title = re.search(r"<(?:\w+:)?title>(.*?)</(?:\w+:)?title>", chart.group(1), re.S)
+    if title is None:
+        return ""
+    return "".join(html.unescape(t) for t in re.findall(r"<a:t>(.*?)</a:t>", title.group(1), re.S))
+
+
+def _chart_xml(chart: Any) -> bytes:
+    from openpyxl.xml.functions import tostring
+
+    return b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + tostring(chart._write())
+
+
+def _anchor_xml(chart: Any, cell: str, rid: str, shape_id: int) -> str:
+    """The anchor openpyxl would write for the chart, pointing at ``rid``."""
+    from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+    from openpyxl.xml.functions import tostring
+
+    chart.anchor = cell
+    drawing = SpreadsheetDrawing()
+    drawing.charts.append(chart)
+    (anchor,) = list(drawing._write())
+    xml = tostring(anchor).decode("utf-8")
+    # openpyxl's anchor takes its namespace from its parent: give it its own
+    xml = re.sub(r"^<(\w+)", rf'<\1 xmlns="{SHEET_DRAWING_NS}"', xml, count=1)
+    xml = xml.replace('r:id="rId1"', f'r:id="{rid}"')
+    return re.sub(
+        r'<cNvPr id="1" name="Chart 1"', f'<cNvPr id="{shape_id}" name="Chart {shape_id}"', xml
+    )
+
+
+def _with_drawing(sheet: str, rid: str) -> str:
+    """The worksheet with a <drawing> element in the place the schema gives it."""
+    root = re.search(r"<((?:\w+:)?)worksheet\b", sheet)
+    p = root.group(1) if root else ""
+    element = f'<{p}drawing xmlns:r="{REL_NS}" r:id="{rid}"/>'
+    for name in _AFTER_DRAWING:
+        m = re.search(rf"<{re.escape(p)}{name}\b", sheet)
+        if m is not None:
+            return sheet[: m.start()] + element + sheet[m.start() :]
+    close = sheet.rindex(f"</{p}worksheet>")
+    return sheet[:close] + element + sheet[close:]
 
 
 # ---------------------------------------------------------------- other parts

@@ -121,6 +121,13 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 WRITE_ATTEMPTS = 3
 
 T = TypeVar("T")
+#: what XML the in-place writer did not expect raises: the write goes through openpyxl
+_ODD_XML: tuple[type[Exception], ...] = (
+    ValueError,  # UnicodeDecodeError among them
+    KeyError,
+    IndexError,
+    AttributeError,
+)
 log = logging.getLogger(__name__)
 
 
@@ -282,6 +289,9 @@ class XlsxWorkbook(Workbook):
         except InPlaceUnsupported as exc:
             log.debug("%s: writing with openpyxl: %s", self.path, exc)
             return False
+        except _ODD_XML as exc:  # XML this writer did not expect: openpyxl, as before
+            log.warning("%s: writing with openpyxl (%s: %s)", self.path, type(exc).__name__, exc)
+            return False
         plan.skipped.extend(skipped)
         self._save(pending, lambda fh: fh.write(data))
         return True
@@ -338,7 +348,7 @@ class XlsxWorkbook(Workbook):
         pending = _PendingWrite(data, _fingerprint(before), lock_fd, keep_vba=keep_vba)
         try:
             pending.package = Package(data)
-        except InPlaceUnsupported as exc:
+        except (InPlaceUnsupported, *_ODD_XML) as exc:
             log.debug("%s: snapshots and writes with openpyxl: %s", self.path, exc)
             pending.reader = _open(self.path, data, read_only=True, data_only=False)
         return pending
@@ -347,7 +357,7 @@ class XlsxWorkbook(Workbook):
         if pending.package is not None:
             try:
                 found = read_snapshot(pending.package, tab, keys)
-            except (InPlaceUnsupported, ValueError, IndexError) as exc:
+            except (InPlaceUnsupported, *_ODD_XML) as exc:
                 log.debug("%s: snapshot of %r with openpyxl: %s", self.path, tab, exc)
                 pending.package = None  # and the write goes through openpyxl too
             else:

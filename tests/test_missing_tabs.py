@@ -89,8 +89,14 @@ def comparable(tabs: dict[str, list[list[Any]]], renamed: dict[str, str]) -> dic
             continue
         header = [str(h) if h is not None else "" for h in (rows[0] if rows else [])]
         keep = [i for i, h in enumerate(header) if h not in BOOKKEEPING]
-        out[title] = [[r[i] if i < len(r) else None for i in keep] for r in rows]
+        out[title] = [[blank_is_none(r[i] if i < len(r) else None) for i in keep] for r in rows]
     return out
+
+
+def blank_is_none(value: Any) -> Any:
+    """A blank cell as a person sees it: an empty string and no value look the same
+    (which of the two a save leaves depends on the writer, not on the job)."""
+    return None if value == "" else value
 
 
 def outbox(harness: Harness) -> set[str]:

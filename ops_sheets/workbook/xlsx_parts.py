@@ -723,6 +723,8 @@ class _Sheet:
             value, str | bool | int | float | datetime | date | time
         ):
             value = self.excel_value(str(value))  # a type Excel cannot hold: its text
+        if value == "":
+            value = None  # a blank cell, as openpyxl saves one: no value, the style kept
         if isinstance(value, str):
             style = (
                 self.styles.derive(style, None, True)

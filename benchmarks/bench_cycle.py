@@ -61,9 +61,12 @@ from urllib.parse import urlencode
 import numpy as np
 import openpyxl
 
-# -- the project's public entry points, in one place (update here when modules move)
-from ops_sheets.cli import main as ops_sheets_cli  # `ops-sheets ...`, exactly as a user runs it
 from ops_sheets.emulator import RequestInfo, SheetsEmulator
+
+# -- the project's public entry points, in one place (update here when modules move)
+from ops_sheets.service.cli import (
+    main as ops_sheets_cli,  # `ops-sheets ...`, exactly as a user runs it
+)
 
 CellValue = str | int | float | bool | datetime | date | clock_time | None
 Tabs = dict[str, list[list[CellValue]]]

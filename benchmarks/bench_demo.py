@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ops_sheets.demo import DEMO_NOW
-from ops_sheets.demo_data import build_demo_workbook
+from ops_sheets.service.demo import DEMO_NOW
+from ops_sheets.service.demo_data import build_demo_workbook
 
 #: What a person running `make demo` should not notice waiting for.
 TARGET_SECONDS = 2.0

@@ -18,8 +18,8 @@ import time
 from ops_sheets.config import settings_from_dict
 from ops_sheets.emulator import SheetsEmulator
 from ops_sheets.emulator.client import gspread_client_for
-from ops_sheets.workbook.base import ChangeSet, Update
-from ops_sheets.workbook.google import GoogleWorkbook
+from ops_sheets.sheet.workbook.base import ChangeSet, Update
+from ops_sheets.sheet.workbook.google import GoogleWorkbook
 
 
 def stock(rows: int) -> list[list[object]]:

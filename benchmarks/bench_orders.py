@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from ops_sheets import fulfilment as ff
 from ops_sheets.config import settings_from_dict
+from ops_sheets.domain import fulfilment as ff
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=LONDON)  # Monday, before the couriers' cutoffs
@@ -116,7 +116,7 @@ def build_frame(n: int, seed: int = 7) -> pd.DataFrame:
 
 
 def forwarders() -> dict[str, ff.Forwarder]:
-    from ops_sheets.calendar import parse_days, parse_hhmm
+    from ops_sheets.domain.calendar import parse_days, parse_hhmm
 
     codes = ff.forwarder_codes(f[0] for f in FORWARDER_ROWS)
     return {
@@ -220,8 +220,8 @@ def main() -> None:
     print(f"peak RSS of the process (frame building included): {rss:,.0f} MiB")
 
     if args.checks:
-        from ops_sheets.tables import ORDERS, Table
-        from ops_sheets.validation import order_checks
+        from ops_sheets.domain.validation import order_checks
+        from ops_sheets.sheet.tables import ORDERS, Table
 
         table = Table(ORDERS, "Orders", frame, {c.key: c.header for c in ORDERS.columns})
         t = time.perf_counter()

@@ -32,12 +32,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from ops_sheets.config import MailSettings, Settings, SmtpSettings
-from ops_sheets.ledger import Ledger
 from ops_sheets.mail.message import MessageParts, build_message, parse_address
 from ops_sheets.mail.postman import OutgoingEmail, Postman
 from ops_sheets.mail.samples import sample_context
 from ops_sheets.mail.templates import TemplateRenderer
 from ops_sheets.mail.transports import SmtpTransport
+from ops_sheets.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 PASSWORD_ENV = "OPS_BENCH_SMTP_PASSWORD"

@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.bench_stock`` (``--skus 5000 50000 --lines 1000000``).
 
-The frames have the dtypes :func:`ops_sheets.tables.parse_table` produces (tz-aware
+The frames have the dtypes :func:`ops_sheets.sheet.tables.parse_table` produces (tz-aware
 datetimes, float64 with NaN for blanks, object text), so the figures are those of
 the job after its one read: demand and σd per SKU over 56 days with stockout days
 left out, ABC classes, measured lead times, safety stock, s, S, quantities and
@@ -20,8 +20,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from ops_sheets import inventory, purchasing
-from ops_sheets.demo import DEMO_NOW
+from ops_sheets.domain import inventory, purchasing
+from ops_sheets.service.demo import DEMO_NOW
 
 NOW = DEMO_NOW
 TZ = NOW.tzinfo

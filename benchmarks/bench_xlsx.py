@@ -20,8 +20,8 @@ from pathlib import Path
 from openpyxl import Workbook as OpenpyxlBook
 from openpyxl.styles import Font, PatternFill
 
-from ops_sheets.workbook.base import ChangeSet, Update
-from ops_sheets.workbook.xlsx import XlsxWorkbook
+from ops_sheets.sheet.workbook.base import ChangeSet, Update
+from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
 HEADERS = [
     "SKU", "Product", "Supplier", "On hand", "Reorder point", "Max stock",

@@ -40,7 +40,7 @@ JOBS = ("check", "stock", "orders", "returns", "monitor", "weekly")
 def build_demo(folder: Path) -> Path:
     """``ops-sheets demo`` in ``folder``; its config, rewritten: all jobs every minute."""
     done = subprocess.run(
-        [sys.executable, "-m", "ops_sheets.cli", "demo", "--dir", str(folder)],
+        [sys.executable, "-m", "ops_sheets.service.cli", "demo", "--dir", str(folder)],
         capture_output=True,
         text=True,
         check=False,
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     since = datetime.now(UTC).isoformat()
     with log_path.open("w") as log_file:
         serve = subprocess.Popen(
-            [sys.executable, "-m", "ops_sheets.cli", "--log-format", "json", "serve",
+            [sys.executable, "-m", "ops_sheets.service.cli", "--log-format", "json", "serve",
              "--config", str(config)],
             stdout=log_file,
             stderr=log_file,

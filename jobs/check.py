@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ops_sheets.config import config_warnings
-from ops_sheets.runner import JobContext
+from ops_sheets.service.runner import JobContext
 
 
 def run(ctx: JobContext) -> None:

@@ -17,7 +17,7 @@ midnight (``2026-11-23 00:00:00``), which would append a second row for the day.
 State (``ctx.state``; none in a dry run, where every finding counts as new):
 
 * ``monitor`` / ``reported`` → per finding key, what the last alert said
-  (:func:`ops_sheets.monitoring.plan_alert`'s memory);
+  (:func:`ops_sheets.domain.monitoring.plan_alert`'s memory);
 * ``monitor`` / ``problems`` → fingerprints of the sheet problems this run saw,
   so the next run can tell new problems from known ones;
 * ``monitor`` / ``last_run`` → this run's ``now`` (messages changed after sending
@@ -33,18 +33,17 @@ from typing import Any
 
 import pandas as pd
 
-from ops_sheets import findings as published
-from ops_sheets import kpis, monitoring, purchasing
-from ops_sheets.calendar import DaysError, parse_days
+from ops_sheets.domain import findings as published
+from ops_sheets.domain import kpis, monitoring, purchasing
+from ops_sheets.domain.calendar import DaysError, parse_days
+from ops_sheets.domain.inventory import demand_window, stockout_frame
+from ops_sheets.domain.returns import ReturnRules, faulty_findings, return_rates
+from ops_sheets.domain.validation import validate
 from ops_sheets.errors import ConfigError
-from ops_sheets.inventory import demand_window, stockout_frame
-from ops_sheets.ledger import FAILED_PERMANENT
-from ops_sheets.mail import OutgoingEmail, delivery_findings
-from ops_sheets.returns import ReturnRules, faulty_findings, return_rates
-from ops_sheets.runner import JobContext, missing_tab_problems
-from ops_sheets.scheduler import job_settings, parse_schedule
-from ops_sheets.tables import DAILY_KPIS, TEAM_TABS, Problem
-from ops_sheets.validation import validate
+from ops_sheets.mail import OutgoingEmail
+from ops_sheets.service.runner import JobContext, missing_tab_problems
+from ops_sheets.service.scheduler import job_settings, parse_schedule
+from ops_sheets.sheet.tables import DAILY_KPIS, TEAM_TABS, Problem
 
 READS = ("daily_kpis",)
 NAMESPACE = "monitor"
@@ -164,14 +163,14 @@ def sheet_problems(ctx: JobContext) -> list[Problem]:
 
 def mail_counts(ctx: JobContext, day: date) -> dict[str, int | None]:
     """Messages sent on ``day`` and awaiting review now (blank in a dry run)."""
-    if ctx.ledger is None:
-        return {"sent": None, "awaiting_review": None}
     start = datetime.combine(day, time(0), tzinfo=ctx.tz)
-    counts = ctx.ledger.counts_since(start, datetime.combine(day + timedelta(1), time(0), ctx.tz))
+    counts = ctx.deliveries.counts(start, datetime.combine(day + timedelta(1), time(0), ctx.tz))
+    if counts is None:
+        return {"sent": None, "awaiting_review": None}
     return {"sent": counts.sent, "awaiting_review": counts.awaiting_review}
 
 
-#: The team tabs each group of checks reads (see ops_sheets.findings: a finding
+#: The team tabs each group of checks reads (see ops_sheets.domain.findings: a finding
 #: whose tab cannot be read is not judged, and stays as it was).
 ORDER_TABS = ("orders",)
 PO_TABS = ("purchase_orders", "stock")
@@ -280,7 +279,7 @@ def _job_checks(ctx: JobContext, now: datetime) -> list[Any]:
     """Failed and late jobs, from the state's run history and the schedules."""
     if ctx.state is None:
         return []
-    from ops_sheets.runner import available_jobs
+    from ops_sheets.service.runner import available_jobs
 
     runs: dict[str, list[Any]] = {}
     schedules: dict[str, Any] = {}
@@ -302,34 +301,19 @@ def _job_checks(ctx: JobContext, now: datetime) -> list[Any]:
 def _mail_checks(ctx: JobContext, now: datetime) -> list[Any]:
     """Messages awaiting review (delivery unknown or refused), and messages that a
     later run wanted to change after they were sent, since the previous run."""
-    ledger = ctx.ledger
-    if ledger is None:
+    if not ctx.deliveries.known:
         return []
     last = ctx.state.get(NAMESPACE, "last_run") if ctx.state is not None else None
     since = datetime.fromisoformat(last) if last else now - timedelta(days=1)
-    waiting = ledger.awaiting_review()
-    changed = ledger.conflicts_since(since)
-    shapes = delivery_findings(ledger, since=since, settings=ctx.settings)
-    keys = [f"email:{r.key}" for r in waiting] + [f"email-changed:{r.key}" for r in changed]
-    if len(keys) != len(shapes):  # the ledger moved between the two reads: name by title
-        keys = [f"email:{s['title']}" for s in shapes]
-    return monitoring.mail_findings(zip(keys, shapes, strict=True))
+    return monitoring.mail_findings(ctx.deliveries.review_findings(since, ctx.settings))
 
 
 def _delivered(ctx: JobContext) -> Any:
     """Whether an earlier alert reached the ledger (a rejected one did not)."""
-    ledger = ctx.ledger
-    if ledger is None:
+    deliveries = ctx.deliveries
+    if not deliveries.known:
         return lambda _key: True
-    cache: dict[str, bool] = {}
-
-    def delivered(key: str) -> bool:
-        if key not in cache:
-            row = ledger.get(key) if key else None
-            cache[key] = row is not None and row.state != FAILED_PERMANENT
-        return cache[key]
-
-    return delivered
+    return deliveries.reached_ledger
 
 
 def _headers(keys: list[str]) -> list[str]:

@@ -29,7 +29,7 @@ Requests whose pickup day is more than two weeks past and whose lines are no
 longer waiting are closed (``"closed": true``, lines dropped) to keep this small.
 
 ``findings`` / ``orders`` — this run's findings for ``monitor``'s alert,
-published with :func:`ops_sheets.findings.publish` (replacing the previous
+published with :func:`ops_sheets.domain.findings.publish` (replacing the previous
 run's): ``pickup-overdue:<reference>``, ``pickup-pending:<reference>``,
 ``pickup-blocked:<forwarder>`` (see ``fulfilment.pickup_findings``). Late lines,
 parcels stuck in transit and requests awaiting review are found by ``monitor``
@@ -45,13 +45,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ops_sheets import findings as published
-from ops_sheets import fulfilment as ff
-from ops_sheets.calendar import local_days_and_seconds
+from ops_sheets.domain import findings as published
+from ops_sheets.domain import fulfilment as ff
+from ops_sheets.domain.calendar import local_days_and_seconds
+from ops_sheets.domain.validation import validate
 from ops_sheets.errors import ConfigError
-from ops_sheets.runner import JobContext
-from ops_sheets.tables import Problem, Table
-from ops_sheets.validation import validate
+from ops_sheets.service.runner import JobContext
+from ops_sheets.sheet.tables import Problem, Table
 
 NS_PICKUPS = "orders.pickups"
 #: The tabs behind pickup requests (and the findings about them).
@@ -132,8 +132,8 @@ def _load_requests(ctx: JobContext) -> list[dict[str, Any]]:
 
 def _booking(ctx: JobContext, rec: dict[str, Any]) -> ff.Booking:
     key = rec["email_key"]
-    row = ctx.ledger.get(key) if ctx.ledger is not None else None
-    if ctx.ledger is None:
+    row = ctx.deliveries.row(key)
+    if not ctx.deliveries.known:
         # Without the ledger nobody can say whether it went out: hold the parcels.
         delivery = ff.PENDING
     else:

@@ -21,11 +21,8 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ops_sheets.findings import Finding, computed_from, publish
-from ops_sheets.ledger import SENT
-from ops_sheets.mail.message import Origin
-from ops_sheets.mail.postman import OutgoingEmail
-from ops_sheets.returns import (
+from ops_sheets.domain.findings import Finding, computed_from, publish
+from ops_sheets.domain.returns import (
     RATES_NAMESPACE,
     RMA_NAMESPACE,
     Assignment,
@@ -41,8 +38,10 @@ from ops_sheets.returns import (
     plan_returns,
     return_rates,
 )
-from ops_sheets.runner import JobContext
-from ops_sheets.validation import unknown_references
+from ops_sheets.domain.validation import unknown_references
+from ops_sheets.mail.message import Origin
+from ops_sheets.mail.postman import OutgoingEmail
+from ops_sheets.service.runner import JobContext
 
 KIND = "return_acknowledgement"
 #: The tabs every output of the job is computed from.
@@ -169,7 +168,7 @@ def _acknowledge(
         if rma is None:
             a = assignments.get(r.identity or "")
             rma = a.rma if a is not None else None
-        if rma is None or _already_sent(ctx.ledger, acknowledgement_key(rma)):
+        if rma is None or ctx.deliveries.delivered(acknowledgement_key(rma)):
             continue
         ack = acknowledgement(r, rma, rules, ctx.now.date(), orders)
         ctx.send(
@@ -184,13 +183,6 @@ def _acknowledge(
         )
         queued.append(rma)
     return queued
-
-
-def _already_sent(ledger: Any, key: str) -> bool:
-    """Sent before: queueing it again could only make a conflict (a changed body)."""
-    get = getattr(ledger, "get", None)
-    row = get(key) if callable(get) else None
-    return row is not None and row.state == SENT
 
 
 # ---------------------------------------------------------------- memory and summary

@@ -22,7 +22,7 @@ What the job keeps in the state (``ctx.state``; nothing in a dry run):
 * ``stock.reminders`` / ``<PO number>`` → ``{"n", "on"}``: the last reminder
   queued and the day it was queued.
 * ``findings`` / ``stock``: this run's findings for ``monitor``'s alert, published
-  with :func:`ops_sheets.findings.publish` (replacing the previous run's):
+  with :func:`ops_sheets.domain.findings.publish` (replacing the previous run's):
   ``held:<supplier>`` (an order held below the supplier's Min order value; metric
   = the shortfall), ``po-overdue:<PO number>`` (monitor's own finding, plus which
   reminder was emailed), ``orders-blocked`` (reorders the guards refused; metric =
@@ -41,11 +41,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ops_sheets import findings, inventory, monitoring, purchasing
-from ops_sheets.findings import Finding
-from ops_sheets.purchasing import Issue, PoNumbers, PoSend, Reminder, Supplier
-from ops_sheets.runner import JobContext
-from ops_sheets.tables import Problem
+from ops_sheets.domain import findings, inventory, monitoring, purchasing
+from ops_sheets.domain.findings import Finding
+from ops_sheets.domain.purchasing import Issue, PoNumbers, PoSend, Reminder, Supplier
+from ops_sheets.service.deliveries import (
+    CLAIMED,
+    FAILED_PERMANENT,
+    SENDING,
+    SENT,
+    UNKNOWN,
+    Deliveries,
+)
+from ops_sheets.service.runner import JobContext
+from ops_sheets.sheet.tables import Problem
 
 STOCKOUTS = "stock.stockouts"
 #: The tabs behind the reorder decision: demand (Orders), on order (Purchase
@@ -95,7 +103,7 @@ def run(ctx: JobContext) -> None:
     products = _text_map(decision["sku"], decision["product"])
 
     po_records: dict[str, Any] = state.items(PO_RECORDS) if state is not None else {}
-    ledger_state = _ledger_state(ctx.ledger)
+    ledger_state = _ledger_state(ctx.deliveries)
     numbers = PoNumbers(today, po, ledger_state=ledger_state, recorded=po_records)
     send_plan = purchasing.SendPlan()
     if po_mail:
@@ -218,7 +226,7 @@ def run(ctx: JobContext) -> None:
             po,
             now,
             settings.reminder_every_days,
-            _reminders_made(state, ctx.ledger),
+            _reminders_made(state, ctx.deliveries),
             sku_supplier,
         )
         if po_mail
@@ -227,7 +235,7 @@ def run(ctx: JobContext) -> None:
     for rem in reminders:
         # a re-run the same day queues the day's reminder again unless the ledger
         # already has it delivered (the ledger would send it once anyway)
-        if rem.due and not _delivered(ctx.ledger, rem.key):
+        if rem.due and not ctx.deliveries.delivered(rem.key):
             _send_reminder(ctx, rem, suppliers.get(rem.supplier), products, today)
 
     # ------------------------------------------------------------ problems, state, summary
@@ -264,55 +272,39 @@ def _origin(ctx: JobContext, supplier: Supplier) -> Any:
     return Origin(table.title, supplier.row, table.header("email"), supplier.name)
 
 
-def _ledger_state(ledger: Any) -> Callable[[str], str | None]:
-    """PO number → what the ledger knows of its email (see ops_sheets.purchasing)."""
-    if ledger is None:
-        return lambda _: None
-    from ops_sheets import ledger as L
-
+def _ledger_state(deliveries: Deliveries) -> Callable[[str], str | None]:
+    """PO number → what became of its email (see ops_sheets.domain.purchasing)."""
     names = {
-        L.SENT: "sent",
-        L.UNKNOWN: "review",
-        L.FAILED_PERMANENT: "review",
-        L.CLAIMED: "busy",
-        L.SENDING: "busy",
+        SENT: "sent",
+        UNKNOWN: "review",
+        FAILED_PERMANENT: "review",
+        CLAIMED: "busy",
+        SENDING: "busy",
     }
-    cache: dict[str, str | None] = {}
 
     def state(number: str) -> str | None:
-        if number not in cache:
-            row = ledger.get(purchasing.email_key(number))
-            cache[number] = None if row is None else names.get(row.state, "unsent")
-        return cache[number]
+        known = deliveries.state(purchasing.email_key(number))
+        return None if known is None else names.get(known, "unsent")
 
     return state
 
 
-def _reminders_made(state: Any, ledger: Any) -> dict[str, Any]:
+def _reminders_made(state: Any, deliveries: Deliveries) -> dict[str, Any]:
     """The state's reminder records, less those that never reached the ledger (the
     message was rejected, e.g. a bad address): that reminder is still owed."""
     if state is None:
         return {}
     records = state.items(REMINDERS)
-    if ledger is None:
+    if not deliveries.known:
         return records
     out: dict[str, Any] = {}
     for number, rec in records.items():
         n = int(rec.get("n", 0))
-        if ledger.get(f"po-reminder:{number}:{n}") is not None:
+        if deliveries.recorded(f"po-reminder:{number}:{n}"):
             out[number] = rec
         elif n > 1:  # owed: plan_reminders makes it due again under the same number
             out[number] = {"n": n - 1, "on": "1970-01-01"}
     return out
-
-
-def _delivered(ledger: Any, key: str) -> bool:
-    if ledger is None:
-        return False
-    from ops_sheets import ledger as L
-
-    row = ledger.get(key)
-    return row is not None and row.state == L.SENT
 
 
 def _send_po(
@@ -431,7 +423,7 @@ def _findings(
     lines: purchasing.LinePlan,
     reminders: list[Reminder],
 ) -> list[Finding]:
-    """What the manager must hear about, for ``monitor``'s alert (ops_sheets.findings)."""
+    """What the manager must hear about, for ``monitor``'s alert (ops_sheets.domain.findings)."""
     currency = ctx.settings.currency
     out: list[Finding] = []
     for h in lines.holds:

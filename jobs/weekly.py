@@ -27,14 +27,13 @@ from typing import Any
 from openpyxl.utils import get_column_letter
 from ops_sheets.jobs.monitor import gather
 
-from ops_sheets import charts, kpis
-from ops_sheets.ledger import FAILED_PERMANENT
-from ops_sheets.mail import OutgoingEmail
+from ops_sheets.domain import kpis
+from ops_sheets.domain.returns import ReturnRules
+from ops_sheets.mail import OutgoingEmail, charts
 from ops_sheets.mail.templates import _money as money  # the templates' own |money format
-from ops_sheets.returns import ReturnRules
-from ops_sheets.runner import JobContext
-from ops_sheets.tables import TEAM_TABS, WEEKLY_SUMMARY
-from ops_sheets.workbook.base import ChartSpec
+from ops_sheets.service.runner import JobContext
+from ops_sheets.sheet.tables import TEAM_TABS, WEEKLY_SUMMARY
+from ops_sheets.sheet.workbook.base import ChartSpec
 
 READS = ("daily_kpis", "weekly_summary")
 #: The team tabs behind each Weekly summary measure: the Daily KPIs' own, except
@@ -92,9 +91,9 @@ def run(ctx: JobContext) -> None:
     _native_charts(ctx)
 
     key = f"weekly:{week}"
-    sent = ctx.ledger.get(key) if ctx.ledger is not None else None
-    if sent is not None and sent.state != FAILED_PERMANENT:
-        ctx.note(f"weekly summary {week}: row rewritten; the email went out already ({sent.state})")
+    if ctx.deliveries.reached_ledger(key):
+        state = ctx.deliveries.state(key)
+        ctx.note(f"weekly summary {week}: row rewritten; the email went out already ({state})")
     elif not ctx.requires(f"weekly summary email {week}", *EMAIL_TABS):
         pass  # sent once per week: never with figures that could not be read
     else:
@@ -142,7 +141,8 @@ def run(ctx: JobContext) -> None:
 def _week(ctx: JobContext, facts: kpis.ShopFacts, weekly: Any, monday: date) -> dict[str, Any]:
     start = datetime.combine(monday, time(0), tzinfo=ctx.tz)
     end = datetime.combine(monday + timedelta(weeks=1), time(0), tzinfo=ctx.tz)
-    sent = ctx.ledger.counts_since(start, end).sent if ctx.ledger is not None else None
+    counts = ctx.deliveries.counts(start, end)
+    sent = counts.sent if counts is not None else None
     rate = kpis.return_rate_pct(
         ctx.tables["returns"].frame,
         facts.orders,
@@ -244,9 +244,9 @@ def _health(ctx: JobContext) -> dict[str, Any]:
     start = end - timedelta(days=7)
     runs = ctx.state.runs(limit=100_000) if ctx.state is not None else []
     counts = kpis.run_counts(runs, start, end)
-    ledger = ctx.ledger
-    sent = ledger.counts_since(start).sent if ledger is not None else 0
-    pending = len(ledger.awaiting_review()) if ledger is not None else 0
+    mail = ctx.deliveries.counts(start)
+    sent = mail.sent if mail is not None else 0
+    pending = len(ctx.deliveries.awaiting_review())
     return {**counts, "emails_sent": sent, "reviews_pending": pending}
 
 

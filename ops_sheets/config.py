@@ -106,7 +106,7 @@ def _setting(
 
 
 def _time_of_day(value: str) -> None:
-    from .calendar import parse_hhmm
+    from ops_sheets.domain.calendar import parse_hhmm
 
     try:
         parse_hhmm(value)
@@ -117,7 +117,7 @@ def _time_of_day(value: str) -> None:
 
 
 def _time_range(value: str) -> None:
-    from .monitoring import BusinessHours
+    from ops_sheets.domain.monitoring import BusinessHours
 
     try:
         BusinessHours.parse(value)
@@ -129,7 +129,7 @@ def _time_range(value: str) -> None:
 
 
 def _day_list(value: str) -> None:
-    from .calendar import DaysError, parse_days
+    from ops_sheets.domain.calendar import DaysError, parse_days
 
     try:
         parse_days(value)
@@ -138,7 +138,7 @@ def _day_list(value: str) -> None:
 
 
 def _date_list(values: list[str]) -> None:
-    from .calendar import parse_holiday_list
+    from ops_sheets.domain.calendar import parse_holiday_list
 
     for value in values:
         try:
@@ -508,8 +508,11 @@ def _check_semantics(s: Settings) -> None:
     if s.mail.transport == "smtp" and not s.mail.smtp.host:
         raise ConfigError(f'{where}: [mail.smtp] host: required when transport = "smtp"')
     _check_holidays(s.jobs.orders, where)
-    from .tables import TAB_SPECS, layout_for  # local: tables imports config lazily too
-    from .workbook.base import normalise_header
+    from ops_sheets.sheet.tables import (  # local: tables imports config lazily too
+        TAB_SPECS,
+        layout_for,
+    )
+    from ops_sheets.sheet.workbook.base import normalise_header
 
     for tab_key, tab in s.tabs.items():
         spec = TAB_SPECS.get(tab_key)
@@ -588,7 +591,7 @@ def config_warnings(settings: Settings, year: int) -> list[str]:
     orders = settings.jobs.orders
     country = orders.holidays_country.strip()
     if country and not orders.holidays_subdivision.strip():
-        from .calendar import regional_holidays
+        from ops_sheets.domain.calendar import regional_holidays
 
         # GB alone is what all four nations share: England's Easter Monday and
         # August bank holiday are missing, so deadlines would count them as working days.

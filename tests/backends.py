@@ -17,7 +17,7 @@ from typing import Any
 import openpyxl
 
 from ops_sheets.config import Settings, settings_from_dict
-from ops_sheets.workbook.base import Cell, Workbook
+from ops_sheets.sheet.workbook.base import Cell, Workbook
 
 Rows = Sequence[Sequence[Cell]]
 
@@ -70,7 +70,7 @@ def _naive(v: Cell) -> Cell:
 
 
 def xlsx_harness(directory: Path) -> Harness:
-    from ops_sheets.workbook.xlsx import XlsxWorkbook
+    from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
     settings = settings_from_dict(base_config("xlsx", path="workbook.xlsx"), base_dir=directory)
     path = directory / "workbook.xlsx"
@@ -113,7 +113,7 @@ def xlsx_harness(directory: Path) -> Harness:
 
 
 def google_harness(directory: Path, emulator: Any) -> Harness:
-    from ops_sheets.workbook.google import GoogleWorkbook
+    from ops_sheets.sheet.workbook.google import GoogleWorkbook
 
     sheet_id = emulator.create_spreadsheet(title=f"test {directory.name}")
     settings = settings_from_dict(

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ops_sheets.config import Settings, settings_from_dict
-from ops_sheets.workbook.memory import MemoryWorkbook
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=LONDON)

@@ -296,9 +296,9 @@ def child_main(argv: list[str]) -> None:
     params: base_dir, port, count, prefix, hook ("after_claim" | "before_data" |
     "after_data" | None), go_file (wait until it exists before sending), timeout.
     """
-    from ops_sheets.ledger import Ledger
     from ops_sheets.mail.postman import Postman
     from ops_sheets.mail.transports import SmtpTransport
+    from ops_sheets.store.ledger import Ledger
 
     params = json.loads(argv[0])
     settings = make_settings(

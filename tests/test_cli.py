@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ops_sheets.cli import main
+from ops_sheets.service.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ops_sheets.cli", *args],
+        [sys.executable, "-m", "ops_sheets.service.cli", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -127,7 +127,7 @@ def test_serve_refuses_to_start_with_a_value_no_job_can_use(
 ) -> None:
     config = config_with(tmp_path, demo_dir / "workbook.xlsx", text)
     result = subprocess.run(
-        [sys.executable, "-m", "ops_sheets.cli", "serve", "--config", str(config)],
+        [sys.executable, "-m", "ops_sheets.service.cli", "serve", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,  # a serve that started would run until killed: the test fails

@@ -17,14 +17,15 @@ import pytest
 from openpyxl.utils import get_column_letter
 
 from ops_sheets.config import load_settings
-from ops_sheets.demo_data import (
+from ops_sheets.domain.validation import validate
+from ops_sheets.service.demo_data import (
     FORMULA_CUSTOMER,
     UNKNOWN_SKU,
     DemoFacts,
     build_demo_workbook,
     write_demo_config,
 )
-from ops_sheets.tables import (
+from ops_sheets.sheet.tables import (
     ORDER_STATUSES,
     RETURN_STATUSES,
     TAB_SPECS,
@@ -34,8 +35,7 @@ from ops_sheets.tables import (
     parse_number,
     parse_table,
 )
-from ops_sheets.validation import validate
-from ops_sheets.workbook.base import Grid
+from ops_sheets.sheet.workbook.base import Grid
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=LONDON)

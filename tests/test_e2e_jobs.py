@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from backends import Harness, google_harness, xlsx_harness
 
-from ops_sheets.demo import DEMO_NOW
-from ops_sheets.demo_data import build_demo_workbook
-from ops_sheets.runner import available_jobs, parse_tables, run_job
-from ops_sheets.setup import init_workbook
-from ops_sheets.tables import TAB_SPECS, TEAM_TABS
-from ops_sheets.workbook.xlsx import XlsxWorkbook
+from ops_sheets.service.demo import DEMO_NOW
+from ops_sheets.service.demo_data import build_demo_workbook
+from ops_sheets.service.init_sheet import init_workbook
+from ops_sheets.service.runner import available_jobs, parse_tables, run_job
+from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS
+from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
 JOBS = [j for j in available_jobs() if j != "check"] or ["check"]
 

@@ -1,4 +1,4 @@
-"""The orders rules (ops_sheets.fulfilment, ops_sheets.calendar) on small typed frames.
+"""The orders rules (domain.fulfilment, domain.calendar) on small typed frames.
 
 Frames are built the way the runner builds them: rows as a person would type
 them, parsed by ``parse_table``. `now` is Monday 2026-11-23 09:00 London unless a
@@ -15,19 +15,19 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from ops_sheets import fulfilment as ff
-from ops_sheets.calendar import (
+from ops_sheets.config import Settings, settings_from_dict
+from ops_sheets.domain import fulfilment as ff
+from ops_sheets.domain.calendar import (
     BusinessCalendar,
     DaysError,
     business_calendar,
     describe_weekmask,
     parse_days,
 )
-from ops_sheets.config import Settings, settings_from_dict
+from ops_sheets.domain.validation import validate
 from ops_sheets.errors import ConfigError
-from ops_sheets.tables import FORWARDERS, ORDERS, STOCK, Table, parse_table
-from ops_sheets.validation import validate
-from ops_sheets.workbook.base import Grid
+from ops_sheets.sheet.tables import FORWARDERS, ORDERS, STOCK, Table, parse_table
+from ops_sheets.sheet.workbook.base import Grid
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=LONDON)  # Monday

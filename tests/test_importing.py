@@ -31,8 +31,8 @@ from ops_sheets.domain.importing import (
 from ops_sheets.errors import ImportFileError, OpsSheetsError
 from ops_sheets.sheet.amounts import Amount, parse_amount
 from ops_sheets.sheet.presets import PRESETS, presets_for
-from ops_sheets.tables import CellError
-from ops_sheets.workbook.base import Cell
+from ops_sheets.sheet.tables import CellError
+from ops_sheets.sheet.workbook.base import Cell
 
 EXPORTS = Path(__file__).parent / "data" / "exports"
 LONDON = ZoneInfo("Europe/London")

@@ -1,4 +1,4 @@
-"""The reorder maths on small cases computed by hand (ops_sheets.inventory).
+"""The reorder maths on small cases computed by hand (ops_sheets.domain.inventory).
 
 `now` is Monday 2026-11-23 09:00 London; with a 4-day lookback the days counted
 are Thu 19, Fri 20, Sat 21 and Sun 22 November (today is a partial day: left out).
@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from conftest import LONDON, NOW
 
-from ops_sheets import inventory
-from ops_sheets.inventory import ReorderPolicy, decide, explain, order_quantity, statuses
-from ops_sheets.tables import TAB_SPECS, parse_table
-from ops_sheets.workbook.base import Grid
+from ops_sheets.domain import inventory
+from ops_sheets.domain.inventory import ReorderPolicy, decide, explain, order_quantity, statuses
+from ops_sheets.sheet.tables import TAB_SPECS, parse_table
+from ops_sheets.sheet.workbook.base import Grid
 
 STOCK_HEADER = [
     "SKU", "Product", "Supplier", "On hand", "Reorder point", "Max stock", "Safety stock",

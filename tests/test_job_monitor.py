@@ -19,13 +19,13 @@ import pytest
 from backends import Harness, google_harness, xlsx_harness
 from test_kpis import NOW, order, small_shop
 
-from ops_sheets import findings
 from ops_sheets.config import Settings
-from ops_sheets.findings import Finding
-from ops_sheets.ledger import Ledger, PlanEntry
-from ops_sheets.runner import run_job
-from ops_sheets.state import State
-from ops_sheets.workbook.memory import MemoryWorkbook
+from ops_sheets.domain import findings
+from ops_sheets.domain.findings import Finding
+from ops_sheets.service.runner import run_job
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
+from ops_sheets.store.ledger import Ledger, PlanEntry
+from ops_sheets.store.state import State
 
 
 @pytest.fixture(params=["xlsx", "google"])

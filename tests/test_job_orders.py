@@ -23,16 +23,16 @@ import pytest
 from openpyxl import Workbook as OpenpyxlBook
 from openpyxl import load_workbook
 
-from ops_sheets import findings as published
-from ops_sheets.calendar import local_days_and_seconds
 from ops_sheets.config import Settings, settings_from_dict
+from ops_sheets.domain import findings as published
+from ops_sheets.domain.calendar import local_days_and_seconds
 from ops_sheets.errors import ConfigError
-from ops_sheets.ledger import Ledger
 from ops_sheets.mail.transports import OutboxTransport, PermanentDeliveryError, UnknownOutcomeError
-from ops_sheets.runner import JobResult, run_job
-from ops_sheets.state import State
-from ops_sheets.tables import ORDERS, parse_table
-from ops_sheets.workbook.base import Grid, Workbook
+from ops_sheets.service.runner import JobResult, run_job
+from ops_sheets.sheet.tables import ORDERS, parse_table
+from ops_sheets.sheet.workbook.base import Grid, Workbook
+from ops_sheets.store.ledger import Ledger
+from ops_sheets.store.state import State
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=LONDON)  # Monday
@@ -152,7 +152,7 @@ class Shop:
 
 
 def xlsx_shop(tmp_path: Path, tabs: dict[str, list[list[Any]]], **orders: Any) -> Shop:
-    from ops_sheets.workbook.xlsx import XlsxWorkbook
+    from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
     path = tmp_path / "workbook.xlsx"
     book = OpenpyxlBook()
@@ -176,7 +176,7 @@ def xlsx_shop(tmp_path: Path, tabs: dict[str, list[list[Any]]], **orders: Any) -
 def google_shop(
     tmp_path: Path, tabs: dict[str, list[list[Any]]], emulator: Any, **orders: Any
 ) -> Shop:
-    from ops_sheets.workbook.google import GoogleWorkbook
+    from ops_sheets.sheet.workbook.google import GoogleWorkbook
 
     sid = emulator.create_spreadsheet(title="Shop", sheets=tabs)
     data = make_settings(tmp_path, **orders)

@@ -22,15 +22,15 @@ from openpyxl import Workbook as OpenpyxlBook
 from openpyxl import load_workbook
 
 from ops_sheets.config import Settings
+from ops_sheets.domain.findings import current
 from ops_sheets.emulator import SheetsEmulator
-from ops_sheets.findings import current
-from ops_sheets.runner import run_job
-from ops_sheets.state import State
-from ops_sheets.tables import ACTIVITY_LOG, PROBLEMS, RETURNS, layout_headers
-from ops_sheets.workbook.base import ChangeSet, TabSnapshot, Workbook
-from ops_sheets.workbook.google import GoogleWorkbook
-from ops_sheets.workbook.memory import MemoryWorkbook
-from ops_sheets.workbook.xlsx import XlsxWorkbook
+from ops_sheets.service.runner import run_job
+from ops_sheets.sheet.tables import ACTIVITY_LOG, PROBLEMS, RETURNS, layout_headers
+from ops_sheets.sheet.workbook.base import ChangeSet, TabSnapshot, Workbook
+from ops_sheets.sheet.workbook.google import GoogleWorkbook
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
+from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
+from ops_sheets.store.state import State
 
 Rows = list[list[Any]]
 Change = Callable[[Rows], Rows]

@@ -24,11 +24,11 @@ from conftest import NOW
 
 from ops_sheets.config import Settings, settings_from_dict
 from ops_sheets.emulator import SheetsEmulator
-from ops_sheets.runner import JobResult, run_job
-from ops_sheets.state import State
-from ops_sheets.tables import ACTIVITY_LOG, PROBLEMS, STOCK, layout_headers
-from ops_sheets.workbook.base import Cell, Workbook
-from ops_sheets.workbook.memory import MemoryWorkbook
+from ops_sheets.service.runner import JobResult, run_job
+from ops_sheets.sheet.tables import ACTIVITY_LOG, PROBLEMS, STOCK, layout_headers
+from ops_sheets.sheet.workbook.base import Cell, Workbook
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
+from ops_sheets.store.state import State
 
 Rows = list[list[Any]]
 
@@ -199,7 +199,7 @@ def memory_shop(tabs: dict[str, Rows], directory: Path) -> Shop:
 
 
 def xlsx_shop(tabs: dict[str, Rows], directory: Path) -> Shop:
-    from ops_sheets.workbook.xlsx import XlsxWorkbook
+    from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
     path = directory / "workbook.xlsx"
     book = openpyxl.Workbook()
@@ -222,7 +222,7 @@ def xlsx_shop(tabs: dict[str, Rows], directory: Path) -> Shop:
 
 
 def google_shop(tabs: dict[str, Rows], directory: Path, emulator: SheetsEmulator) -> Shop:
-    from ops_sheets.workbook.google import GoogleWorkbook
+    from ops_sheets.sheet.workbook.google import GoogleWorkbook
 
     sid = emulator.create_spreadsheet(sheets=tabs)
     ss = emulator.spreadsheet(sid)

@@ -17,10 +17,10 @@ from test_job_monitor import outbox, text
 from test_kpis import NOW, order, small_shop
 
 from ops_sheets.config import Settings
-from ops_sheets.runner import run_job
-from ops_sheets.setup import init_workbook
-from ops_sheets.state import State
-from ops_sheets.workbook.memory import MemoryWorkbook
+from ops_sheets.service.init_sheet import init_workbook
+from ops_sheets.service.runner import run_job
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
+from ops_sheets.store.state import State
 
 
 @pytest.fixture(params=["xlsx", "google"])

@@ -1,4 +1,4 @@
-"""Every KPI, hand-computed on a small shop (ops_sheets.kpis).
+"""Every KPI, hand-computed on a small shop (ops_sheets.domain.kpis).
 
 The shop, as of Mon 23 Nov 2026 09:00 London (ship within 1 business day,
 cut-off 14:00, Mon-Fri):
@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ops_sheets import kpis
 from ops_sheets.config import Settings
-from ops_sheets.returns import ReturnRules
-from ops_sheets.state import JobRun
-from ops_sheets.tables import TAB_SPECS, TEAM_TABS, parse_table
+from ops_sheets.domain import kpis
+from ops_sheets.domain.returns import ReturnRules
+from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS, parse_table
+from ops_sheets.store.state import JobRun
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=LONDON)
@@ -105,7 +105,7 @@ def frames(tabs: dict[str, list[list[Any]]], settings: Settings) -> dict[str, pd
     out = {}
     for key in (*TEAM_TABS, "daily_kpis"):
         spec = TAB_SPECS[key]
-        from ops_sheets.workbook.base import Grid
+        from ops_sheets.sheet.workbook.base import Grid
 
         grid = Grid(spec.title, tabs[spec.title]) if spec.title in tabs else None
         out[key] = parse_table(spec, grid, settings.tz, settings).frame
@@ -347,7 +347,7 @@ def test_week_levels_average_the_weeks_daily_rows_and_are_blank_without_any(
 
 
 def _grid(tabs: dict[str, list[list[Any]]], title: str) -> Any:
-    from ops_sheets.workbook.base import Grid
+    from ops_sheets.sheet.workbook.base import Grid
 
     return Grid(title, tabs[title])
 

@@ -14,7 +14,7 @@ import pytest
 from mailfixtures import NOW, REPO
 
 from ops_sheets.errors import LedgerError
-from ops_sheets.ledger import (
+from ops_sheets.store.ledger import (
     CLAIMED,
     FAILED,
     FAILED_PERMANENT,
@@ -65,7 +65,7 @@ CLAIM_AND_DIE = """
     import os, sys
     from datetime import datetime
     from zoneinfo import ZoneInfo
-    from ops_sheets.ledger import Ledger
+    from ops_sheets.store.ledger import Ledger
     led = Ledger(sys.argv[1])
     token = led.start_run()
     now = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Europe/London"))
@@ -255,7 +255,7 @@ def test_claims_race_between_processes_has_one_winner(tmp_path: Path) -> None:
         import sys, json
         from datetime import datetime
         from zoneinfo import ZoneInfo
-        from ops_sheets.ledger import Ledger
+        from ops_sheets.store.ledger import Ledger
         led = Ledger(sys.argv[1])
         token = led.start_run()
         now = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Europe/London"))

@@ -29,11 +29,11 @@ from mailfixtures import SmtpServer, smtp_server
 from test_e2e_jobs import demo_grids
 
 from ops_sheets.config import Settings, settings_from_dict
-from ops_sheets.demo import DEMO_NOW, approve_demo_drafts
-from ops_sheets.demo_data import build_demo_workbook
-from ops_sheets.runner import JobResult, available_jobs, run_job
-from ops_sheets.setup import init_workbook
-from ops_sheets.workbook.base import Cell
+from ops_sheets.service.demo import DEMO_NOW, approve_demo_drafts
+from ops_sheets.service.demo_data import build_demo_workbook
+from ops_sheets.service.init_sheet import init_workbook
+from ops_sheets.service.runner import JobResult, available_jobs, run_job
+from ops_sheets.sheet.workbook.base import Cell
 
 JOBS = [j for j in available_jobs() if j != "check"]
 ALL = ("check", *JOBS)

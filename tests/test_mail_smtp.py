@@ -18,7 +18,6 @@ from mailfixtures import (
     smtp_server,
 )
 
-from ops_sheets.ledger import Ledger
 from ops_sheets.mail.message import MessageParts, build_message, parse_address
 from ops_sheets.mail.postman import Postman
 from ops_sheets.mail.transports import (
@@ -30,6 +29,7 @@ from ops_sheets.mail.transports import (
     make_transport,
 )
 from ops_sheets.mail.transports.smtp import read_password
+from ops_sheets.store.ledger import Ledger
 
 SENDER = parse_address("Ops <ops@shop.example.com>")
 

@@ -18,13 +18,13 @@ from backends import xlsx_harness
 from conftest import small_shop
 
 from ops_sheets.config import Settings
-from ops_sheets.runner import available_jobs, run_job
-from ops_sheets.setup import init_workbook
-from ops_sheets.tables import FORWARDERS, ORDERS, parse_table
-from ops_sheets.workbook.base import Grid
-from ops_sheets.workbook.google import GoogleWorkbook
-from ops_sheets.workbook.memory import MemoryWorkbook
-from ops_sheets.workbook.xlsx import XlsxWorkbook
+from ops_sheets.service.init_sheet import init_workbook
+from ops_sheets.service.runner import available_jobs, run_job
+from ops_sheets.sheet.tables import FORWARDERS, ORDERS, parse_table
+from ops_sheets.sheet.workbook.base import Grid
+from ops_sheets.sheet.workbook.google import GoogleWorkbook
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
+from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
 MERGED = "column 'Email' is missing — the header cell B1 is merged with A1"
 BLANK = "column 'Email' is missing — the header cell B1 is blank (merged with A1?)"

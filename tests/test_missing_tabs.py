@@ -24,12 +24,12 @@ import openpyxl
 import pytest
 from backends import Harness, google_harness, xlsx_harness
 
-from ops_sheets.demo import DEMO_NOW
-from ops_sheets.demo_data import build_demo_workbook
-from ops_sheets.runner import JobResult, available_jobs, run_job
-from ops_sheets.setup import init_workbook
-from ops_sheets.state import State
-from ops_sheets.tables import TAB_SPECS, TEAM_TABS
+from ops_sheets.service.demo import DEMO_NOW
+from ops_sheets.service.demo_data import build_demo_workbook
+from ops_sheets.service.init_sheet import init_workbook
+from ops_sheets.service.runner import JobResult, available_jobs, run_job
+from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS
+from ops_sheets.store.state import State
 
 JOBS = [j for j in available_jobs() if j != "check"]
 #: Columns that count the service's own work (problems listed, emails sent): they
@@ -160,7 +160,7 @@ def test_a_renamed_tab_on_google_writes_nothing_that_depends_on_it(
     tmp_path: Path, demo_file: Path, sheets_emulator: Any
 ) -> None:
     """The same on Google Sheets: the Orders tab renamed between two runs."""
-    from ops_sheets.workbook.xlsx import XlsxWorkbook
+    from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
     harness = google_harness(tmp_path, sheets_emulator)
     demo = XlsxWorkbook(demo_file)
@@ -207,7 +207,7 @@ def test_init_never_adds_a_tab_beside_a_renamed_one_unless_told(
 ) -> None:
     from conftest import small_shop
 
-    from ops_sheets.cli import main
+    from ops_sheets.service.cli import main
 
     tabs = small_shop()
     tabs["Orders 2026"] = tabs.pop("Orders")

@@ -1,4 +1,4 @@
-"""Every check of ops_sheets.monitoring, and the re-alert rule, on small hand-made data."""
+"""Every check of ops_sheets.domain.monitoring, and the re-alert rule, on small hand-made data."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from test_kpis import NOW, frames, order, small_shop
 
-from ops_sheets import kpis, monitoring, purchasing
 from ops_sheets.config import Settings
-from ops_sheets.findings import Finding
-from ops_sheets.scheduler import parse_schedule
-from ops_sheets.state import JobRun
-from ops_sheets.tables import Problem
+from ops_sheets.domain import kpis, monitoring, purchasing
+from ops_sheets.domain.findings import Finding
+from ops_sheets.service.scheduler import parse_schedule
+from ops_sheets.sheet.tables import Problem
+from ops_sheets.store.state import JobRun
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -21,7 +21,6 @@ from mailfixtures import (
 )
 
 from ops_sheets.errors import LedgerError
-from ops_sheets.ledger import FAILED, FAILED_PERMANENT, PLANNED, SENT, UNKNOWN, Ledger
 from ops_sheets.mail.message import Origin, csv_attachment
 from ops_sheets.mail.postman import OutgoingEmail, Postman, Prepared, Rejected
 from ops_sheets.mail.review import (
@@ -33,6 +32,7 @@ from ops_sheets.mail.review import (
 from ops_sheets.mail.samples import sample_context, sample_inline_images
 from ops_sheets.mail.templates import TemplateRenderer
 from ops_sheets.mail.transports import OutboxTransport
+from ops_sheets.store.ledger import FAILED, FAILED_PERMANENT, PLANNED, SENT, UNKNOWN, Ledger
 
 KEY = "po:PO-20261123-S000"
 

@@ -1,4 +1,4 @@
-"""PO planning (ops_sheets.purchasing): numbering, one PO per supplier, minimum order
+"""PO planning (ops_sheets.domain.purchasing): numbering, one PO per supplier, minimum order
 value hold and top-up, approval and renumbering, reminders, email context."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 from conftest import LONDON, NOW
 
-from ops_sheets import purchasing
 from ops_sheets.config import Settings
-from ops_sheets.inventory import ReorderPolicy, decide
+from ops_sheets.domain import purchasing
+from ops_sheets.domain.inventory import ReorderPolicy, decide
+from ops_sheets.domain.purchasing import PoLine, PoNumbers, Supplier, plan_new_lines, plan_sends
 from ops_sheets.mail.samples import sample_context
 from ops_sheets.mail.templates import TemplateRenderer
-from ops_sheets.purchasing import PoLine, PoNumbers, Supplier, plan_new_lines, plan_sends
-from ops_sheets.tables import TAB_SPECS, parse_table
-from ops_sheets.workbook.base import Grid
+from ops_sheets.sheet.tables import TAB_SPECS, parse_table
+from ops_sheets.sheet.workbook.base import Grid
 
 TODAY = NOW.date()
 STOCK_HEADER = ["SKU", "Product", "Supplier", "On hand", "Reorder point", "Max stock",

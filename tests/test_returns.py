@@ -1,4 +1,4 @@
-"""The returns rules (ops_sheets.returns) on parsed tables, with `now` passed in."""
+"""The returns rules (ops_sheets.domain.returns) on parsed tables, with `now` passed in."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import pandas as pd
 import pytest
 
 from ops_sheets.config import Settings
-from ops_sheets.mail.samples import sample_context
-from ops_sheets.mail.templates import TemplateRenderer
-from ops_sheets.returns import (
+from ops_sheets.domain.returns import (
     RAW_REQUESTED_AT,
     ReturnRow,
     ReturnRules,
@@ -28,9 +26,11 @@ from ops_sheets.returns import (
     plan_returns,
     return_rates,
 )
-from ops_sheets.runner import parse_tables
-from ops_sheets.tables import Table
-from ops_sheets.workbook.base import Grid
+from ops_sheets.mail.samples import sample_context
+from ops_sheets.mail.templates import TemplateRenderer
+from ops_sheets.service.runner import parse_tables
+from ops_sheets.sheet.tables import Table
+from ops_sheets.sheet.workbook.base import Grid
 
 RETURNS_HEADER = [
     "Return ID",

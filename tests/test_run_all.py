@@ -9,9 +9,9 @@ import pytest
 from backends import _xlsx_write
 from conftest import small_shop
 
-from ops_sheets.cli import main
 from ops_sheets.config import load_settings
-from ops_sheets.state import State
+from ops_sheets.service.cli import main
+from ops_sheets.store.state import State
 
 NOW = "2026-11-23T09:00"
 CONFIG = """\

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ops_sheets.config import Settings
-from ops_sheets.runner import JobContext, describe_changes, run_job
-from ops_sheets.workbook.memory import MemoryWorkbook
+from ops_sheets.service.runner import JobContext, describe_changes, run_job
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 
 def test_check_job_writes_the_problems_tab_and_nothing_in_team_columns(
@@ -50,7 +50,7 @@ def test_dry_run_changes_nothing_and_lists_every_cell(
 
 
 def _context(shop: MemoryWorkbook, settings: Settings, now: datetime) -> JobContext:
-    from ops_sheets.runner import parse_tables
+    from ops_sheets.service.runner import parse_tables
 
     grids = shop.read(["Stock", "Orders"])
     tables = parse_tables(grids, ["stock", "orders"], settings)
@@ -126,7 +126,7 @@ def test_activity_of_mail_sent_before_a_failed_write_is_written_by_the_next_run(
     import pytest
 
     from ops_sheets.errors import WorkbookLockedError
-    from ops_sheets.state import State
+    from ops_sheets.store.state import State
 
     jobs = settings.resolve(settings.jobs_dir)
     jobs.mkdir(parents=True)
@@ -167,7 +167,7 @@ def test_a_dry_run_leaves_no_copy_of_the_state_behind(
     """The copy holds recipients' addresses: it is removed after every dry run."""
     import tempfile
 
-    from ops_sheets.ledger import Ledger
+    from ops_sheets.store.ledger import Ledger
 
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
@@ -184,7 +184,7 @@ def test_a_failed_dry_run_leaves_no_copy_of_the_state_behind(
 
     import pytest
 
-    from ops_sheets.ledger import Ledger
+    from ops_sheets.store.ledger import Ledger
 
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()

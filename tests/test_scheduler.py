@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ops_sheets.config import Settings, settings_from_dict
 from ops_sheets.errors import ConfigError
-from ops_sheets.scheduler import (
+from ops_sheets.service.scheduler import (
     VALID_FORMS,
     Planner,
     RunOutcome,

@@ -9,13 +9,13 @@ from pathlib import Path
 from mailfixtures import NOW, Behaviour, make_settings, po_emails, smtp_server
 
 from ops_sheets.config import Settings, settings_from_dict
-from ops_sheets.ledger import FAILED, SENT, UNKNOWN, Ledger, PlanEntry
 from ops_sheets.mail.message import message_id_for
 from ops_sheets.mail.postman import Postman
 from ops_sheets.mail.review import review_message
 from ops_sheets.mail.sent_log import SentLog
-from ops_sheets.runner import JobContext, add_activity
-from ops_sheets.workbook.base import ChangeSet, Grid
+from ops_sheets.service.runner import JobContext, add_activity
+from ops_sheets.sheet.workbook.base import ChangeSet, Grid
+from ops_sheets.store.ledger import FAILED, SENT, UNKNOWN, Ledger, PlanEntry
 
 HEADER = ["Time", "Job", "Action", "Subject", "To", "Reference", "Result"]
 LOGGED_AT = datetime(2026, 11, 20, 14, 30)  # as the sheet holds it: naive, local time

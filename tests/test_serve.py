@@ -32,8 +32,8 @@ import pytest
 
 from ops_sheets.config import Settings, load_settings
 from ops_sheets.errors import ConfigError, JobError
-from ops_sheets.heartbeat import Heartbeat
-from ops_sheets.scheduler import (
+from ops_sheets.service.heartbeat import Heartbeat
+from ops_sheets.service.scheduler import (
     ChildExecutor,
     JobLocked,
     RunOutcome,
@@ -48,8 +48,8 @@ from ops_sheets.scheduler import (
     serve_lock_path,
     settle_abandoned_runs,
 )
-from ops_sheets.state import JobRun, State
-from ops_sheets.status import collect_status, format_status, print_status
+from ops_sheets.service.status import collect_status, format_status, print_status
+from ops_sheets.store.state import JobRun, State
 
 ALL_JOBS = ("check", "stock", "orders", "returns", "monitor", "weekly")
 
@@ -57,8 +57,8 @@ HELPER = '''
 """serve's run target in tests: the real runner on an in-memory copy of an empty shop."""
 import sys
 
-from ops_sheets.runner import run_job
-from ops_sheets.workbook.memory import MemoryWorkbook
+from ops_sheets.service.runner import run_job
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 SHOP = {
     "Stock": [["SKU", "On hand"]],
@@ -78,7 +78,7 @@ def main(argv):
     from ops_sheets.config import load_settings
     from ops_sheets.errors import OpsSheetsError
     from ops_sheets.logs import setup_logging
-    from ops_sheets.scheduler import serve
+    from ops_sheets.service.scheduler import serve
 
     setup_logging()
     try:
@@ -405,7 +405,7 @@ def test_a_second_serve_exits_non_zero_with_a_clear_message(
             lambda: serve_lock_path(settings).exists() and serve_lock_path(settings).read_text()
         )
         second = subprocess.run(
-            [sys.executable, "-m", "ops_sheets.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", "ops_sheets.service.cli", "serve", "--config", str(config)],
             capture_output=True,
             text=True,
             timeout=30,

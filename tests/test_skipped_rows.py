@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from backends import Harness, xlsx_harness
 
-from ops_sheets.runner import run_job
+from ops_sheets.service.runner import run_job
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=LONDON)  # Monday
@@ -121,10 +121,10 @@ def test_duplicate_and_blank_key_lines_are_left_out_of_demand_kpis_and_the_week(
 
 def test_a_return_of_a_skipped_order_line_says_why_it_cannot_be_checked() -> None:
     from ops_sheets.config import settings_from_dict
-    from ops_sheets.returns import ReturnRules, plan_returns
-    from ops_sheets.runner import parse_tables
-    from ops_sheets.validation import unknown_references
-    from ops_sheets.workbook.base import Grid
+    from ops_sheets.domain.returns import ReturnRules, plan_returns
+    from ops_sheets.domain.validation import unknown_references
+    from ops_sheets.service.runner import parse_tables
+    from ops_sheets.sheet.workbook.base import Grid
 
     settings = settings_from_dict({"timezone": "Europe/London"})
     orders = clean_orders()

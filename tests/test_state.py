@@ -4,7 +4,7 @@ from pathlib import Path
 
 from conftest import NOW
 
-from ops_sheets.state import State
+from ops_sheets.store.state import State
 
 
 def test_sequences_start_above_numbers_typed_by_people_and_never_repeat(tmp_path: Path) -> None:

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from ops_sheets.config import Settings
-from ops_sheets.ledger import SENT, Ledger
 from ops_sheets.mail.message import message_id_for
-from ops_sheets.runner import run_job
-from ops_sheets.state import _SCHEMA, State
-from ops_sheets.state_guard import PROCESSED, SHEETS, sheet_identity
-from ops_sheets.workbook.memory import MemoryWorkbook
+from ops_sheets.service.runner import run_job
+from ops_sheets.service.state_guard import PROCESSED, SHEETS, sheet_identity
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
+from ops_sheets.store.ledger import SENT, Ledger
+from ops_sheets.store.state import _SCHEMA, State
 
 ACTIVITY_HEADER = ["Time", "Job", "Action", "Subject", "To", "Reference", "Result"]
 SENDER_DOMAIN = "example.com"  # of the default [mail] sender, Ops <ops@example.com>

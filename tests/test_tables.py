@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ops_sheets.config import settings_from_dict
-from ops_sheets.tables import (
+from ops_sheets.sheet.tables import (
     ORDERS,
     STOCK,
     CellError,
@@ -20,7 +20,7 @@ from ops_sheets.tables import (
     parse_table,
     parse_time,
 )
-from ops_sheets.workbook.base import Grid
+from ops_sheets.sheet.workbook.base import Grid
 
 TZ = ZoneInfo("Europe/London")
 

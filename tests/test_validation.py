@@ -9,8 +9,8 @@ import pytest
 from conftest import small_shop
 
 from ops_sheets.config import Settings, TabSettings
-from ops_sheets.runner import JOB_NAMES, run_job
-from ops_sheets.workbook.memory import MemoryWorkbook
+from ops_sheets.service.runner import JOB_NAMES, run_job
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 
 def shop_with_stock_mistakes() -> MemoryWorkbook:

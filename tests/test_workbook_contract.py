@@ -16,8 +16,8 @@ from workbook_contract import (
     check_backend_contract,
 )
 
-from ops_sheets.workbook.memory import MemoryWorkbook
-from ops_sheets.workbook.xlsx import XlsxWorkbook
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
+from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
 
 def make_memory(tabs: Mapping[str, Rows]) -> BackendUnderTest:
@@ -60,7 +60,7 @@ def xlsx_factory(folder: Path) -> MakeWorkbook:
 def google_factory(emulator: object) -> MakeWorkbook:
     """Real gspread over HTTP to the local Sheets API emulator."""
     from ops_sheets.config import settings_from_dict
-    from ops_sheets.workbook.google import GoogleWorkbook
+    from ops_sheets.sheet.workbook.google import GoogleWorkbook
 
     def make(tabs: Mapping[str, Rows]) -> BackendUnderTest:
         sheet_id = emulator.create_spreadsheet(sheets=tabs)  # type: ignore[attr-defined]

@@ -9,10 +9,10 @@ import pytest
 
 from ops_sheets.config import Settings, settings_from_dict
 from ops_sheets.errors import SheetAccessError, WorkbookError
-from ops_sheets.runner import run_job
-from ops_sheets.setup import init_workbook
-from ops_sheets.workbook.base import ChangeSet, Update
-from ops_sheets.workbook.google import GoogleWorkbook
+from ops_sheets.service.init_sheet import init_workbook
+from ops_sheets.service.runner import run_job
+from ops_sheets.sheet.workbook.base import ChangeSet, Update
+from ops_sheets.sheet.workbook.google import GoogleWorkbook
 
 
 def google_settings(tmp_path: Path, sheet_id: str, **workbook: object) -> Settings:

@@ -31,8 +31,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table
 
 from ops_sheets.errors import UnsupportedContentError, WorkbookError, WorkbookLockedError
-from ops_sheets.workbook.base import Append, ChangeSet, ChartSpec, Replace, Update
-from ops_sheets.workbook.xlsx import XlsxWorkbook
+from ops_sheets.sheet.workbook.base import Append, ChangeSet, ChartSpec, Replace, Update
+from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
 REPO = Path(__file__).resolve().parents[1]
 LONDON = ZoneInfo("Europe/London")
@@ -389,8 +389,8 @@ def test_datetimes_numbers_and_blanks(tmp_path: Path) -> None:
 
 KILL_SCRIPT = """
 import os, sys
-from ops_sheets.workbook.base import ChangeSet, Update
-from ops_sheets.workbook.xlsx import XlsxWorkbook
+from ops_sheets.sheet.workbook.base import ChangeSet, Update
+from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 wb = XlsxWorkbook(sys.argv[1])
 wb._before_replace = lambda tmp: os._exit(17)  # die between temp write and rename
 changes = ChangeSet()
@@ -906,8 +906,8 @@ def test_a_merged_cell_in_a_service_column_is_skipped_and_reported_not_fatal(
     from openpyxl import Workbook as Book
     from openpyxl import load_workbook
 
-    from ops_sheets.workbook.base import ChangeSet, Update
-    from ops_sheets.workbook.xlsx import XlsxWorkbook
+    from ops_sheets.sheet.workbook.base import ChangeSet, Update
+    from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
     path = tmp_path / "m.xlsx"
     book = Book()
@@ -1156,6 +1156,6 @@ def test_redrawing_in_place_keeps_the_tabs_other_drawings_byte_for_byte(tmp_path
 
 
 def _titles(path: Path) -> list[str]:
-    from ops_sheets.workbook.xlsx import _chart_title
+    from ops_sheets.sheet.workbook.xlsx import _chart_title
 
     return [_chart_title(c) for c in load_workbook(path)["Weekly summary"]._charts]

@@ -30,14 +30,14 @@ from openpyxl.styles.numbers import is_date_format
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ops_sheets.cli import main as cli_main
 from ops_sheets.config import load_settings
-from ops_sheets.demo import DEMO_NOW, run_demo
 from ops_sheets.errors import UnsupportedContentError
-from ops_sheets.tables import TAB_SPECS, TEAM_TABS, WEEKLY_SUMMARY
-from ops_sheets.workbook import open_workbook
-from ops_sheets.workbook.base import Append, ChangeSet, ChartSpec, Update, normalise_header
-from ops_sheets.workbook.xlsx import XlsxWorkbook, _chart_title
+from ops_sheets.service.cli import main as cli_main
+from ops_sheets.service.demo import DEMO_NOW, run_demo
+from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS, WEEKLY_SUMMARY
+from ops_sheets.sheet.workbook import open_workbook
+from ops_sheets.sheet.workbook.base import Append, ChangeSet, ChartSpec, Update, normalise_header
+from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook, _chart_title
 
 EXCEL_FILES = Path(__file__).parent / "data" / "excel"
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ops_sheets.workbook.base import Append, Cell, ChangeSet, Replace, Update, Workbook
+from ops_sheets.sheet.workbook.base import Append, Cell, ChangeSet, Replace, Update, Workbook
 
 Rows = list[list[Cell]]
 

@@ -12,7 +12,7 @@ Two steps, for ``ops-sheets import`` and for a tab synced in a platform's layout
    fields down to its other rows, and turns every row into an
    :class:`ImportedLine` in our Orders columns, with our Status and Payment words,
    numbers and dates parsed (dates in the shop's time zone). A bad cell is a
-   :class:`~ops_sheets.tables.Problem` (the file's name as ``tab``, the physical
+   :class:`~ops_sheets.sheet.tables.Problem` (the file's name as ``tab``, the physical
    line as ``row``, the header as ``column``) and a blank value; a line without an
    order ID or a SKU is a problem and is left out. A file that cannot be read at
    all raises :class:`~ops_sheets.errors.ImportFileError` naming the file, line
@@ -43,6 +43,8 @@ from zoneinfo import ZoneInfo
 
 from ops_sheets.errors import ImportFileError
 from ops_sheets.sheet.amounts import parse_amount
+from ops_sheets.sheet.cells import Cell, key_text
+from ops_sheets.sheet.cells import normalise_header as _normalise_header
 from ops_sheets.sheet.presets import (
     PRESETS,
     Alt,
@@ -52,7 +54,7 @@ from ops_sheets.sheet.presets import (
     platform_label,
     presets_for,
 )
-from ops_sheets.tables import (
+from ops_sheets.sheet.tables import (
     ORDER_STATUSES,
     CellError,
     Problem,
@@ -60,8 +62,6 @@ from ops_sheets.tables import (
     date_window,
     parse_datetime,
 )
-from ops_sheets.workbook.base import Cell, key_text
-from ops_sheets.workbook.base import normalise_header as _normalise_header
 
 #: Our Orders columns an import can fill: key → header as the Orders tab shows it.
 ORDER_HEADERS: dict[str, str] = {
@@ -1127,7 +1127,7 @@ def plan_import(
     """What importing ``imported`` does to an Orders tab holding ``existing_rows``.
 
     ``existing_rows`` are the tab's rows by column key (``order_id``, ``sku``,
-    ``status``…, as :attr:`Table.all_rows <ops_sheets.tables.Table>` gives them), in
+    ``status``…, as :attr:`Table.all_rows <ops_sheets.sheet.tables.Table>` gives them), in
     sheet order, optionally with ``line_id`` (the platform's line id, where the tab
     keeps one) and ``_row``. ``imported`` are the lines of one or more exports,
     oldest file first: a later file's word on a line wins as the merge rules

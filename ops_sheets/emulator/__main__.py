@@ -74,7 +74,7 @@ def _xlsx_tabs(path: Path) -> dict[str, list[list[object]]]:
     """Every tab's values, dates as the text a person would type (Sheets' RAW input)."""
     from datetime import date, datetime
 
-    from ..workbook.xlsx import XlsxWorkbook
+    from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
     book = XlsxWorkbook(path)
     grids = book.read(book.tab_titles())

@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-from ..config import Settings
-from ..errors import AddressError, LedgerError, TemplateError
-from ..ledger import (
+from ops_sheets.config import Settings
+from ops_sheets.errors import AddressError, LedgerError, TemplateError
+from ops_sheets.store.ledger import (
     CLAIMED,
     FAILED,
     FAILED_PERMANENT,
@@ -46,6 +46,7 @@ from ..ledger import (
     PlanEntry,
     RetryPolicy,
 )
+
 from .message import (
     Attachment,
     MessageParts,

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import Settings
-from ..errors import LedgerError
-from ..ledger import FAILED_PERMANENT, SENT, UNKNOWN, Ledger, LedgerRow
+from ops_sheets.config import Settings
+from ops_sheets.errors import LedgerError
+from ops_sheets.store.ledger import FAILED_PERMANENT, SENT, UNKNOWN, Ledger, LedgerRow
+
 from .postman import ActivityEntry, DeliveryReport, Postman
 from .samples import write_preview
 from .transports import Transport

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..config import Settings
-from ..errors import TemplateError
+from ops_sheets.config import Settings
+from ops_sheets.errors import TemplateError
+
 from .message import MessageParts, build_message, message_bytes, parse_address
 from .templates import KINDS, TemplateRenderer
 

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..config import Settings
-from ..tables import ACTIVITY_LOG, CellError, layout_for, parse_datetime
-from ..workbook.base import Cell, Grid, normalise_header
+from ops_sheets.config import Settings
+from ops_sheets.sheet.tables import ACTIVITY_LOG, CellError, layout_for, parse_datetime
+from ops_sheets.sheet.workbook.base import Cell, Grid, normalise_header
+
 from .message import message_id_local
 
 #: Actions (normalised) whose row says the message went out.

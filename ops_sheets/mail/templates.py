@@ -34,8 +34,8 @@ from jinja2 import (
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup, escape
 
-from ..config import Settings
-from ..errors import TemplateError
+from ops_sheets.config import Settings
+from ops_sheets.errors import TemplateError
 
 #: The message kinds (template folder names); a contract of the design.
 KINDS: tuple[str, ...] = (

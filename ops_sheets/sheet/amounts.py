@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from ops_sheets.tables import NUMBER_LIMIT, CellError
-from ops_sheets.workbook.base import Cell
+from ops_sheets.sheet.cells import Cell
+from ops_sheets.sheet.tables import NUMBER_LIMIT, CellError
 
 #: Symbols that belong to one currency only.
 _SYMBOLS = {
@@ -101,9 +101,9 @@ def _number(core: str, decimal: str) -> float:
 def parse_amount(value: Cell, *, decimal: str = ".") -> Amount | None:
     """A number from a cell, with the currency it names; None when blank.
 
-    Raises :class:`~ops_sheets.tables.CellError` for text that is not one number,
+    Raises :class:`~ops_sheets.sheet.tables.CellError` for text that is not one number,
     for a decimal separator other than the shop's, and for values beyond
-    ±:data:`~ops_sheets.tables.NUMBER_LIMIT`.
+    ±:data:`~ops_sheets.sheet.tables.NUMBER_LIMIT`.
     """
     if decimal not in (".", ","):
         raise ValueError(f'decimal must be "." or ",", not {decimal!r}')

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ...config import Settings
+from ops_sheets.config import Settings
+
 from .base import (
     ConnectError,
     DeliveryError,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from types import TracebackType
 
-from ...errors import TransportError
+from ops_sheets.errors import TransportError
 
 #: Called by ``send`` at the last moment before the message data goes out; the
 #: postman records the ``sending`` state there. If it raises, nothing is sent.

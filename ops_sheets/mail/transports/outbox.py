@@ -24,7 +24,8 @@ from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from ..message import message_bytes
+from ops_sheets.mail.message import message_bytes
+
 from .base import HandoverCallback, TemporaryDeliveryError, Transport
 
 INDEX_NAME = "index.html"

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
-from ...config import Settings
-from ...logs import register_secret
-from ..message import message_bytes
+from ops_sheets.config import Settings
+from ops_sheets.logs import register_secret
+from ops_sheets.mail.message import message_bytes
+
 from .base import (
     ConnectError,
     DeliveryError,

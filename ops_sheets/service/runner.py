@@ -35,14 +35,17 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .config import Settings
-from .errors import JobError, OpsSheetsError, UsageError
-from .mail.sent_log import SentLog
-from .state_guard import MailGuard, guard_mail
-from .tables import (
+from ops_sheets.config import Settings
+from ops_sheets.domain.validation import validate
+from ops_sheets.errors import JobError, OpsSheetsError, UsageError
+from ops_sheets.mail.sent_log import SentLog
+from ops_sheets.service.deliveries import Deliveries
+from ops_sheets.service.state_guard import MailGuard, guard_mail
+from ops_sheets.sheet.tables import (
     ACTIVITY_LOG,
     TAB_SPECS,
     TEAM_TABS,
@@ -54,9 +57,8 @@ from .tables import (
     parse_table,
     similar_title,
 )
-from .validation import validate
-from .workbook import open_workbook
-from .workbook.base import (
+from ops_sheets.sheet.workbook import open_workbook
+from ops_sheets.sheet.workbook.base import (
     Append,
     Cell,
     ChangeSet,
@@ -67,11 +69,11 @@ from .workbook.base import (
     Workbook,
     WriteReport,
 )
-from .workbook.memory import MemoryWorkbook
+from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 if TYPE_CHECKING:
-    from .ledger import Ledger
-    from .mail.postman import DeliveryReport, OutgoingEmail
+    from ops_sheets.mail.postman import DeliveryReport, OutgoingEmail
+    from ops_sheets.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +121,11 @@ class JobContext:
     now: datetime
     tables: dict[str, Table]
     clock: Callable[[], datetime]
-    state: Any = None  # ops_sheets.state.State, None in pure unit tests
+    state: Any = None  # ops_sheets.store.state.State, None in pure unit tests
     #: a dry run: ``state`` (if any) is read-only, and nothing may be recorded in it
     dry_run: bool = False
-    ledger: Any = None  # ops_sheets.ledger.Ledger
+    #: the runner's; jobs ask ``deliveries`` (only ``monitor`` reports on the ledger itself)
+    ledger: Ledger | None = None
     problems: list[Problem] = field(default_factory=list)
     changes: ChangeSet = field(default_factory=ChangeSet)
     emails: list[OutgoingEmail] = field(default_factory=list)
@@ -133,8 +136,16 @@ class JobContext:
     counts: dict[str, int] = field(default_factory=dict)
     #: outputs left as they were because a tab they depend on could not be read
     skipped: list[str] = field(default_factory=list)
+    _deliveries: Deliveries | None = field(default=None, init=False, repr=False)
 
     # -------------------------------------------------------------- reading
+
+    @property
+    def deliveries(self) -> Deliveries:
+        """What became of the messages earlier runs queued (``delivered(key)``...)."""
+        if self._deliveries is None or self._deliveries.ledger is not self.ledger:
+            self._deliveries = Deliveries(self.ledger)
+        return self._deliveries
 
     def table(self, key: str) -> Table:
         return self.tables[key]
@@ -205,7 +216,7 @@ class JobContext:
     def _key(
         self, spec: TabSpec, headers: Mapping[str, str], key: Mapping[str, Any]
     ) -> dict[str, str]:
-        from .workbook.base import key_text
+        from ops_sheets.sheet.workbook.base import key_text
 
         return {headers[spec.column(k).key]: key_text(to_cell(v)) for k, v in key.items()}  # type: ignore[union-attr]
 
@@ -452,7 +463,7 @@ def run_job(
     wb = workbook or open_workbook(settings)
     own_state = state is None
     if own_state:
-        from .state import State
+        from ops_sheets.store.state import State
 
         path = settings.resolve(settings.state.path)
         state = State.peek(path) if dry_run else State(path)
@@ -646,7 +657,7 @@ def _restore_unwritten_activity(ctx: JobContext) -> bool:
     (they stay in the state until that write succeeds)."""
     if ctx.state is None or ctx.dry_run:
         return False
-    from .mail.postman import ActivityEntry
+    from ops_sheets.mail.postman import ActivityEntry
 
     pending = ctx.state.get(PENDING_ACTIVITY, ctx.job, [])
     entries = [ActivityEntry(**{**e, "time": datetime.fromisoformat(e["time"])}) for e in pending]
@@ -671,7 +682,7 @@ def _own_ledger(settings: Settings, *, dry_run: bool) -> Iterator[Ledger | None]
         with _dry_run_ledger(settings) as copy:
             yield copy
         return
-    from .ledger import Ledger
+    from ops_sheets.store.ledger import Ledger
 
     with Ledger(settings.resolve(settings.state.path)) as ledger:
         yield ledger
@@ -686,7 +697,7 @@ def _dry_run_ledger(settings: Settings) -> Iterator[Ledger | None]:
     import shutil
     import tempfile
 
-    from .ledger import Ledger
+    from ops_sheets.store.ledger import Ledger
 
     path = settings.resolve(settings.state.path)
     if not path.is_file():
@@ -703,7 +714,7 @@ def _dry_run_ledger(settings: Settings) -> Iterator[Ledger | None]:
 
 
 def _postman(settings: Settings, ledger: Any, transport: Any) -> Any:
-    from .mail.postman import Postman
+    from ops_sheets.mail.postman import Postman
 
     return Postman(settings, ledger, transport=transport)
 
@@ -849,3 +860,30 @@ def print_result(
 
 def write_err(line: str) -> None:
     sys.stderr.write(line + "\n")
+
+
+def parse_now(text: str | None, tz: ZoneInfo) -> datetime:
+    """``--now``: ISO 8601; without an offset it is business time (DESIGN.md)."""
+    if text is None:
+        return datetime.now(tz)
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--now {text!r}: not an ISO 8601 date-time; use e.g. 2026-11-23T09:00 "
+            "or 2026-11-23T09:00+00:00"
+        ) from None
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+
+
+def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
+    present = available_jobs(settings)
+    out: list[str] = []
+    for name in names:
+        if name == "all":
+            out += [j for j in present if settings.job(j).enabled]
+        elif name in present:
+            out.append(name)
+        else:
+            raise UsageError(f"no job named {name!r}; valid: {', '.join([*present, 'all'])}")
+    return list(dict.fromkeys(out))

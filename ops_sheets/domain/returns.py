@@ -36,7 +36,7 @@ The rules (issue 7, DESIGN.md "Precise rules"):
   do not count). SKUs above ``alert_return_rate`` with at least
   ``min_units_shipped`` units shipped become "possible faulty product" findings.
 
-State kept by the job (namespaces of :class:`ops_sheets.state.State`):
+State kept by the job (namespaces of :class:`ops_sheets.store.state.State`):
 
 * sequence ``rma-<yyyy>``: the last RMA number issued that year;
 * ``returns.rma``: :func:`identity` of a row → ``{"rma", "order_id", "sku",
@@ -59,11 +59,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .findings import Finding
-from .tables import Problem, Table
+from ops_sheets.domain.findings import Finding
+from ops_sheets.sheet.tables import Problem, Table
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ops_sheets.config import Settings
 
 #: A frame column with the raw text of each ``Requested at`` cell (``key_text`` of
 #: the cell as read). When the table parser provides it, blank Return IDs are

@@ -36,7 +36,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from .tables import TAB_SPECS, TEAM_TABS, TabSpec
+from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS, TabSpec
 
 SHOP_NAME = "Kitchen & Co"
 SHOP_DOMAIN = "kitchenandco.example"

@@ -26,7 +26,7 @@ counts on the day the shop saw it):
   × Unit cost over every usable Stock row (negative On hand counts as 0).
 * **Returns requested**: Returns rows whose ``Requested at`` falls on the day.
   **Return rate 30d %**: units returned ÷ units shipped over the 30 days up to
-  ``now``, with the returns job's rules (:func:`ops_sheets.returns.return_rates`).
+  ``now``, with the returns job's rules (:func:`ops_sheets.domain.returns.return_rates`).
 * **Open problems**, **Emails sent**, **Emails awaiting review**: given by the job
   (the Problems tab of this run, the ledger).
 
@@ -49,14 +49,21 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .calendar import local_days_and_seconds
-from .fulfilment import IN_TRANSIT, LATE, Assessment, assess, rules_from_settings, years_needed
-from .inventory import ReorderPolicy, decide
-from .returns import ReturnRules, return_rates
-from .tables import DAILY_KPIS
+from ops_sheets.domain.calendar import local_days_and_seconds
+from ops_sheets.domain.fulfilment import (
+    IN_TRANSIT,
+    LATE,
+    Assessment,
+    assess,
+    rules_from_settings,
+    years_needed,
+)
+from ops_sheets.domain.inventory import ReorderPolicy, decide
+from ops_sheets.domain.returns import ReturnRules, return_rates
+from ops_sheets.sheet.tables import DAILY_KPIS
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ops_sheets.config import Settings
 
 #: Every Daily KPIs measure, in column order (the contract's order).
 KPI_KEYS: tuple[str, ...] = tuple(c.key for c in DAILY_KPIS.columns if c.key != "date")
@@ -84,7 +91,7 @@ LEVELS: tuple[str, ...] = (
 )
 #: The flows counted from the tables (emails come from the ledger).
 TABLE_FLOW: tuple[str, ...] = tuple(k for k in FLOW if k != "emails_sent")
-#: The team tabs behind the reorder decision (:func:`ops_sheets.inventory.decide`).
+#: The team tabs behind the reorder decision (:func:`ops_sheets.domain.inventory.decide`).
 DECISION_TABS: tuple[str, ...] = ("stock", "orders", "purchase_orders", "suppliers")
 #: The team tabs each measure is computed from. While one of them cannot be read
 #: the measure is unknown: its cell is left as it was, never written as 0.
@@ -348,7 +355,7 @@ def order_levels(orders: pd.DataFrame, assessment: Assessment) -> dict[str, int]
 def stock_levels(decision: pd.DataFrame) -> dict[str, float]:
     """SKUs out of stock / at or below reorder point (active ones), inventory value.
 
-    ``decision`` is :func:`ops_sheets.inventory.decide`'s frame (usable rows only).
+    ``decision`` is :func:`ops_sheets.domain.inventory.decide`'s frame (usable rows only).
     """
     if decision.empty:
         return {"skus_out_of_stock": 0, "skus_at_reorder_point": 0, "inventory_value": 0.0}
@@ -564,7 +571,7 @@ def watch_list(
 def run_counts(runs: Sequence[Any], start: datetime, end: datetime) -> dict[str, Any]:
     """Finished job runs whose business time falls in [start, end], per job and in all.
 
-    ``runs`` are :class:`ops_sheets.state.JobRun`; "problems" means the run
+    ``runs`` are :class:`ops_sheets.store.state.JobRun`; "problems" means the run
     worked and found data problems in the sheet, "failed" that it did not finish
     (failed or interrupted). Runs still going are left out.
     """
@@ -615,8 +622,8 @@ def shop_facts(
     *,
     stockouts: pd.DataFrame | None = None,
 ) -> ShopFacts:
-    """Assess the orders (:func:`ops_sheets.fulfilment.assess`) and decide the stock
-    (:func:`ops_sheets.inventory.decide`) exactly as those jobs do, without their
+    """Assess the orders (:func:`ops_sheets.domain.fulfilment.assess`) and decide the stock
+    (:func:`ops_sheets.domain.inventory.decide`) exactly as those jobs do, without their
     side effects. Raises ValueError naming a bad ``[jobs.orders]`` setting."""
     orders = frames["orders"].reset_index(drop=True)
     rules = rules_from_settings(settings, years_needed(orders["order_date"], now))

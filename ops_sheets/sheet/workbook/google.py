@@ -36,8 +36,8 @@ import requests
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 
-from ..errors import SheetAccessError, WorkbookError
-from .base import (
+from ops_sheets.errors import SheetAccessError, WorkbookError
+from ops_sheets.sheet.workbook.base import (
     Cell,
     ChangeSet,
     Grid,
@@ -50,7 +50,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ops_sheets.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class GoogleWorkbook(Workbook):
         wb = settings.workbook
         session: requests.Session | None = None
         if emulator:
-            from ..emulator.client import emulator_session
+            from ops_sheets.emulator.client import emulator_session
 
             # anonymous: the session sends no credentials, as Google's emulators expect
             auth: Any = None
@@ -436,7 +436,7 @@ class GoogleWorkbook(Workbook):
             self._tabs[tab].header = header
         if stale:
             grids = self.read(stale)  # columns moved: fall back to whole tabs (rare)
-            from .base import snapshot_from_rows
+            from ops_sheets.sheet.workbook.base import snapshot_from_rows
 
             for tab in stale:
                 snaps[tab] = snapshot_from_rows(tab, grids[tab].rows if tab in grids else None)
@@ -555,7 +555,7 @@ class GoogleWorkbook(Workbook):
 
     def _decorate(self, layout: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
         """(dropdown lines, protection lines) of one batchUpdate of decorations."""
-        from ..tables import TAB_SPECS
+        from ops_sheets.sheet.tables import TAB_SPECS
 
         grids = self.read(list(layout))
         requests_: list[dict[str, Any]] = []

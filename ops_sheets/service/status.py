@@ -13,11 +13,16 @@ from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
-from .config import Settings
-from .errors import ConfigError
-from .runner import available_jobs
-from .scheduler import job_settings, lock_holder_pid, next_run_time, serve_lock_path
-from .state import JobRun, State
+from ops_sheets.config import Settings
+from ops_sheets.errors import ConfigError
+from ops_sheets.service.runner import available_jobs
+from ops_sheets.service.scheduler import (
+    job_settings,
+    lock_holder_pid,
+    next_run_time,
+    serve_lock_path,
+)
+from ops_sheets.store.state import JobRun, State
 
 
 def collect_status(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
@@ -89,7 +94,7 @@ def _serve_status(settings: Settings) -> dict[str, Any]:
 
 def _awaiting_review(settings: Settings) -> list[dict[str, Any]]:
     try:
-        from .ledger import Ledger
+        from ops_sheets.store.ledger import Ledger
     except ImportError:
         return []
     ledger = Ledger(settings.resolve(settings.state.path))

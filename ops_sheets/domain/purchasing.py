@@ -87,7 +87,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .inventory import day_offsets, fmt, order_quantity
+from ops_sheets.domain.inventory import day_offsets, fmt, order_quantity
 
 DRAFT, APPROVED, SENT, CONFIRMED, RECEIVED, CANCELLED = (
     "DRAFT",

@@ -12,11 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .cli import jobs_for, parse_now
-from .config import Settings, load_settings
-from .errors import UsageError
-from .runner import print_result, run_job
-from .setup import init_workbook
+from ops_sheets.config import Settings, load_settings
+from ops_sheets.errors import UsageError
+from ops_sheets.service.init_sheet import init_workbook
+from ops_sheets.service.runner import jobs_for, parse_now, print_result, run_job
 
 DEMO_TZ = ZoneInfo("Europe/London")
 DEMO_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=DEMO_TZ)
@@ -42,7 +41,7 @@ def reset_demo_dir(directory: Path) -> None:
 
 
 def run_demo(directory: Path, now_text: str | None = None) -> int:
-    from .demo_data import build_demo_workbook, write_demo_config
+    from ops_sheets.service.demo_data import build_demo_workbook, write_demo_config
 
     now = parse_now(now_text, DEMO_TZ) if now_text else DEMO_NOW
     reset_demo_dir(directory)

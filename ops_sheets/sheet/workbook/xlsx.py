@@ -77,13 +77,13 @@ from openpyxl.styles.numbers import is_date_format, is_datetime
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from ..errors import (
+from ops_sheets.errors import (
     SheetAccessError,
     UnsupportedContentError,
     WorkbookError,
     WorkbookLockedError,
 )
-from .base import (
+from ops_sheets.sheet.workbook.base import (
     Cell,
     ChangeSet,
     ChartSpec,
@@ -96,7 +96,7 @@ from .base import (
     normalise_header,
     snapshot_from_rows,
 )
-from .xlsx_parts import (
+from ops_sheets.sheet.workbook.xlsx_parts import (
     Formats,
     InPlaceUnsupported,
     Package,
@@ -476,7 +476,7 @@ class XlsxWorkbook(Workbook):
 
 def _default_service_tabs() -> list[str]:
     """The service-owned tabs under their default titles (Problems, Activity log...)."""
-    from ..tables import TAB_SPECS  # local: tables imports this package
+    from ops_sheets.sheet.tables import TAB_SPECS  # local: tables imports this package
 
     return [spec.title for spec in TAB_SPECS.values() if spec.service_owned]
 

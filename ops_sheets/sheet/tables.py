@@ -30,10 +30,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .workbook.base import Cell, Grid, key_text, normalise_header
+from ops_sheets.sheet.cells import Cell, Grid, key_text, normalise_header
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ops_sheets.config import Settings
 
 Kind = Literal["text", "key", "number", "int", "date", "datetime", "bool", "enum", "time", "email"]
 Owner = Literal["team", "service"]

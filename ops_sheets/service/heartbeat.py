@@ -17,9 +17,9 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
-from .config import Settings
-from .errors import ConfigError
-from .logs import register_secret
+from ops_sheets.config import Settings
+from ops_sheets.errors import ConfigError
+from ops_sheets.logs import register_secret
 
 log = logging.getLogger("ops_sheets.serve")
 

@@ -1,6 +1,6 @@
 """The reorder decision per SKU: demand, lead time, safety stock, reorder point, quantity.
 
-Pure and vectorised: typed frames (as :func:`ops_sheets.tables.parse_table` makes
+Pure and vectorised: typed frames (as :func:`ops_sheets.sheet.tables.parse_table` makes
 them), a :class:`ReorderPolicy` and ``now`` in; one frame with a row per SKU out.
 Nothing here reads a clock, a sheet, the state or the mailer. The job
 (``jobs/stock.py``) feeds it and :mod:`ops_sheets.purchasing` turns its
@@ -78,10 +78,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .tables import OPEN_PO_STATUSES
+from ops_sheets.sheet.tables import OPEN_PO_STATUSES
 
 if TYPE_CHECKING:
-    from .config import StockSettings
+    from ops_sheets.config import StockSettings
 
 #: Revenue shares that close classes A and B.
 ABC_CUTS = (0.80, 0.95)

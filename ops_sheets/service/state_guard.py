@@ -5,7 +5,7 @@ next to a sheet the service has already worked on (a new server, a deleted or
 lost file) knows none of that mail, and every job would send its pickup
 requests, reminders and acknowledgements again. So:
 
-- A state this version creates carries a birth mark (:data:`ops_sheets.state.BIRTH`).
+- A state this version creates carries a birth mark (:data:`ops_sheets.store.state.BIRTH`).
   A state without one is older than the mark and has been working with its
   sheet all along: it is trusted.
 - The first run of a state that reads a sheet records a verdict for that sheet:
@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
 
-from .config import Settings
-from .mail.sent_log import SentLog
-from .state import State
-from .tables import Table
+from ops_sheets.config import Settings
+from ops_sheets.mail.sent_log import SentLog
+from ops_sheets.sheet.tables import Table
+from ops_sheets.store.state import State
 
 #: kv namespace of the verdicts, one per sheet identity
 SHEETS = "state.sheets"

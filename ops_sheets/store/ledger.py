@@ -63,8 +63,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from .config import Settings
-from .errors import LedgerError
+from ops_sheets.config import Settings
+from ops_sheets.errors import LedgerError
 
 PLANNED = "planned"
 CLAIMED = "claimed"

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .config import Settings
-from .tables import TAB_SPECS, TEAM_TABS, layout_for, similar_title
-from .workbook import open_workbook
+from ops_sheets.config import Settings
+from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS, layout_for, similar_title
+from ops_sheets.sheet.workbook import open_workbook
 
 
 class InitReport(list[str]):

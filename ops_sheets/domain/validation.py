@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import pandas as pd
 
-from .tables import Problem, Table
+from ops_sheets.sheet.tables import Problem, Table
 
 Check = Callable[[Mapping[str, Table]], list[Problem]]
 
@@ -268,8 +268,8 @@ def stock_checks(tables: Mapping[str, Table]) -> list[Problem]:
 
 def address_checks(tables: Mapping[str, Table]) -> list[Problem]:
     """Every email cell holds exactly one valid address (mail goes only to those)."""
-    from .errors import AddressError
-    from .mail.message import parse_address
+    from ops_sheets.domain.addresses import parse_address
+    from ops_sheets.errors import AddressError
 
     out: list[Problem] = []
     for key in ("suppliers", "forwarders", "orders"):

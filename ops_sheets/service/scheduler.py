@@ -73,9 +73,9 @@ from types import FrameType
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from .config import JobSettings, Settings
-from .errors import ConfigError, JobError, OpsSheetsError
-from .heartbeat import Heartbeat
+from ops_sheets.config import JobSettings, Settings
+from ops_sheets.errors import ConfigError, JobError, OpsSheetsError
+from ops_sheets.service.heartbeat import Heartbeat
 
 log = logging.getLogger("ops_sheets.serve")
 
@@ -692,14 +692,14 @@ class ChildExecutor:
 
 
 def _open_state(settings: Settings) -> Any:
-    from .state import State
+    from ops_sheets.store.state import State
 
     return State(_state_path(settings))
 
 
 def _logging_mode() -> tuple[bool, bool]:
     """(json, verbose) as the CLI set them up, so the child logs the same way."""
-    from .logs import JsonFormatter
+    from ops_sheets.logs import JsonFormatter
 
     json_logs = any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
     verbose = logging.getLogger("ops_sheets").getEffectiveLevel() <= logging.DEBUG
@@ -721,7 +721,7 @@ def _child_main(
     # parent decides what happens to a running job (let it finish, or kill it).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from .logs import setup_logging
+    from ops_sheets.logs import setup_logging
 
     setup_logging(verbose=verbose, json_format=json_logs)
     _show_service_lines()
@@ -734,7 +734,7 @@ def _child_main(
         child_log.debug("%s", traceback.format_exc())
         conn.send({"result": "failed", "error": one_line(exc)})
         return
-    from .runner import print_result
+    from ops_sheets.service.runner import print_result
 
     print_result(result, out=child_log.info)
     counts = {k: v.item() if hasattr(v, "item") else v for k, v in result.counts.items()}
@@ -847,7 +847,7 @@ def _when(moment: datetime, tz: ZoneInfo) -> str:
 
 def scheduled_jobs(settings: Settings) -> dict[str, Schedule]:
     """The jobs ``serve`` runs: present, enabled, with a schedule (others are logged)."""
-    from .runner import available_jobs
+    from ops_sheets.service.runner import available_jobs
 
     parsed = validate_schedules(settings)
     out: dict[str, Schedule] = {}
@@ -906,9 +906,9 @@ def serve(settings: Settings, *, run: RunFunction | None = None) -> int:
     """``ops-sheets serve``: run jobs on their schedules until SIGTERM/SIGINT; exit 0.
 
     ``run`` is what the child process calls for one job (default
-    :func:`ops_sheets.runner.run_job`); it must be importable by name.
+    :func:`ops_sheets.service.runner.run_job`); it must be importable by name.
     """
-    from .runner import run_job
+    from ops_sheets.service.runner import run_job
 
     _show_service_lines()
     schedules = scheduled_jobs(settings)

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import LedgerError
-from .ledger import enable_wal
+from ops_sheets.errors import LedgerError
+from ops_sheets.store.ledger import enable_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_runs (
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS sequences (
 
 
 #: (namespace, key) of the mark a state gets when this version creates it: the
-#: mail guard (ops_sheets.state_guard) knows from it that the state began empty.
+#: mail guard (ops_sheets.service.state_guard) knows from it that the state began empty.
 BIRTH = ("state", "created")
 
 

@@ -56,7 +56,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .calendar import (
+from ops_sheets.domain.calendar import (
     BusinessCalendar,
     DaysError,
     at_local,
@@ -66,11 +66,11 @@ from .calendar import (
     parse_days,
     parse_hhmm,
 )
-from .findings import Finding
-from .tables import Problem, Table
+from ops_sheets.domain.findings import Finding
+from ops_sheets.sheet.tables import Problem, Table
 
 if TYPE_CHECKING:
-    from .config import OrdersSettings, Settings
+    from ops_sheets.config import OrdersSettings, Settings
 
 # Ops status codes (small ints so a million lines cost one int8 array).
 BLANK, CANCELLED, ON_HOLD, LATE, BOOKED, AT_RISK, AT_RISK_MISSED = 0, 1, 2, 3, 4, 5, 6

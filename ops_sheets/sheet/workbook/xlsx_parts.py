@@ -44,7 +44,7 @@ from openpyxl.styles.numbers import (
 from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel, to_excel
 
-from .base import CellWrite, ChartSpec, Skipped, normalise_header
+from ops_sheets.sheet.workbook.base import CellWrite, ChartSpec, Skipped, normalise_header
 
 #: text starting with these is a formula to a person typing it into Excel
 FORMULA_PREFIXES = ("=", "+", "-", "@")

@@ -2,10 +2,10 @@
 the rule that decides what the manager's alert says (and whether there is one).
 
 Every check takes plain data (frames, the orders assessment, the reorder decision,
-job runs, ledger rows) and returns :class:`ops_sheets.findings.Finding` values,
+job runs, ledger rows) and returns :class:`ops_sheets.domain.findings.Finding` values,
 each with a severity, a one-line explanation with the numbers, what to do next
 and a stable key. ``jobs/monitor.py`` runs them, adds what other jobs published
-(:func:`ops_sheets.findings.current`) and hands the lot to :func:`plan_alert`.
+(:func:`ops_sheets.domain.findings.current`) and hands the lot to :func:`plan_alert`.
 
 Keys (a job that publishes a finding with the same key replaces monitor's own,
 since it knows more, e.g. the reminder it just sent):
@@ -58,12 +58,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .calendar import at_local
-from .findings import SEVERITY_ORDER, Finding, depends_on_unreadable
-from .fulfilment import IN_TRANSIT, LATE, Assessment
-from .inventory import fmt
-from .purchasing import Reminder
-from .tables import TEAM_TABS, Problem, Table
+from ops_sheets.domain.calendar import at_local
+from ops_sheets.domain.findings import SEVERITY_ORDER, Finding, depends_on_unreadable
+from ops_sheets.domain.fulfilment import IN_TRANSIT, LATE, Assessment
+from ops_sheets.domain.inventory import fmt
+from ops_sheets.domain.purchasing import Reminder
+from ops_sheets.sheet.tables import TEAM_TABS, Problem, Table
 
 #: ``manager_alert`` template words for the finding severities.
 TEMPLATE_SEVERITY = {"critical": "high", "warning": "medium", "info": "low"}
@@ -146,7 +146,7 @@ def anomaly_findings(
 ) -> list[Finding]:
     """Orders and revenue of ``day`` against the same weekday of the ``weeks`` before.
 
-    ``flow`` has one row per local day (:func:`ops_sheets.kpis.daily_flow`), at
+    ``flow`` has one row per local day (:func:`ops_sheets.domain.kpis.daily_flow`), at
     least ``day`` and the weeks before it. Days before ``first_day`` (the shop's
     first order in the sheet) are not history: a shop that did not exist yet did
     not have a quiet Tuesday. Fewer than ``min_weeks`` such days: no judgement.
@@ -210,7 +210,7 @@ class BusinessHours:
     @classmethod
     def parse(cls, hours: str, weekmask: str = "1111111") -> BusinessHours:
         """``"09:00-17:00"``; ValueError names what is wrong."""
-        from .calendar import parse_hhmm
+        from ops_sheets.domain.calendar import parse_hhmm
 
         parts = [p.strip() for p in str(hours).replace("–", "-").split("-")]
         if len(parts) != 2:
@@ -351,7 +351,7 @@ def best_seller_findings(decision: pd.DataFrame, examples: int = 5) -> list[Find
     below their reorder point (one finding for all of them, most urgent named first:
     fewest days of cover).
 
-    ``decision`` is :func:`ops_sheets.inventory.decide`'s frame. The low finding
+    ``decision`` is :func:`ops_sheets.domain.inventory.decide`'s frame. The low finding
     is a warning while some of those SKUs have nothing on order, else info (the
     orders are placed, only their arrival is awaited); its metric is how many.
     """
@@ -470,7 +470,7 @@ def faulty_product_findings(
     faulty: Iterable[Finding] | Mapping[str, Mapping[str, Any]],
 ) -> list[Finding]:
     """Possible faulty products, by the returns module's rule and wording
-    (:func:`ops_sheets.returns.faulty_findings`, keys ``returns:faulty:<sku>``, the
+    (:func:`ops_sheets.domain.returns.faulty_findings`, keys ``returns:faulty:<sku>``, the
     same the returns job publishes, so the two never both show). Also takes the
     older shape, a mapping of key → template-shaped dict with a ``rate``."""
     if isinstance(faulty, Mapping):
@@ -502,8 +502,8 @@ def job_findings(
     """Jobs whose last run failed, and jobs that have not completed a run for two of
     their schedule slots (their interval, twice).
 
-    ``runs``: job → :class:`ops_sheets.state.JobRun` list, newest first. ``schedules``:
-    job → :class:`ops_sheets.scheduler.Schedule` (jobs without one are run by hand
+    ``runs``: job → :class:`ops_sheets.store.state.JobRun` list, newest first. ``schedules``:
+    job → :class:`ops_sheets.service.scheduler.Schedule` (jobs without one are run by hand
     and never late). Times are the runs' business ``now``. A job that never
     completed is measured from ``started`` (the first run of any job: when the
     service began), so a fresh install is not alarmed. ``grace``: per job, how long

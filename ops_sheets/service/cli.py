@@ -13,10 +13,9 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from .config import DEFAULT_CONFIG, Settings, load_settings
-from .errors import (
+from ops_sheets.config import DEFAULT_CONFIG, Settings, load_settings
+from ops_sheets.errors import (
     OpsSheetsError,
     SheetAccessError,
     UnsupportedContentError,
@@ -24,25 +23,18 @@ from .errors import (
     WorkbookError,
     WorkbookLockedError,
 )
-from .runner import JOB_NAMES, JobResult, available_jobs, print_result, run_job
+from ops_sheets.service.runner import (
+    JOB_NAMES,
+    JobResult,
+    jobs_for,
+    parse_now,
+    print_result,
+    run_job,
+)
 
 log = logging.getLogger("ops_sheets")
 
 RUNNABLE = (*JOB_NAMES, "all")
-
-
-def parse_now(text: str | None, tz: ZoneInfo) -> datetime:
-    """``--now``: ISO 8601; without an offset it is business time (DESIGN.md)."""
-    if text is None:
-        return datetime.now(tz)
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--now {text!r}: not an ISO 8601 date-time; use e.g. 2026-11-23T09:00 "
-            "or 2026-11-23T09:00+00:00"
-        ) from None
-    return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -50,13 +42,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ops_sheets.service.demo import run_demo
 
     return run_demo(Path(args.dir), now_text=args.now)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .setup import init_workbook
+    from ops_sheets.service.init_sheet import init_workbook
 
     settings = _settings(args)
     report = init_workbook(settings, create_similar=args.yes)
@@ -71,7 +63,7 @@ def run_locked(
     """One run of a job at a time, `serve` included: wait for a run in progress."""
     if dry_run:  # reads only
         return run_job(name, settings, now, dry_run=True)
-    from .scheduler import job_lock
+    from ops_sheets.service.scheduler import job_lock
 
     wait = (settings.job(name).timeout_minutes + 1) * 60
     on_wait = lambda m: print(f"ops-sheets: {m}", file=sys.stderr)  # noqa: E731
@@ -80,7 +72,7 @@ def run_locked(
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .scheduler import validate_schedules
+    from ops_sheets.service.scheduler import validate_schedules
 
     settings = _settings(args)
     validate_schedules(settings)
@@ -93,19 +85,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     print_result(result)
     return 1 if result.problems else 0
-
-
-def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
-    present = available_jobs(settings)
-    out: list[str] = []
-    for name in names:
-        if name == "all":
-            out += [j for j in present if settings.job(j).enabled]
-        elif name in present:
-            out.append(name)
-        else:
-            raise UsageError(f"no job named {name!r}; valid: {', '.join([*present, 'all'])}")
-    return list(dict.fromkeys(out))
 
 
 #: Failures that every job would meet the same way (the workbook cannot be opened
@@ -160,14 +139,14 @@ def job_failure_line(name: str, exc: Exception) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import print_status
+    from ops_sheets.service.status import print_status
 
     settings = _settings(args)
     return print_status(settings, as_json=args.json)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from .mail.review import preview
+    from ops_sheets.mail.review import preview
 
     if Path(args.config).is_file():
         settings = _settings(args)
@@ -181,8 +160,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from .mail.review import review
-    from .runner import log_activity
+    from ops_sheets.mail.review import review
+    from ops_sheets.service.runner import log_activity
 
     settings = _settings(args)
     decision = "sent" if args.sent else "resend"
@@ -196,7 +175,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .scheduler import serve
+    from ops_sheets.service.scheduler import serve
 
     return serve(_settings(args))
 
@@ -281,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .logs import setup_logging
+    from ops_sheets.logs import setup_logging
 
     setup_logging(verbose=args.verbose, json_format=args.log_format == "json")
     try:

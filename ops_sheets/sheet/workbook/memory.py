@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 
-from .base import (
+from ops_sheets.sheet.workbook.base import (
     Cell,
     ChangeSet,
     Grid,

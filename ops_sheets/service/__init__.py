@@ -1,0 +1,3 @@
+"""The service around the rules: one job run (runner), schedules (scheduler,
+serve), the command line, status, ``init`` and the demo.
+"""

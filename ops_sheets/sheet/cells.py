@@ -1,0 +1,62 @@
+"""Cells and tabs as read from any backend: the value types, the header and key
+forms every comparison uses, and a tab's grid. Pure, so the domain and the
+parsers can use them without touching a backend."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+Cell = str | int | float | bool | datetime | date | time | None
+
+
+def normalise_header(text: Any) -> str:
+    """Header comparison form: case, spaces, `_`, `-` and `.` do not matter."""
+    return re.sub(r"[\s_\-.]+", "", str(text or "")).casefold()
+
+
+def key_text(value: Any) -> str:
+    """The text form of a key cell, identical for what was read and what is re-read.
+
+    Numbers typed into a key column (SKU 123, or 123.0 from a float-only source)
+    become "123"; text keys stay exactly as typed apart from surrounding spaces,
+    so "00123" stays "00123".
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+#: A merged range: (first row, first column, last row, last column), 1-based.
+Merge = tuple[int, int, int, int]
+
+
+@dataclass
+class Grid:
+    """One tab as read: ``rows[0]`` is the header row (row 1 of the sheet)."""
+
+    title: str
+    rows: list[list[Cell]]
+    #: merged ranges that take in a header cell (row 1); None when the backend cannot
+    #: tell without another request (Google, outside a metadata read). A header cell
+    #: merged into its left neighbour reads blank: its column has lost its header.
+    merges: list[Merge] | None = None
+
+    @property
+    def header(self) -> list[Cell]:
+        return self.rows[0] if self.rows else []

@@ -7,7 +7,7 @@ figures, ``--cache-dir DIR`` for the generated workbooks).
 The workbook is a shop with 365 days of orders over 5,000 SKUs (50 suppliers,
 3 forwarders; purchase orders and returns in proportion, and one bad cell in
 about a thousand Orders lines so the Problems path runs too). It is generated
-here with numpy rather than by ``ops_sheets.demo_data``, whose story-driven
+here with numpy rather than by ``ops_sheets.service.demo_data``, whose story-driven
 generator is built around a fixed 60-SKU catalogue and does not scale. Generated
 files are cached between runs, keyed by size, so generation is never measured.
 Before measuring, ``ops-sheets init`` adds the service tabs and columns: every

@@ -1,7 +1,7 @@
 """Time the orders rules on 1,000,000 order lines: typed frame → statuses and requests.
 
 Run: ``python -m benchmarks.bench_orders`` (``--lines N``, ``--checks`` to also time
-the cross-tab order checks of ``ops_sheets.validation`` on the same frame).
+the cross-tab order checks of ``ops_sheets.domain.validation`` on the same frame).
 
 The frame is built directly with the dtypes ``parse_table`` produces (tz-aware
 timestamps, float quantities, object text), as a shop with 120 days of history,

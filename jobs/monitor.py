@@ -1,7 +1,7 @@
 """`monitor`: today's Daily KPIs row, and one manager alert with what went wrong.
 
-Thin on purpose: the figures are :mod:`ops_sheets.kpis`, the checks and the
-re-alert rule :mod:`ops_sheets.monitoring` (both pure). This module gathers their
+Thin on purpose: the figures are :mod:`ops_sheets.domain.kpis`, the checks and the
+re-alert rule :mod:`ops_sheets.domain.monitoring` (both pure). This module gathers their
 inputs from the tables, the state and the ledger, writes the row and queues the
 alert.
 
@@ -178,7 +178,7 @@ RETURN_TABS = ("returns", "orders", "stock")
 
 
 def checks(ctx: JobContext, facts: kpis.ShopFacts, flow: pd.DataFrame, now: datetime) -> list[Any]:
-    """Every check of :mod:`ops_sheets.monitoring` on this run's data; a check
+    """Every check of :mod:`ops_sheets.domain.monitoring` on this run's data; a check
     whose tabs could not be read is left out (its earlier findings stay open)."""
     settings = ctx.settings
     orders = facts.orders

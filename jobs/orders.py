@@ -1,6 +1,6 @@
 """`orders`: ship-by deadlines, Ops status per line, pickup requests, findings.
 
-Thin on purpose: the rules live in :mod:`ops_sheets.fulfilment` (pure). This
+Thin on purpose: the rules live in :mod:`ops_sheets.domain.fulfilment` (pure). This
 module reads what earlier runs booked from the state and the ledger, writes the
 service columns of the Orders tab (only cells whose value changes), queues one
 pickup request per forwarder and pickup day, and leaves what the manager must

@@ -1,6 +1,6 @@
 """`returns`: RMA numbers, the return window, acknowledgements, restock hints, return rates.
 
-Thin on purpose: the rules live in :mod:`ops_sheets.returns`. This module feeds
+Thin on purpose: the rules live in :mod:`ops_sheets.domain.returns`. This module feeds
 them the tables, takes RMA numbers from the state's sequence, and records what
 to write, send and remember:
 
@@ -12,7 +12,7 @@ to write, send and remember:
 * return rates go to the run summary and to the state (``returns.rates``);
   possible faulty products to ``findings.returns`` for ``monitor``.
 
-The state namespaces and their shapes are documented in :mod:`ops_sheets.returns`.
+The state namespaces and their shapes are documented in :mod:`ops_sheets.domain.returns`.
 """
 
 from __future__ import annotations

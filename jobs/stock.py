@@ -1,9 +1,9 @@
 """`stock`: keep best sellers in stock without tying cash up in slow movers.
 
 Per active SKU: demand from the Orders tab, lead time, safety stock, reorder
-point and order-up-to level (:mod:`ops_sheets.inventory`); PO lines appended to
+point and order-up-to level (:mod:`ops_sheets.domain.inventory`); PO lines appended to
 the Purchase orders tab, approved lines emailed, overdue POs reminded
-(:mod:`ops_sheets.purchasing`, whose docstring explains PO numbering, the
+(:mod:`ops_sheets.domain.purchasing`, whose docstring explains PO numbering, the
 approval flow and why re-runs are idempotent). This module only moves data
 between the sheet, the state and those two.
 

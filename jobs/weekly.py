@@ -3,8 +3,8 @@ weekly email with charts.
 
 The week is the last ISO week (Monday to Sunday, local dates) that has ended at
 ``now``; run on a Monday morning, that is the week just gone. Thin on purpose:
-the figures and lists are :mod:`ops_sheets.kpis`, the pictures
-:mod:`ops_sheets.charts`.
+the figures and lists are :mod:`ops_sheets.domain.kpis`, the pictures
+:mod:`ops_sheets.mail.charts`.
 
 Written: one Weekly summary row, found by its Week (``2026-W47``) and rewritten
 if the job runs again that week, with every Daily KPIs measure for the week and

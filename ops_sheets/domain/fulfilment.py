@@ -287,7 +287,7 @@ HOLDING = (REQUESTED, PENDING, UNCONFIRMED, FAILED)
 
 
 def delivery_from_ledger(state: str | None) -> str:
-    """Map a ledger state (``ops_sheets.ledger``) to what it means for a booking."""
+    """Map a ledger state (``ops_sheets.store.ledger``) to what it means for a booking."""
     if state is None:
         return VOID
     return {

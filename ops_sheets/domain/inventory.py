@@ -3,7 +3,7 @@
 Pure and vectorised: typed frames (as :func:`ops_sheets.sheet.tables.parse_table` makes
 them), a :class:`ReorderPolicy` and ``now`` in; one frame with a row per SKU out.
 Nothing here reads a clock, a sheet, the state or the mailer. The job
-(``jobs/stock.py``) feeds it and :mod:`ops_sheets.purchasing` turns its
+(``jobs/stock.py``) feeds it and :mod:`ops_sheets.domain.purchasing` turns its
 "order this" rows into purchase-order lines.
 
 The rules, and the choices made where the issue leaves room:

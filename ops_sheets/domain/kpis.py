@@ -2,7 +2,7 @@
 
 Nothing here reads a clock, a sheet, the state or the mailer: ``jobs/monitor.py``
 and ``jobs/weekly.py`` pass frames, the orders assessment of
-:mod:`ops_sheets.fulfilment`, the reorder decision of :mod:`ops_sheets.inventory`
+:mod:`ops_sheets.domain.fulfilment`, the reorder decision of :mod:`ops_sheets.domain.inventory`
 and numbers from the ledger, and write what comes back.
 
 Definitions (the Daily KPIs columns of DESIGN.md; "day" is a local calendar day

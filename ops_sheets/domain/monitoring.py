@@ -38,7 +38,7 @@ severity rose), or still open ``realert_hours`` after it was last reported (a
 *reminder*). A finding that went away is listed once as *resolved*; events
 (anomalies, new problems, changed messages) are never "resolved", they simply
 happened. A finding that depends on a tab this run could not read is unknown,
-not gone: it stays open, as it was (:mod:`ops_sheets.findings`). A report whose
+not gone: it stays open, as it was (:mod:`ops_sheets.domain.findings`). A report whose
 alert never reached the ledger (rejected before sending, or a crash between the
 job and the send) does not count as made. Nothing to say, no email. The alert's
 key hashes everything its body shows, so a different body never reuses a key.

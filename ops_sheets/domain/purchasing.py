@@ -1,6 +1,6 @@
 """Purchase orders: numbering, one PO per supplier, minimum order value, sending, reminders.
 
-Pure: takes the decision frame of :mod:`ops_sheets.inventory`, the typed Purchase
+Pure: takes the decision frame of :mod:`ops_sheets.domain.inventory`, the typed Purchase
 orders frame, supplier facts and ``now``; returns plans. The job applies them.
 The ledger is seen only through a function ``ledger_state(po_number)`` that
 answers None (never queued), "unsent" (queued, not delivered yet: its content
@@ -46,7 +46,7 @@ Idempotency
 -----------
 One order per SKU per day. Lines created today are the day's order: the
 decision leaves them out of On order until tomorrow (see
-:mod:`ops_sheets.inventory`), so a re-run the same day computes the same need
+:mod:`ops_sheets.domain.inventory`), so a re-run the same day computes the same need
 and shows the same REORDER, and the guard here turns that need into "already
 placed" rather than a second line. A line CANCELLED today is respected: no new
 line for that SKU until tomorrow. A SKU with a DRAFT or APPROVED line from an

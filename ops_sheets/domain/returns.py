@@ -42,7 +42,7 @@ State kept by the job (namespaces of :class:`ops_sheets.store.state.State`):
 * ``returns.rma``: :func:`identity` of a row → ``{"rma", "order_id", "sku",
   "requested_at", "assigned_at"}``, every number ever assigned, so that a number
   whose write was skipped is reused for the same row next run;
-* findings (:mod:`ops_sheets.findings`, source ``returns``): the current
+* findings (:mod:`ops_sheets.domain.findings`, source ``returns``): the current
   :func:`faulty_findings`; monitor tells new, worse and resolved ones apart;
 * ``returns.rates``: ``latest`` → the last rates (:meth:`ReturnRates.as_state`),
   for the weekly summary's watch list.

@@ -2,7 +2,7 @@
 
 Jobs build ``OutgoingEmail`` values; the runner hands them to ``Postman.deliver``
 after the sheet writes, which records every key in the ledger
-(``ops_sheets.ledger``) so that no key is ever sent twice.
+(``ops_sheets.store.ledger``) so that no key is ever sent twice.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class JobContext:
     state: Any = None  # ops_sheets.store.state.State, None in pure unit tests
     #: a dry run: ``state`` (if any) is read-only, and nothing may be recorded in it
     dry_run: bool = False
-    #: the runner's; jobs ask ``deliveries`` (only ``monitor`` reports on the ledger itself)
+    #: the runner's; jobs ask ``deliveries``, never the ledger itself
     ledger: Ledger | None = None
     problems: list[Problem] = field(default_factory=list)
     changes: ChangeSet = field(default_factory=ChangeSet)
@@ -454,7 +454,7 @@ def run_job(
 
     ``accept_new_state``: send mail although the state is new and the sheet was
     processed before; recorded in the state, so given once (see
-    :mod:`ops_sheets.state_guard`). What the Activity log shows as sent is never
+    :mod:`ops_sheets.service.state_guard`). What the Activity log shows as sent is never
     sent again, accepted or not.
     """
     clock = clock or (lambda: datetime.now(UTC))

@@ -2,7 +2,7 @@
 
 What lives here is what the sheet cannot hold without the team editing it: the
 history of job runs, sequences (RMA numbers), daily on-hand snapshots, findings
-already reported. Message delivery state lives in :mod:`ops_sheets.ledger`, in
+already reported. Message delivery state lives in :mod:`ops_sheets.store.ledger`, in
 the same file but its own tables.
 """
 

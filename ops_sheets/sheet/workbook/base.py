@@ -209,6 +209,10 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
     rows_by_key = {
         tab: _index_rows(snapshots[tab], changes.anchors.get(tab, [])) for tab in changes.tabs
     }
+    # built on first need, once per write: every update then costs a dictionary
+    # look-up, not a scan of the tab (a write of n updates into N rows is O(N + n))
+    key_of_row: dict[str, dict[tuple[str, ...], dict[int, tuple[str, ...]]]] = {}
+    other_keys: dict[str, dict[tuple[str, ...], dict[tuple[str, ...], list[int]] | None]] = {}
 
     def put_row(tab: str, row: int, values: Mapping[str, Cell]) -> None:
         for header, value in values.items():
@@ -222,7 +226,7 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
         rows = (
             index.get(key_cols, {}).get(wanted)
             if key_cols in index
-            else _lookup(snapshots[upd.tab], upd.key)
+            else _lookup(snapshots[upd.tab], upd.key, other_keys.setdefault(upd.tab, {}))
         )
         if not rows:
             if upd.upsert:
@@ -241,7 +245,7 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
             )
             continue
         put_row(upd.tab, rows[0], upd.values)
-        _rekey(rows_by_key[upd.tab], rows[0], upd.values)
+        _rekey(rows_by_key[upd.tab], key_of_row.setdefault(upd.tab, {}), rows[0], upd.values)
 
     for app in changes.appends:
         row = next_row[app.tab]
@@ -269,12 +273,18 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
 
 def _rekey(
     index: dict[tuple[str, ...], dict[tuple[str, ...], list[int]]],
+    key_of_row: dict[tuple[str, ...], dict[int, tuple[str, ...]]],
     row: int,
     values: Mapping[str, Cell],
 ) -> None:
     """An update that changes a key cell (a PO line moved to a new PO number) moves
     its row in the index, so later updates in the same change set find it by the
-    new key: updates apply in order, as if written one after the other."""
+    new key: updates apply in order, as if written one after the other.
+
+    ``key_of_row`` is the index turned around (row -> its key), made the first
+    time a key cell changes and kept in step here: finding a row's old key is
+    then a look-up, not a scan of every key of the tab.
+    """
     for key_cols, by_key in index.items():
         changed = {
             normalise_header(h): key_text(v)
@@ -283,12 +293,16 @@ def _rekey(
         }
         if not changed:
             continue
-        old = next((k for k, rows in by_key.items() if row in rows), None)
+        if key_cols not in key_of_row:
+            key_of_row[key_cols] = {r: k for k, rows in by_key.items() for r in rows}
+        keys = key_of_row[key_cols]
+        old = keys.get(row)
         if old is None:
-            continue
+            continue  # a row the index never held (blank key when re-read)
         by_key[old].remove(row)
         new = tuple(changed.get(c, old[i]) for i, c in enumerate(key_cols))
         by_key.setdefault(new, []).append(row)
+        keys[row] = new
 
 
 def _last_used(header: Sequence[Cell]) -> int:
@@ -316,20 +330,44 @@ def _index_rows(
     return {key_cols: index}
 
 
-def _lookup(snap: TabSnapshot, key: Mapping[str, str]) -> list[int]:
-    """Rows matching a key on columns that are not the tab's anchors (e.g. RMA lookup)."""
-    cols = []
-    for k in key:
-        c = snap.columns.get(normalise_header(k))
-        if c is None:
-            return []
-        cols.append((c, key[k]))
-    height = max(len(c) for c, _ in cols)
-    return [
-        i + 2
-        for i in range(height)
-        if all(key_text(c[i] if i < len(c) else None) == want for c, want in cols)
-    ]
+def _lookup(
+    snap: TabSnapshot,
+    key: Mapping[str, str],
+    cache: dict[tuple[str, ...], dict[tuple[str, ...], list[int]] | None],
+) -> list[int]:
+    """Rows matching a key on columns that are not the tab's anchors (e.g. RMA lookup).
+
+    Unlike the anchors' index, blank keys match blank cells here, down to the
+    longest of the key's columns. The index of each set of columns is built once
+    per write and kept in ``cache`` (the tab's); ``None`` there: a column is missing.
+    """
+    wanted: dict[str, str] = {}
+    for k, want in key.items():
+        norm = normalise_header(k)
+        if wanted.setdefault(norm, want) != want:
+            return []  # one column asked to hold two values at once: no row can
+    key_cols = tuple(sorted(wanted))
+    if key_cols not in cache:
+        cache[key_cols] = _index_all_rows(snap, key_cols)
+    index = cache[key_cols]
+    if index is None:
+        return []
+    return index.get(tuple(wanted[c] for c in key_cols), [])
+
+
+def _index_all_rows(
+    snap: TabSnapshot, key_cols: tuple[str, ...]
+) -> dict[tuple[str, ...], list[int]] | None:
+    """Key -> row numbers over these columns, blank keys included; None if one is missing."""
+    if any(c not in snap.columns for c in key_cols):
+        return None
+    columns = [snap.columns[c] for c in key_cols]
+    height = max(len(c) for c in columns)  # no columns: ValueError, as a key-less update did
+    index: dict[tuple[str, ...], list[int]] = {}
+    for i in range(height):
+        key = tuple(key_text(c[i] if i < len(c) else None) for c in columns)
+        index.setdefault(key, []).append(i + 2)
+    return index
 
 
 def _rows(rows: Iterable[int]) -> str:

@@ -33,7 +33,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -137,6 +137,9 @@ class JobContext:
     #: outputs left as they were because a tab they depend on could not be read
     skipped: list[str] = field(default_factory=list)
     _deliveries: Deliveries | None = field(default=None, init=False, repr=False)
+    _specs: dict[str, tuple[TabSpec, str, Mapping[str, str]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     # -------------------------------------------------------------- reading
 
@@ -181,14 +184,19 @@ class JobContext:
 
     # -------------------------------------------------------------- writing
 
-    def _spec(self, tab_key: str) -> tuple[TabSpec, str, dict[str, str]]:
-        spec = TAB_SPECS[tab_key]
-        table = self.tables.get(tab_key)
-        layout = layout_for(spec, self.settings)
-        headers = dict(layout.headers)
-        if table is not None:
-            headers.update(table.headers)  # the sheet's own spelling wins
-        title = table.title if table is not None else layout.title
+    def _spec(self, tab_key: str) -> tuple[TabSpec, str, Mapping[str, str]]:
+        # asked once per row written: worked out once per tab
+        known = self._specs.get(tab_key)
+        if known is None:
+            spec = TAB_SPECS[tab_key]
+            table = self.tables.get(tab_key)
+            layout = layout_for(spec, self.settings)
+            headers = dict(layout.headers)
+            if table is not None:
+                headers.update(table.headers)  # the sheet's own spelling wins
+            title = table.title if table is not None else layout.title
+            known = self._specs[tab_key] = (spec, title, MappingProxyType(headers))
+        spec, title, headers = known
         if title not in self.changes.headers:
             declared = (
                 [headers[c.key] for c in spec.columns]

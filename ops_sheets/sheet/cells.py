@@ -4,6 +4,7 @@ parsers can use them without touching a backend."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -15,7 +16,16 @@ Cell = str | int | float | bool | datetime | date | time | None
 
 def normalise_header(text: Any) -> str:
     """Header comparison form: case, spaces, `_`, `-` and `.` do not matter."""
-    return re.sub(r"[\s_\-.]+", "", str(text or "")).casefold()
+    return _normalised(str(text or ""))
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalised(text: str) -> str:
+    # headers repeat endlessly (every write names its columns): remembered, not redone
+    return _HEADER_NOISE.sub("", text).casefold()
+
+
+_HEADER_NOISE = re.compile(r"[\s_\-.]+")
 
 
 def key_text(value: Any) -> str:

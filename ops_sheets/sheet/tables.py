@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -60,11 +61,26 @@ class TabSpec:
     service_owned: bool = False  # the service owns the whole tab
 
     def column(self, key_or_header: str) -> Column | None:
-        norm = normalise_header(key_or_header)
-        for c in self.columns:
-            if c.key == key_or_header or normalise_header(c.header) == norm:
-                return c
-        return None
+        """The column with this key or header (the first in order, as a scan would find)."""
+        by_key, by_header = self._column_index
+        at_key = by_key.get(key_or_header)
+        at_header = by_header.get(normalise_header(key_or_header))
+        if at_key is None or at_header is None:
+            found = at_key if at_key is not None else at_header
+        else:
+            found = min(at_key, at_header)
+        return None if found is None else self.columns[found]
+
+    @cached_property
+    def _column_index(self) -> tuple[dict[str, int], dict[str, int]]:
+        # jobs name a column once per row written: a scan per call made writing
+        # 100k rows cost seconds (issue 14)
+        by_key: dict[str, int] = {}
+        by_header: dict[str, int] = {}
+        for i, c in enumerate(self.columns):
+            by_key.setdefault(c.key, i)
+            by_header.setdefault(normalise_header(c.header), i)
+        return by_key, by_header
 
     @property
     def service_columns(self) -> tuple[Column, ...]:

@@ -58,7 +58,7 @@ Merge = tuple[int, int, int, int]
 
 @dataclass
 class Grid:
-    """One tab as read: ``rows[0]`` is the header row (row 1 of the sheet)."""
+    """One tab as read: ``rows[header_index]`` is the header row (usually row 1 of the sheet)."""
 
     title: str
     rows: list[list[Cell]]
@@ -66,7 +66,10 @@ class Grid:
     #: tell without another request (Google, outside a metadata read). A header cell
     #: merged into its left neighbour reads blank: its column has lost its header.
     merges: list[Merge] | None = None
+    #: where the header row is (0-based, into ``rows``): a title row or two above
+    #: the headers is common in exports; data rows are the ones below it
+    header_index: int = 0
 
     @property
     def header(self) -> list[Cell]:
-        return self.rows[0] if self.rows else []
+        return self.rows[self.header_index] if len(self.rows) > self.header_index else []

@@ -24,11 +24,12 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from ops_sheets.sheet.cells import Cell, Grid, key_text, normalise_header
@@ -701,7 +702,6 @@ def parse_table(
     layout = layout_for(spec, settings)
     title = layout.title
     problems: list[Problem] = []
-    columns = [c.key for c in spec.columns]
     if grid is None:
         frame = _empty_frame(spec)
         return Table(spec, title, frame, {}, problems, exists=False)
@@ -763,80 +763,69 @@ def parse_table(
         return Table(spec, title, _empty_frame(spec), headers, problems, readable=False)
 
     window = date_window(now) if now is not None else None
-    parsers = {c.key: _parser(c, tz, day_first, window) for c in spec.columns if c.key in found}
-    data: dict[str, list[Any]] = {k: [] for k in columns}
-    extra_data: dict[str, list[Any]] = {h: [] for h in extras}
+    first_data_row = grid.header_index + 2  # as the sheet numbers it
     row_numbers: list[int] = []
+    body: list[list[Cell]] = []
+    for r, row in enumerate(grid.rows[grid.header_index + 1 :], start=first_data_row):
+        if any(v is not None and v != "" for v in row):  # blank rows are not data
+            row_numbers.append(r)
+            body.append(row)
     key_cols = [k for k in spec.key_columns if k in found]
-    raw_dates: dict[str, list[str]] = {
-        c.key: [] for c in spec.columns if c.kind in ("date", "datetime") and c.key in found
-    }
-    for r, row in enumerate(grid.rows[1:], start=2):
-        if not any(v not in (None, "") for v in row):
-            continue  # blank rows between data are not data
-        row_numbers.append(r)
-        key_label = " / ".join(key_text(_cell(row, found[k])) for k in key_cols)
-        for c in spec.columns:
-            if c.key not in found:
-                data[c.key].append(c.default)
-                continue
-            raw = _cell(row, found[c.key])
-            try:
-                value = parsers[c.key](raw)
-            except CellError as err:
-                value = None
-                problems.append(
+    raw_columns = {key: _raw_column(body, i) for key, i in found.items()}
+
+    # Whole columns at once; each distinct cell is parsed once. A bad cell is
+    # found with its row and column, and the Problems rows keep the order of a
+    # row-by-row reading.
+    data: dict[str, Sequence[Any]] = {}
+    cell_problems: list[tuple[int, int, Problem]] = []
+    key_labels: dict[int, str] = {}
+
+    def key_label(i: int) -> str:
+        label = key_labels.get(i)
+        if label is None:
+            label = " / ".join(key_text(raw_columns[k][i]) for k in key_cols)
+            key_labels[i] = label
+        return label
+
+    for position, c in enumerate(spec.columns):
+        if c.key not in found:
+            data[c.key] = [c.default] * len(body)
+            continue
+        raw = raw_columns[c.key]
+        read = _cell_reader(c, headers[c.key], spec.key_columns, tz, day_first, window)
+        if c.kind in ("date", "datetime"):
+            data[c.key], issues = _read_date_column(raw, read, tz, window)
+        else:
+            data[c.key], issues = _read_column(raw, read)
+        for i, issue in issues:
+            cell_problems.append(
+                (
+                    i,
+                    position,
                     Problem(
                         title,
-                        r,
+                        row_numbers[i],
                         headers[c.key],
-                        key_label,
-                        _show_value(raw),
-                        err.problem,
-                        err.fix,
-                    )
+                        key_label(i),
+                        issue.shown,
+                        issue.problem,
+                        issue.fix,
+                    ),
                 )
-            else:
-                if value is None and c.required and c.key not in spec.key_columns:
-                    problems.append(
-                        Problem(
-                            title,
-                            r,
-                            headers[c.key],
-                            key_label,
-                            "",
-                            f"{headers[c.key]} is blank",
-                            f"fill in {headers[c.key]}",
-                        )
-                    )
-                elif c.minimum is not None and isinstance(value, float) and value < c.minimum:
-                    problems.append(
-                        Problem(
-                            title,
-                            r,
-                            headers[c.key],
-                            key_label,
-                            _show_value(raw),
-                            f"{headers[c.key]} below {c.minimum:g}",
-                            f"type a number of at least {c.minimum:g}",
-                        )
-                    )
-                    value = None
-                if value is None and c.default is not None:
-                    value = c.default
-            data[c.key].append(value)
-        for key, raw in raw_dates.items():
-            raw.append(key_text(_cell(row, found[key])))
-        for h, i in extras.items():
-            extra_data[h].append(_cell(row, i))
+            )
+    cell_problems.sort(key=lambda p: (p[0], p[1]))
+    problems += [p for _, _, p in cell_problems]
 
     frame = _frame(spec, data, row_numbers, tz)
-    for key, values in raw_dates.items():
-        # the cell as typed (key text), so a date can serve in a write-time key
-        frame[f"_raw_{key}"] = pd.Series(values, index=frame.index, dtype=object)
-    for h, values in extra_data.items():
+    for c in spec.columns:
+        if c.kind in ("date", "datetime") and c.key in found:
+            # the cell as typed (key text), so a date can serve in a write-time key
+            frame[f"_raw_{c.key}"] = pd.Series(
+                _key_texts(raw_columns[c.key]), index=frame.index, dtype=object
+            )
+    for h, i in extras.items():
         if h not in frame.columns:
-            frame[h] = pd.Series(values, index=frame.index, dtype=object)
+            frame[h] = pd.Series(_raw_column(body, i), index=frame.index, dtype=object)
     problems += _key_problems(spec, title, frame, headers, key_cols)
     usable = frame
     if not spec.service_owned:  # the service's own tabs have no team keys to skip
@@ -860,7 +849,7 @@ def _hidden_header_problems(
     column holds data, and a mere blank header is not (a team's unlabelled column).
     """
     header = grid.header
-    width = max([len(header), *(len(r) for r in grid.rows[1:])], default=0)
+    width = max([len(header), *(len(r) for r in grid.rows[grid.header_index + 1 :])], default=0)
     anchors: dict[int, tuple[int, str]] = {}  # 0-based column → (anchor column, range)
     for r0, c0, r1, c1 in grid.merges or ():
         if r0 <= 1 <= r1 and c1 > c0:
@@ -876,7 +865,7 @@ def _hidden_header_problems(
         if normalise_header(_cell(header, i)):
             continue
         merged = anchors.get(i)
-        has_data = any(_cell(r, i) is not None for r in grid.rows[1:])
+        has_data = any(_cell(r, i) is not None for r in grid.rows[grid.header_index + 1 :])
         if merged is None and (grid.merges is not None or i == 0 or not has_data):
             continue
         if merged is None and not normalise_header(_cell(header, i - 1)):
@@ -909,6 +898,159 @@ def _hidden_header_problems(
     return problems, named
 
 
+@dataclass(frozen=True)
+class _Issue:
+    """What is wrong with one cell value, wherever it appears."""
+
+    problem: str
+    fix: str
+    shown: str  # the cell as the Problems row shows it
+
+
+_Reading = tuple[Any, _Issue | None]
+
+
+def _cell_reader(
+    col: Column,
+    header: str,
+    key_columns: Sequence[str],
+    tz: ZoneInfo,
+    day_first: bool,
+    window: tuple[datetime, datetime] | None,
+) -> Callable[[Cell], _Reading]:
+    """One cell of this column to its value and what is wrong with it, if anything."""
+    parse = _parser(col, tz, day_first, window)
+    blank_is_problem = col.required and col.key not in key_columns
+    minimum = col.minimum
+
+    def read(raw: Cell) -> _Reading:
+        try:
+            value = parse(raw)
+        except CellError as err:
+            return None, _Issue(err.problem, err.fix, _show_value(raw))
+        issue = None
+        if value is None and blank_is_problem:
+            issue = _Issue(f"{header} is blank", f"fill in {header}", "")
+        elif minimum is not None and isinstance(value, float) and value < minimum:
+            issue = _Issue(
+                f"{header} below {minimum:g}",
+                f"type a number of at least {minimum:g}",
+                _show_value(raw),
+            )
+            value = None
+        if value is None and col.default is not None:
+            value = col.default
+        return value, issue
+
+    return read
+
+
+def _memo_key(value: Cell) -> tuple[object, ...]:
+    # the type is part of the key: True == 1 == 1.0, but they read differently; an
+    # aware datetime equals the same moment in another zone, but its text differs
+    if value.__class__ is datetime:
+        return (datetime, value, value.tzinfo, value.fold)  # type: ignore[union-attr]
+    return (value.__class__, value)
+
+
+def _read_column(
+    raw: Sequence[Cell], read: Callable[[Cell], _Reading]
+) -> tuple[list[Any], list[tuple[int, _Issue]]]:
+    """Every cell of a column read; a value repeated down the column is parsed once."""
+    memo: dict[tuple[object, ...], _Reading] = {}
+    readings: list[_Reading] = []
+    append = readings.append
+    for v in raw:
+        key = (datetime, v, v.tzinfo, v.fold) if v.__class__ is datetime else (v.__class__, v)  # type: ignore[union-attr]
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = read(v)
+        append(hit)
+    values = [value for value, _ in readings]
+    issues = [(i, issue) for i, (_, issue) in enumerate(readings) if issue is not None]
+    return values, issues
+
+
+_NOT_A_TIME = np.iinfo(np.int64).min  # NaT as an int64
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_SERIAL_EPOCH_US = np.datetime64(_SERIAL_EPOCH, "us")
+
+
+def _read_date_column(
+    raw: Sequence[Cell],
+    read: Callable[[Cell], _Reading],
+    tz: ZoneInfo,
+    window: tuple[datetime, datetime] | None,
+) -> tuple[pd.Series, list[tuple[int, _Issue]]]:
+    """A date column as a typed series. Serial numbers (what Google sends) are
+    converted as one array; anything the array pass cannot vouch for (text, a
+    number out of the serial range, a wall time a clock change skips or repeats,
+    a date outside the window, half a second to round) goes cell by cell."""
+    n = len(raw)
+    micros = np.full(n, _NOT_A_TIME, dtype=np.int64)
+    by_cell = np.ones(n, dtype=bool)
+    serial_at = np.fromiter(
+        (v.__class__ is float or v.__class__ is int for v in raw), dtype=bool, count=n
+    )
+    if serial_at.any():
+        where = np.flatnonzero(serial_at)
+        serial = np.array([raw[i] for i in where], dtype=np.float64)
+        in_range = (serial >= _SERIAL_RANGE[0]) & (serial <= _SERIAL_RANGE[1])
+        seconds = serial * 86_400.0
+        # per cell, a serial is taken to the microsecond and then rounded half up to
+        # the second; near half a second the two roundings may differ: left to the cell
+        exact = np.abs(np.mod(seconds, 1.0) - 0.5) > 1e-3
+        seconds = np.where(in_range, seconds, 0.0)
+        wall = _SERIAL_EPOCH_US + (np.floor(seconds + 0.5).astype(np.int64) * 1_000_000).astype(
+            "timedelta64[us]"
+        )
+        local = pd.DatetimeIndex(wall).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        instants = local.tz_convert(UTC).asi8.astype(np.int64)  # the unit is µs
+        ok = in_range & exact & ~np.asarray(local.isna())
+        if window is not None:
+            first, last = ((w - _UTC_EPOCH) // _ONE_MICROSECOND for w in window)
+            ok &= (instants >= first) & (instants <= last)
+        micros[where[ok]] = instants[ok]
+        by_cell[where[ok]] = False
+    issues: list[tuple[int, _Issue]] = []
+    rest = np.flatnonzero(by_cell)
+    if len(rest):
+        values, rest_issues = _read_column([raw[i] for i in rest], read)
+        memo: dict[datetime, int] = {}
+        for i, value in zip(rest, values, strict=True):
+            if value is not None:
+                at = memo.get(value)
+                if at is None:
+                    at = memo[value] = (value - _UTC_EPOCH) // _ONE_MICROSECOND
+                micros[i] = at
+        issues = [(int(rest[j]), issue) for j, issue in rest_issues]
+    unit = "us" if (micros != _NOT_A_TIME).any() else "s"  # as pandas types all-blank
+    series = pd.Series(micros.view("datetime64[us]")).astype(f"datetime64[{unit}]")
+    return series.dt.tz_localize(UTC).dt.tz_convert(tz), issues
+
+
+def _raw_column(body: Sequence[Sequence[Cell]], i: int) -> list[Cell]:
+    """Column ``i`` of every row, a cell of spaces read as blank (see :func:`_cell`)."""
+    out = [row[i] if i < len(row) else None for row in body]
+    for j, v in enumerate(out):
+        if v.__class__ is str and v.strip() == "":  # type: ignore[union-attr]
+            out[j] = None
+    return out
+
+
+def _key_texts(raw: Sequence[Cell]) -> list[str]:
+    memo: dict[tuple[object, ...], str] = {}
+    out: list[str] = []
+    for v in raw:
+        key = _memo_key(v)
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = key_text(v)
+        out.append(text)
+    return out
+
+
 def _cell(row: Sequence[Cell], i: int) -> Cell:
     v = row[i] if i < len(row) else None
     if isinstance(v, str) and v.strip() == "":
@@ -932,12 +1074,14 @@ _DTYPES: dict[str, str] = {
 
 
 def _frame(
-    spec: TabSpec, data: Mapping[str, list[Any]], rows: list[int], tz: ZoneInfo
+    spec: TabSpec, data: Mapping[str, Sequence[Any]], rows: list[int], tz: ZoneInfo
 ) -> pd.DataFrame:
     series: dict[str, pd.Series] = {}
     for c in spec.columns:
         values = data[c.key]
-        if c.kind in ("date", "datetime"):
+        if isinstance(values, pd.Series):  # typed already (dates read by column)
+            series[c.key] = values.reset_index(drop=True)
+        elif c.kind in ("date", "datetime"):
             s = pd.Series(pd.to_datetime(pd.Series(values, dtype=object), utc=True))
             series[c.key] = s.dt.tz_convert(tz)
         elif c.kind in _DTYPES:

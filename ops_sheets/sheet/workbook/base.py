@@ -168,6 +168,9 @@ class WriteReport:
     skipped: list[Skipped]
     added_headers: list[tuple[str, str]]
     new_tabs: list[str]
+    #: the cells as placed, for a caller that keeps its own copy of the grids
+    #: (``run all`` reads once and follows its own writes); None: not planned here
+    plan: WritePlan | None = None
 
 
 def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> WritePlan:
@@ -416,6 +419,7 @@ class Workbook(ABC):
             skipped=plan.skipped,
             added_headers=plan.added_headers,
             new_tabs=plan.new_tabs,
+            plan=plan,
         )
 
     def append_rows(self, changes: ChangeSet) -> WriteReport:

@@ -294,6 +294,114 @@ def test_batch_update_is_atomic(emulator: SheetsEmulator, api: Api, sid: str) ->
     assert [s.title for s in emulator.spreadsheet(sid).sheets] == ["Orders", "My tab"]
 
 
+def _everything(api: Api) -> dict[str, Any]:
+    """The whole spreadsheet as the API shows it: properties, merges, protection,
+    values, formats, validation and notes of every cell."""
+    answer = api.call("GET", "", includeGridData="true")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_failed_batch_update_undoes_every_kind_of_change(
+    emulator: SheetsEmulator, api: Api, sid: str
+) -> None:
+    """Cells written, formatted and validated, rows moved by an insert and a sort,
+    the grid grown, a merge and a protected range: all undone when the last
+    request fails, and the sheets stay the same objects."""
+    orders = emulator.spreadsheet(sid).sheet("Orders")
+    sheet_id = orders.sheet_id
+    api.call(
+        "POST",
+        ":batchUpdate",
+        {
+            "requests": [
+                {
+                    "repeatCell": {
+                        "range": {"sheetId": sheet_id, "startRowIndex": 1, "endRowIndex": 2},
+                        "cell": {"userEnteredFormat": {"textFormat": {"bold": True}}},
+                        "fields": "userEnteredFormat.textFormat.bold",
+                    }
+                }
+            ]
+        },
+    )
+    before = _everything(api)
+    grid = {"sheetId": sheet_id, "startRowIndex": 0, "endRowIndex": 4}
+    answer = api.call(
+        "POST",
+        ":batchUpdate",
+        {
+            "requests": [
+                {
+                    "updateCells": {
+                        "start": {"sheetId": sheet_id, "rowIndex": 1, "columnIndex": 0},
+                        "rows": [{"values": [{"userEnteredValue": {"stringValue": "X"}}]}],
+                        "fields": "userEnteredValue,note",
+                    }
+                },
+                {
+                    "repeatCell": {
+                        "range": {**grid, "endRowIndex": 2, "endColumnIndex": 2},
+                        "cell": {"userEnteredFormat": {"textFormat": {"italic": True}}},
+                        "fields": "userEnteredFormat.textFormat.italic",
+                    }
+                },
+                {
+                    "setDataValidation": {
+                        "range": {**grid, "endRowIndex": 2, "startColumnIndex": 2},
+                        "rule": {"condition": {"type": "BOOLEAN"}},
+                    }
+                },
+                {"appendDimension": {"sheetId": sheet_id, "dimension": "COLUMNS", "length": 3}},
+                {
+                    "insertDimension": {
+                        "range": {
+                            "sheetId": sheet_id,
+                            "dimension": "ROWS",
+                            "startIndex": 2,
+                            "endIndex": 4,
+                        }
+                    }
+                },
+                {
+                    "sortRange": {
+                        "range": {**grid, "startRowIndex": 1, "endRowIndex": 6},
+                        "sortSpecs": [{"dimensionIndex": 0}],
+                    }
+                },
+                {"mergeCells": {"range": {**grid, "startColumnIndex": 0, "endColumnIndex": 2}}},
+                {"addProtectedRange": {"protectedRange": {"range": grid, "warningOnly": True}}},
+                {"addSheet": {"properties": {"title": "New"}}},
+                {"deleteSheet": {"sheetId": 42}},
+            ]
+        },
+    )
+    assert answer.status_code == 400
+    assert _everything(api) == before
+    assert emulator.spreadsheet(sid).sheet("Orders") is orders
+
+
+def test_a_failed_values_batch_update_undoes_the_ranges_before_it(api: Api) -> None:
+    before = api.batch_get("Orders", "'My tab'")
+    answer = api.call(
+        "POST",
+        "/values:batchUpdate",
+        {
+            "valueInputOption": "USER_ENTERED",
+            "data": [
+                {"range": "Orders!A2:C2", "values": [["X", "=1+1", ""]]},
+                {"range": "'My tab'!A1", "values": [["new"], ["rows"]]},
+                {"range": "Orders!A1:A2", "values": [["a"], ["b"], ["c"]]},
+            ],
+        },
+    )
+    assert answer.status_code == 400
+    assert api.batch_get("Orders", "'My tab'") == before
+    cleared = api.call("POST", "/values:batchClear", {"ranges": ["Orders!A1:C4", "Nope!A1"]})
+    assert cleared.status_code == 400
+    assert api.batch_get("Orders", "'My tab'") == before
+
+
 # ---------------------------------------------------------------- counter
 
 

@@ -9,8 +9,8 @@ presentation requests (borders, column widths, conditional formats, filters)
 are accepted and ignored: they change nothing a values read can see.  Anything
 else is rejected with Google's "Unknown name" error so a test notices.
 
-The server snapshots the spreadsheet first and restores it if any request
-fails, because Google applies a batch atomically.
+The whole batch runs in :meth:`Spreadsheet.atomic`, which undoes it if any
+request fails, because Google applies a batch atomically.
 """
 
 from __future__ import annotations
@@ -224,6 +224,7 @@ def _set_data_validation(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
             else:
                 cell = sheet.get(r, c)
                 if cell is not None:
+                    sheet.before_change(r, c)
                     cell.validation = None
 
 

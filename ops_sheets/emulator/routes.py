@@ -7,7 +7,6 @@ path is split, so a ``%3A`` inside a range never looks like ``:append``.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -164,17 +163,13 @@ def _run(ss: Spreadsheet, route: Route, query: Query, body: Mapping[str, Any]) -
         assert route.range is not None
         return clear_values(ss, route.range)
     # Multi-part writes are atomic in Google: undo everything if one part fails.
-    saved = (copy.deepcopy(ss.sheets), copy.deepcopy(ss.properties))
-    try:
+    with ss.atomic():
         if op == "values.batchUpdate":
             return batch_update_values(ss, body)
         if op == "values.batchClear":
             return batch_clear(ss, body)
         if op == "spreadsheets.batchUpdate":
             return batch_update(ss, body)
-    except ApiError:
-        ss.sheets, ss.properties = saved
-        raise
     raise ApiError(404, "Method not found.")
 
 

@@ -15,13 +15,15 @@ lets their creator edit them too), and only en_US input/number formats exist.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import random
 import secrets
 import string
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from .a1 import A1ParseError, A1Range, GridRect, format_range, parse_a1, parse_cells, quote_title
@@ -79,6 +81,8 @@ class Sheet:
         self.protected_ranges: list[dict[str, Any]] = []
         #: merged ranges, GridRanges as Google lists them in ``sheets[].merges``
         self.merges: list[dict[str, Any]] = []
+        #: set while an atomic request runs (see :meth:`Spreadsheet.atomic`)
+        self.journal: _SheetJournal | None = None
 
     # -- properties --------------------------------------------------------
 
@@ -119,7 +123,13 @@ class Sheet:
         return cell is not None and cell.has_value
 
     def ensure(self, row: int, col: int) -> Cell:
-        """The cell at (row, col), created if needed (the grid must already be big enough)."""
+        """The cell at (row, col), created if needed (the grid must already be big enough).
+
+        The caller may change the cell it gets: an atomic request keeps its old
+        content first (see :meth:`Spreadsheet.atomic`).
+        """
+        if self.journal is not None:
+            self.journal.cell(row, col)
         while len(self.cells) <= row:
             self.cells.append([])
         cells = self.cells[row]
@@ -129,6 +139,16 @@ class Sheet:
         if cell is None:
             cell = cells[col] = Cell()
         return cell
+
+    def before_change(self, row: int, col: int) -> None:
+        """Call before changing the cell at (row, col) other than through :meth:`ensure`."""
+        if self.journal is not None:
+            self.journal.cell(row, col)
+
+    def before_restructure(self) -> None:
+        """Call before moving cells between rows or columns, or dropping rows or columns."""
+        if self.journal is not None:
+            self.journal.everything()
 
     def used_extent(self) -> tuple[int, int]:
         """(rows, columns) up to the last cell holding a value or formula."""
@@ -154,6 +174,7 @@ class Sheet:
 
     def resize(self, rows: int | None = None, cols: int | None = None) -> None:
         """Set the grid size; data outside the new grid is dropped."""
+        self.before_restructure()
         if rows is not None:
             if rows < 1:
                 raise bad_request("rowCount must be at least 1")
@@ -177,6 +198,7 @@ class Sheet:
 
     def insert(self, dimension: str, start: int, count: int) -> None:
         """Insert empty rows/columns before ``start`` (0-based); later data moves down/right."""
+        self.before_restructure()
         if dimension == "ROWS":
             if start > self.row_count:
                 raise bad_request(f"startIndex {start} is after the last row")
@@ -201,6 +223,7 @@ class Sheet:
         if end - start >= limit:
             what = "rows" if dimension == "ROWS" else "columns"
             raise bad_request(f"You can't delete all the {what} on the sheet.")
+        self.before_restructure()
         if dimension == "ROWS":
             del self.cells[start:end]
             self.grid["rowCount"] = limit - (end - start)
@@ -237,6 +260,7 @@ class Sheet:
     def sort(self, rect: GridRect, specs: Sequence[tuple[int, bool]], calc: Calc) -> None:
         """Sort rows of ``rect`` by (column index, ascending) keys, moving whole
         cells (value, formula, format) within the rectangle's columns only."""
+        self.before_restructure()
         rows = [
             [self.get(r, c) for c in range(rect.col0, rect.col1 + 1)]
             for r in range(rect.row0, rect.row1 + 1)
@@ -262,6 +286,72 @@ class Sheet:
                     continue
                 self.ensure(r, c)
                 self.cells[r][c] = cell
+
+
+def _clone(cell: Cell | None) -> Cell | None:
+    """A copy of a cell that later edits of the cell cannot reach (its dicts are nested)."""
+    if cell is None:
+        return None
+    copied = Cell.__new__(Cell)  # copy.copy, without its generic machinery
+    copied.__dict__.update(cell.__dict__)
+    if cell.fmt is not None:
+        copied.fmt = copy.deepcopy(cell.fmt)
+    if cell.validation is not None:
+        copied.validation = copy.deepcopy(cell.validation)
+    return copied
+
+
+class _SheetJournal:
+    """What one sheet looked like before an atomic request, kept as the request goes.
+
+    Cells are kept one by one as they are first changed, so undoing a write costs
+    in proportion to the write, not to the sheet. A request that moves cells
+    between rows or drops rows or columns (insert, delete, resize, sort) copies
+    all the cells once, first.
+    """
+
+    def __init__(self, sheet: Sheet) -> None:
+        self.sheet = sheet
+        self.properties = copy.deepcopy(sheet.properties)
+        self.protected_ranges = copy.deepcopy(sheet.protected_ranges)
+        self.merges = copy.deepcopy(sheet.merges)
+        self.height = len(sheet.cells)
+        #: row -> its length before the request (-1: the row was not stored)
+        self.widths: dict[int, int] = {}
+        #: (row, column) -> a copy of the cell before the request
+        self.cells: dict[tuple[int, int], Cell | None] = {}
+        #: every row, copied before the first change that moved cells
+        self.all_rows: list[list[Cell | None]] | None = None
+
+    def cell(self, row: int, col: int) -> None:
+        if self.all_rows is not None or (row, col) in self.cells:
+            return  # already kept
+        rows = self.sheet.cells
+        if row not in self.widths:
+            self.widths[row] = len(rows[row]) if row < len(rows) else -1
+        self.cells[row, col] = _clone(self.sheet.get(row, col))
+
+    def everything(self) -> None:
+        if self.all_rows is None:
+            self.all_rows = [[_clone(c) for c in row] for row in self.sheet.cells]
+
+    def restore(self) -> None:
+        sheet = self.sheet
+        if self.all_rows is not None:
+            sheet.cells = self.all_rows
+        rows = sheet.cells
+        # the cells kept one by one were kept before any move, so they fit
+        # either the rows as they are now or the copy of all rows
+        for (r, c), cell in self.cells.items():
+            if r < len(rows) and c < len(rows[r]):
+                rows[r][c] = cell
+        for r, width in self.widths.items():
+            if width >= 0 and r < len(rows):
+                del rows[r][width:]
+        del rows[self.height :]
+        sheet.properties = self.properties
+        sheet.protected_ranges = self.protected_ranges
+        sheet.merges = self.merges
 
 
 def _shift_span(
@@ -291,6 +381,7 @@ def merge_range(sheet: Sheet, grid_range: dict[str, Any]) -> None:
     for r in range(r0, r1):
         for c in range(c0, c1):
             if (r, c) != (r0, c0) and sheet.get(r, c) is not None:
+                sheet.before_change(r, c)
                 sheet.cells[r][c] = None
     sheet.merges = [m for m in sheet.merges if not _overlap(m, grid_range)]
     sheet.merges.append(dict(grid_range))
@@ -447,6 +538,32 @@ class Spreadsheet:
 
     def touch(self) -> None:
         self.modified_time = dt.datetime.now(dt.UTC)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Undo everything the block did if it raises :class:`ApiError`: Google
+        applies a batch request whole or not at all.
+
+        The caller holds the store lock. Sheets keep their identity (a test's
+        reference to a sheet stays good) and only what the block changed is
+        kept and put back, so a write into a big sheet costs what it writes.
+        """
+        sheets = list(self.sheets)
+        properties = copy.deepcopy(self.properties)
+        journals = [_SheetJournal(sheet) for sheet in sheets]
+        for journal in journals:
+            journal.sheet.journal = journal
+        try:
+            yield
+        except ApiError:
+            for journal in journals:
+                journal.restore()
+            self.sheets, self.properties = sheets, properties
+            self._renumber()
+            raise
+        finally:
+            for journal in journals:
+                journal.sheet.journal = None
 
     # -- sheets ------------------------------------------------------------
 

@@ -471,6 +471,7 @@ def _clear_rect(ss: Spreadsheet, sheet: Sheet, rect: GridRect) -> None:
         for c in range(rect.col0, min(rect.col1, len(cells) - 1) + 1):
             cell = cells[c]
             if cell is not None:
+                sheet.before_change(r, c)
                 cell.value = None
                 cell.formula = None
                 if cell.is_blank():

@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -27,10 +28,14 @@ from ops_sheets.service.runner import (
     JOB_NAMES,
     JobResult,
     jobs_for,
+    load_job,
     parse_now,
     print_result,
     run_job,
+    titles_to_read,
 )
+from ops_sheets.service.shared_read import SharedRead
+from ops_sheets.sheet.workbook import open_workbook
 
 log = logging.getLogger("ops_sheets")
 
@@ -58,17 +63,22 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def run_locked(
-    name: str, settings: Settings, now: datetime, dry_run: bool, accept_new_state: bool = False
+    name: str,
+    settings: Settings,
+    now: datetime,
+    dry_run: bool,
+    accept_new_state: bool = False,
+    shared: SharedRead | None = None,
 ) -> JobResult:
     """One run of a job at a time, `serve` included: wait for a run in progress."""
     if dry_run:  # reads only
-        return run_job(name, settings, now, dry_run=True)
+        return run_job(name, settings, now, dry_run=True, shared=shared)
     from ops_sheets.service.scheduler import job_lock
 
     wait = (settings.job(name).timeout_minutes + 1) * 60
     on_wait = lambda m: print(f"ops-sheets: {m}", file=sys.stderr)  # noqa: E731
     with job_lock(settings, name, wait_seconds=wait, on_wait=on_wait):
-        return run_job(name, settings, now, accept_new_state=accept_new_state)
+        return run_job(name, settings, now, accept_new_state=accept_new_state, shared=shared)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -107,23 +117,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = jobs_for(args.jobs, settings)
     outcomes: list[str] = []
     worst = 0
-    for name in names:
-        try:
-            result = run_locked(name, settings, now, args.dry_run, args.accept_new_state)
-        except SHARED_FAILURES:
-            raise
-        except Exception as exc:  # reported in one line; the next job still runs
-            print(f"ops-sheets: {job_failure_line(name, exc)}", file=sys.stderr)
-            log.debug("job %s failed", name, exc_info=exc)
-            worst = max(worst, exc.exit_code if isinstance(exc, OpsSheetsError) else 1)
-            outcomes.append(f"{name} FAILED")
-            continue
-        print_result(result)
-        worst = max(worst, result.exit_code)
-        outcomes.append(f"{name} {'ok' if result.exit_code == 0 else 'problems'}")
+    with ExitStack() as resources:
+        shared = _shared_read(names, settings, args.dry_run, resources)
+        for name in names:
+            worst = _run_one(name, settings, now, args, shared, outcomes, worst)
     if len(names) > 1:
         print("results: " + ", ".join(outcomes))
     return worst
+
+
+def _shared_read(
+    names: Sequence[str], settings: Settings, dry_run: bool, resources: ExitStack
+) -> SharedRead | None:
+    """Several jobs: one read of the sheet between them (issue 14)."""
+    if len(names) < 2:
+        return None
+    titles: list[str] = []
+    for name in names:
+        try:
+            titles += titles_to_read(load_job(name, settings), settings, dry_run=dry_run)
+        except OpsSheetsError:
+            continue  # that job's own run says what is wrong with it
+    workbook = open_workbook(settings)
+    resources.callback(workbook.close)
+    return SharedRead(workbook, titles)
+
+
+def _run_one(
+    name: str,
+    settings: Settings,
+    now: datetime,
+    args: argparse.Namespace,
+    shared: SharedRead | None,
+    outcomes: list[str],
+    worst: int,
+) -> int:
+    """One job of ``run``, its outcome added to ``outcomes``; the worst exit code so far."""
+    try:
+        result = run_locked(name, settings, now, args.dry_run, args.accept_new_state, shared)
+    except SHARED_FAILURES:
+        raise
+    except Exception as exc:  # reported in one line; the next job still runs
+        print(f"ops-sheets: {job_failure_line(name, exc)}", file=sys.stderr)
+        log.debug("job %s failed", name, exc_info=exc)
+        outcomes.append(f"{name} FAILED")
+        return max(worst, exc.exit_code if isinstance(exc, OpsSheetsError) else 1)
+    print_result(result)
+    outcomes.append(f"{name} {'ok' if result.exit_code == 0 else 'problems'}")
+    return max(worst, result.exit_code)
 
 
 def job_failure_line(name: str, exc: Exception) -> str:

@@ -73,6 +73,7 @@ from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 if TYPE_CHECKING:
     from ops_sheets.mail.postman import DeliveryReport, OutgoingEmail
+    from ops_sheets.service.shared_read import SharedRead
     from ops_sheets.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -395,6 +396,15 @@ def tabs_to_read(job: ModuleType) -> list[str]:
     return list(dict.fromkeys([*TEAM_TABS, *extra]))
 
 
+def titles_to_read(job: ModuleType, settings: Settings, *, dry_run: bool = False) -> list[str]:
+    """The tabs a run of this job reads, in its one read."""
+    keys = tabs_to_read(job)
+    # The Activity log rides in the same read: it shows what was sent (mail.sent_log).
+    # A dry run reads Problems too, so the printed changes are against what it holds.
+    extra = ("problems", "activity_log") if dry_run else ("activity_log",)
+    return list(dict.fromkeys(layout_for(TAB_SPECS[k], settings).title for k in [*keys, *extra]))
+
+
 def parse_tables(
     grids: Mapping[str, Grid],
     tab_keys: Iterable[str],
@@ -402,19 +412,30 @@ def parse_tables(
     now: datetime | None = None,
     *,
     existing_titles: Sequence[str] = (),
+    shared: SharedRead | None = None,
 ) -> dict[str, Table]:
     """Each tab parsed; ``now`` (the job's) bounds date cells (``tables.date_window``).
 
     ``existing_titles``: every tab of the workbook, so that a missing tab can name
-    the one that looks like it (a renamed "Orders 2026").
+    the one that looks like it (a renamed "Orders 2026"). ``shared``: the jobs of a
+    ``run all`` parse each tab once (the same ``now`` and settings for all of them).
     """
     out: dict[str, Table] = {}
     for key in tab_keys:
         spec = TAB_SPECS[key]
         title = layout_for(spec, settings).title
-        out[key] = table = parse_table(
-            spec, grids.get(title), settings.tz, settings, day_first=settings.day_first, now=now
-        )
+
+        def parse(spec: TabSpec = spec, title: str = title) -> Table:
+            return parse_table(
+                spec,
+                grids.get(title),
+                settings.tz,
+                settings,
+                day_first=settings.day_first,
+                now=now,
+            )
+
+        out[key] = table = parse() if shared is None else shared.parsed(key, title, parse)
         if not table.exists and not spec.service_owned:
             table.similar = similar_title(title, existing_titles, settings)
     return out
@@ -457,8 +478,12 @@ def run_job(
     ledger: Any = None,
     transport: Any = None,
     accept_new_state: bool = False,
+    shared: SharedRead | None = None,
 ) -> JobResult:
     """Run one job once. Errors of the service's own kind propagate to the CLI.
+
+    ``shared``: the jobs of a ``run all`` read the sheet once between them (its
+    workbook is used, and the run's writes are followed there).
 
     ``accept_new_state``: send mail although the state is new and the sheet was
     processed before; recorded in the state, so given once (see
@@ -467,6 +492,8 @@ def run_job(
     """
     clock = clock or (lambda: datetime.now(UTC))
     job = load_job(name, settings)
+    if shared is not None:
+        workbook = shared.workbook
     own_workbook = workbook is None
     wb = workbook or open_workbook(settings)
     own_state = state is None
@@ -482,7 +509,18 @@ def run_job(
         if ledger is None:
             ledger = resources.enter_context(_own_ledger(settings, dry_run=dry_run))
         result = _run(
-            job, name, settings, now, wb, clock, dry_run, state, ledger, transport, accept_new_state
+            job,
+            name,
+            settings,
+            now,
+            wb,
+            clock,
+            dry_run,
+            state,
+            ledger,
+            transport,
+            accept_new_state,
+            shared,
         )
     except BaseException as exc:
         if run_id is not None:
@@ -518,23 +556,18 @@ def _run(
     ledger: Any,
     transport: Any,
     accept_new_state: bool = False,
+    shared: SharedRead | None = None,
 ) -> JobResult:
     keys = tabs_to_read(job)
-    titles = [layout_for(TAB_SPECS[k], settings).title for k in keys]
-    # The Activity log rides in the same read: it shows what was sent (mail.sent_log).
-    # A dry run reads Problems too, so the printed changes are against what it holds.
-    extra = ("problems", "activity_log") if dry_run else ("activity_log",)
-    titles = list(
-        dict.fromkeys([*titles, *(layout_for(TAB_SPECS[k], settings).title for k in extra)])
-    )
-    grids = wb.read(titles)
+    titles = titles_to_read(job, settings, dry_run=dry_run)
+    grids = shared.read(titles) if shared is not None else wb.read(titles)
     sent_log = SentLog.from_grid(
         grids.get(layout_for(TAB_SPECS["activity_log"], settings).title), settings
     )
     team_titles = [layout_for(TAB_SPECS[k], settings).title for k in keys if k in TEAM_TABS]
     # a team tab is missing (renamed?): the titles there are, to name the one it may be
     existing = wb.titles_known() if any(t not in grids for t in team_titles) else []
-    tables = parse_tables(grids, keys, settings, now, existing_titles=existing)
+    tables = parse_tables(grids, keys, settings, now, existing_titles=existing, shared=shared)
     guard = (
         guard_mail(state, settings, tables, sent_log, accept=accept_new_state, now=now)
         if state is not None
@@ -607,7 +640,7 @@ def _run(
     if ctx.before_send:
         # New PO lines are in the sheet before their email exists anywhere else, so
         # a failed write can never leave a sent PO the sheet does not know about.
-        wb.append_rows(ctx.before_send)
+        _following(shared, ctx.before_send, lambda: wb.append_rows(ctx.before_send))
 
     # messages of earlier runs waiting for a retry slot go out with this run's
     if not guard.hold and (sendable or postman.has_pending()):
@@ -621,7 +654,7 @@ def _run(
     # One write of everything else, located by key against a fresh look taken now,
     # after sending: values that depend on delivery (PO Status SENT) land by key too.
     try:
-        result.write = wb.write(ctx.changes)
+        result.write = _following(shared, ctx.changes, lambda: wb.write(ctx.changes))
     except OpsSheetsError:
         if result.delivery is not None and ctx.state is not None:
             _keep_unwritten_activity(ctx, result.delivery.activity)
@@ -631,6 +664,21 @@ def _run(
     for s in result.write.skipped:
         ctx.note(f"skipped {s.tab} {s.key}: {s.reason}")
     return result
+
+
+def _following(
+    shared: SharedRead | None, changes: ChangeSet, write: Callable[[], WriteReport]
+) -> WriteReport:
+    """Write, and keep the run's shared copy of the sheet true to what was written."""
+    if shared is None:
+        return write()
+    try:
+        report = write()
+    except BaseException:
+        shared.forget(changes.tabs)
+        raise
+    shared.wrote(report, changes)
+    return report
 
 
 def _keep_off_missing_tabs(ctx: JobContext) -> None:

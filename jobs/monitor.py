@@ -38,7 +38,6 @@ from ops_sheets.domain import kpis, monitoring, purchasing
 from ops_sheets.domain.calendar import DaysError, parse_days
 from ops_sheets.domain.inventory import demand_window, stockout_frame
 from ops_sheets.domain.returns import ReturnRules, faulty_findings, return_rates
-from ops_sheets.domain.validation import validate
 from ops_sheets.errors import ConfigError
 from ops_sheets.mail import OutgoingEmail
 from ops_sheets.service.runner import JobContext, missing_tab_problems
@@ -158,7 +157,7 @@ def sheet_problems(ctx: JobContext) -> list[Problem]:
     problems = missing_tab_problems(ctx.tables)
     for table in ctx.tables.values():
         problems += table.problems
-    return problems + validate(ctx.tables) + ctx.problems
+    return problems + ctx.checks() + ctx.problems
 
 
 def mail_counts(ctx: JobContext, day: date) -> dict[str, int | None]:

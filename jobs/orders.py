@@ -48,7 +48,6 @@ import pandas as pd
 from ops_sheets.domain import findings as published
 from ops_sheets.domain import fulfilment as ff
 from ops_sheets.domain.calendar import local_days_and_seconds
-from ops_sheets.domain.validation import validate
 from ops_sheets.errors import ConfigError
 from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.tables import Problem, Table
@@ -218,7 +217,7 @@ def _forwarder_problems(
 def _row_problems(ctx: JobContext, orders: Table) -> dict[int, list[str]]:
     """Every problem found on an Orders row (cells, cross-tab checks), by sheet row."""
     found: dict[int, list[str]] = defaultdict(list)
-    checks = [p for p in validate(ctx.tables) if p.tab == orders.title]
+    checks = [p for p in ctx.checks() if p.tab == orders.title]
     for p in [*orders.problems, *checks]:
         if p.row is None or p.row < 2:
             continue

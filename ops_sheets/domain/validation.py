@@ -7,6 +7,7 @@ findings (a PO that could not be placed...) come on top.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 
 import pandas as pd
@@ -268,9 +269,6 @@ def stock_checks(tables: Mapping[str, Table]) -> list[Problem]:
 
 def address_checks(tables: Mapping[str, Table]) -> list[Problem]:
     """Every email cell holds exactly one valid address (mail goes only to those)."""
-    from ops_sheets.domain.addresses import parse_address
-    from ops_sheets.errors import AddressError
-
     out: list[Problem] = []
     for key in ("suppliers", "forwarders", "orders"):
         table = tables.get(key)
@@ -278,15 +276,28 @@ def address_checks(tables: Mapping[str, Table]) -> list[Problem]:
             continue
         emails = table.frame["email"]
         for text in emails.dropna().unique():
-            try:
-                parse_address(str(text), what=table.header("email"))
-            except AddressError as err:
+            error = _address_error(str(text), table.header("email"))
+            if error is not None:
                 # the message says what is wrong; after its "; " comes how to fix it
-                problem, _, fix = str(err).partition("; ")
+                problem, _, fix = error.partition("; ")
                 fix = fix or "enter exactly one address such as name@example.com"
                 for row in _rows(table, emails == text):
                     out.append(_problem(table, row, "email", text, problem, fix))
     return out
+
+
+@functools.lru_cache(maxsize=65_536)
+def _address_error(text: str, what: str) -> str | None:
+    """Why this cell is not one valid address, or None. Remembered: every job of a
+    run checks the same addresses, and a shop's customers come back."""
+    from ops_sheets.domain.addresses import parse_address
+    from ops_sheets.errors import AddressError
+
+    try:
+        parse_address(text, what=what)
+    except AddressError as err:
+        return str(err)
+    return None
 
 
 CHECKS: list[Check] = [unknown_references, order_checks, stock_checks, address_checks]

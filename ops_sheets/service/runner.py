@@ -141,6 +141,9 @@ class JobContext:
     _specs: dict[str, tuple[TabSpec, str, Mapping[str, str]]] = field(
         default_factory=dict, init=False, repr=False
     )
+    #: the jobs of a ``run all`` share their reading of the sheet (see shared_read)
+    shared: SharedRead | None = field(default=None, repr=False)
+    _checks: list[Problem] | None = field(default=None, init=False, repr=False)
 
     # -------------------------------------------------------------- reading
 
@@ -153,6 +156,16 @@ class JobContext:
 
     def table(self, key: str) -> Table:
         return self.tables[key]
+
+    def checks(self) -> list[Problem]:
+        """The cross-tab checks (``validation.validate``) of this run's tables: worked
+        out once per run, and once for all the jobs of a ``run all``."""
+        if self._checks is None:
+            if self.shared is None:
+                self._checks = validate(self.tables)
+            else:
+                self._checks = self.shared.checked(lambda: validate(self.tables))
+        return list(self._checks)
 
     @property
     def tz(self):
@@ -584,6 +597,7 @@ def _run(
         # under another key, which the Activity log cannot recognise).
         state=state.read_only_view() if guard.hold and state is not None else state,
         dry_run=dry_run,
+        shared=shared,
     )
 
     ctx.ledger = ledger
@@ -595,7 +609,7 @@ def _run(
     problems = missing_tab_problems(tables)
     for t in tables.values():
         problems += t.problems
-    problems += validate(tables)
+    problems += ctx.checks()
     problems += ctx.problems
 
     sendable: list[OutgoingEmail] = list(ctx.emails)

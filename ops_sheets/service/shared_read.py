@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from ops_sheets.sheet.cells import Cell, Grid, normalise_header
-from ops_sheets.sheet.tables import Table
+from ops_sheets.sheet.tables import Problem, Table
 from ops_sheets.sheet.workbook.base import ChangeSet, Workbook, WriteReport
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ class SharedRead:
         self._read_once = False
         #: parsed tables by (tab key, title), dropped when their grid changes
         self._tables: dict[tuple[str, str], Table] = {}
+        #: the cross-tab checks of the tables as parsed (see ``JobContext.checks``)
+        self._checks: list[Problem] | None = None
         #: how many times the workbook itself was read (tests and benchmarks look)
         self.reads = 0
 
@@ -65,6 +67,12 @@ class SharedRead:
         if table is None:
             table = self._tables[(key, title)] = parse()
         return _own_copy(table)
+
+    def checked(self, check: Callable[[], list[Problem]]) -> list[Problem]:
+        """The cross-tab checks, run once until a tab they read is written."""
+        if self._checks is None:
+            self._checks = check()
+        return list(self._checks)
 
     # ------------------------------------------------------------ following writes
 
@@ -128,8 +136,11 @@ class SharedRead:
 
     def _changed(self, tabs: Iterable[str]) -> None:
         touched = set(tabs)
-        for key in [k for k in self._tables if k[1] in touched]:
+        stale = [k for k in self._tables if k[1] in touched]
+        for key in stale:
             del self._tables[key]
+        if stale:
+            self._checks = None
 
 
 def _own_copy(table: Table) -> Table:

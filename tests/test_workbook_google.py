@@ -11,7 +11,7 @@ from ops_sheets.config import Settings, settings_from_dict
 from ops_sheets.errors import SheetAccessError, WorkbookError
 from ops_sheets.service.init_sheet import init_workbook
 from ops_sheets.service.runner import run_job
-from ops_sheets.sheet.workbook.base import ChangeSet, Update
+from ops_sheets.sheet.workbook.base import Append, ChangeSet, Update
 from ops_sheets.sheet.workbook.google import GoogleWorkbook
 
 
@@ -87,6 +87,82 @@ def test_requests_per_run_do_not_grow_with_rows(
     assert small == large
     reads, writes = large
     assert reads <= 2 and writes <= 2, large
+
+
+def test_a_run_whose_problems_outgrow_the_grid_still_makes_one_write(
+    sheets_emulator: object, tmp_path: Path, now: datetime
+) -> None:
+    """Problems has a 1000-row grid after init; 1,200 bad lines need more rows.
+    The rows are added in the same batchUpdate that writes the cells (issue 14)."""
+    rows = shop_rows(1_200)
+    for line in rows["Orders"][1:]:
+        line[4] = "lots"  # Qty: not a number, one Problems row per line
+    sheet_id = sheets_emulator.create_spreadsheet(sheets=rows)  # type: ignore[attr-defined]
+    settings = google_settings(tmp_path, sheet_id)
+    init_workbook(settings)
+    problems = sheets_emulator.spreadsheet(sheet_id).sheet("Problems")  # type: ignore[attr-defined]
+    assert problems.row_count == 1000
+    sheets_emulator.reset_counts()  # type: ignore[attr-defined]
+
+    run_job("check", settings, now)
+
+    operations = [r.operation for r in sheets_emulator.requests]  # type: ignore[attr-defined]
+    writes = [r.operation for r in sheets_emulator.requests if r.kind == "write"]  # type: ignore[attr-defined]
+    assert writes == ["spreadsheets.batchUpdate"], operations
+    assert len(operations) <= 4, operations
+    assert problems.row_count > 1_201
+    written = sheets_emulator.spreadsheet(sheet_id).get_values("Problems")  # type: ignore[attr-defined]
+    assert len(written) == 1_201
+    assert sum("lots" in str(row) for row in written) == 1_200
+
+
+def test_growing_and_new_tabs_go_in_the_batch_update_that_writes_the_cells(
+    sheets_emulator: object, tmp_path: Path
+) -> None:
+    """A team tab using all 26 columns gets a service column, rows are appended
+    past its grid and a new tab is made: one write, cells stored as RAW values."""
+    header = [f"C{i}" for i in range(26)]
+    header[0] = "SKU"
+    body = [[f"S-{i}"] + [i] * 25 for i in range(9)]
+    sheet_id = sheets_emulator.create_spreadsheet(sheets={"Stock": [header, *body]})  # type: ignore[attr-defined]
+    emulated = sheets_emulator.spreadsheet(sheet_id)  # type: ignore[attr-defined]
+    emulated.sheet("Stock").resize(rows=10)
+    wb = GoogleWorkbook.from_settings(
+        google_settings(tmp_path, sheet_id), sheets_emulator.host_port
+    )  # type: ignore[attr-defined]
+    wb.read(["Stock"])
+    changes = ChangeSet()
+    changes.declare("Stock", ["SKU", "Why"], ["SKU"])
+    changes.declare("Log", ["When", "What"], ["When"])
+    changes.updates.append(Update("Stock", {"SKU": "S-3"}, {"Why": "=not a formula", "C1": ""}))
+    changes.updates.append(Update("Stock", {"SKU": "S-4"}, {"Why": True, "C2": 2.5}))
+    for i in range(3):
+        changes.appends.append(Append("Stock", {"SKU": f"N-{i}", "Why": f"new {i}"}))
+    changes.appends.append(Append("Log", {"When": "today", "What": 7}))
+    sheets_emulator.reset_counts()  # type: ignore[attr-defined]
+
+    report = wb.write(changes)
+
+    writes = [r.operation for r in sheets_emulator.requests if r.kind == "write"]  # type: ignore[attr-defined]
+    assert writes == ["spreadsheets.batchUpdate"]
+    assert report.skipped == [] and report.new_tabs == ["Log"]
+    stock = emulated.get_values("Stock", "FORMULA")
+    assert stock[0][26] == "Why"
+    assert stock[4][:3] == ["S-3", "", 3] and stock[4][26] == "=not a formula"
+    assert stock[5][:3] == ["S-4", 4, 2.5] and stock[5][26] is True
+    assert [row[0] for row in stock[10:]] == ["N-0", "N-1", "N-2"]
+    assert [row[26] for row in stock[10:]] == ["new 0", "new 1", "new 2"]
+    assert emulated.cell("Stock", "AA5").formula is None  # stored as text, as RAW does
+    assert emulated.get_values("Log") == [["When", "What"], ["today", 7]]
+    # the next write into the grown grid is an ordinary values write again
+    more = ChangeSet()
+    more.declare("Stock", ["SKU", "Why"], ["SKU"])
+    more.updates.append(Update("Stock", {"SKU": "N-2"}, {"Why": "again"}))
+    sheets_emulator.reset_counts()  # type: ignore[attr-defined]
+    wb.write(more)
+    writes = [r.operation for r in sheets_emulator.requests if r.kind == "write"]  # type: ignore[attr-defined]
+    assert writes == ["values.batchUpdate"]
+    assert emulated.get_values("Stock")[12][26] == "again"
 
 
 def test_formula_looking_text_is_stored_and_read_back_literally(

@@ -9,12 +9,15 @@ Request budget per job run in the steady state (tabs and columns exist):
    just before writing, so values land on the row with their key even if people
    sorted, inserted or deleted rows meanwhile (mail has been sent by then, so
    the values that depend on delivery are placed by this same fresh look);
-4. ``values:batchUpdate`` (RAW) of every cell and appended row.
+4. ``values:batchUpdate`` (RAW) of every cell and appended row; or, when the
+   write needs a new tab or a bigger grid, one ``spreadsheets.batchUpdate`` that
+   adds the tab or the rows/columns and puts the same cells (``updateCells``), in
+   that order: Google applies a batch's requests in order, and all or nothing.
 
 So at most 2 reads and 2 writes. Spreadsheet metadata (``spreadsheets.get``) is
-fetched only when a range names a tab that does not exist yet, or by ``init``;
-the grid size, which a write must not exceed, comes free with the echoed ranges
-of step 3.
+fetched only when a range names a tab that does not exist yet, when a tab must
+grow and its sheet id is not known yet, or by ``init``; the grid size, which a
+write must not exceed, comes free with the echoed ranges of step 3.
 
 Every request has a timeout; 429, 5xx, timeouts and dropped connections are
 retried with capped, jittered exponential backoff until a total deadline
@@ -27,6 +30,7 @@ import logging
 import random
 import re
 import time as time_module
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -472,21 +476,32 @@ class GoogleWorkbook(Workbook):
         return WriteReport(sum(len(r[0]) for r in rows.values()), len(changes.appends), [], [], [])
 
     def apply(self, plan: WritePlan, changes: ChangeSet) -> None:
+        """One write request: values:batchUpdate, or a batchUpdate when the grid changes.
+
+        A values write cannot go past a tab's grid (Google answers "exceeds grid
+        limits"), and a new tab or more rows/columns need a batchUpdate: then
+        the cells go into that same batchUpdate as ``updateCells`` after the
+        requests that make room for them, so growing costs no extra write.
+        """
         structural = self._structure_requests(plan)
-        if structural:
-            reply = self._call(self.http.batch_update, {"requests": structural})
-            for r in reply.get("replies", []):
-                props = r.get("addSheet", {}).get("properties")
-                if props:
-                    self._sheet_ids[props["title"]] = props["sheetId"]
-                    if self._titles is not None:
-                        self._titles.append(props["title"])
-        data = _value_ranges(plan)
-        if data:
-            self._call(
-                self.http.values_batch_update,
-                {"valueInputOption": "RAW", "data": data},
-            )
+        if not structural:
+            data = _value_ranges(plan)
+            if data:
+                self._call(
+                    self.http.values_batch_update,
+                    {"valueInputOption": "RAW", "data": data},
+                )
+            return
+        if any(c.tab not in self._sheet_ids for c in plan.cells):
+            self._metadata()  # not reached today: growing or adding a tab fetched every id
+        cells = _update_cells_requests(plan, self._sheet_ids)
+        reply = self._call(self.http.batch_update, {"requests": structural + cells})
+        for r in reply.get("replies", []):
+            props = r.get("addSheet", {}).get("properties")
+            if props:
+                self._sheet_ids[props["title"]] = props["sheetId"]
+                if self._titles is not None:
+                    self._titles.append(props["title"])
 
     def _structure_requests(self, plan: WritePlan) -> list[dict[str, Any]]:
         """New tabs, and more rows/columns where the write goes past the grid."""
@@ -497,10 +512,14 @@ class GoogleWorkbook(Workbook):
             need[c.tab] = (max(r, c.row), max(k, c.col))
         for tab in plan.new_tabs:
             rows, cols = need.get(tab, (1, 1))
+            # our own id, so the cells can go to the new tab in the same batchUpdate
+            # (a new tab is known to be missing from the metadata, which has every id)
+            self._sheet_ids[tab] = _new_sheet_id(tab, set(self._sheet_ids.values()))
             requests_.append(
                 {
                     "addSheet": {
                         "properties": {
+                            "sheetId": self._sheet_ids[tab],
                             "title": tab,
                             "gridProperties": {
                                 "rowCount": max(1000, rows),
@@ -685,6 +704,68 @@ def _value_ranges(plan: WritePlan) -> list[dict[str, Any]]:
             prev = col
         data.append(_range(tab, row, start, run))
     return data
+
+
+def _new_sheet_id(title: str, taken: set[int]) -> int:
+    """A sheet id for a new tab: from its title (the same every time), unless taken."""
+    sheet_id = zlib.crc32(title.encode("utf-8")) & 0x7FFFFFFF
+    while sheet_id in taken:
+        sheet_id = (sheet_id + 1) & 0x7FFFFFFF
+    return sheet_id
+
+
+def _cell_data(value: Cell) -> dict[str, Any]:
+    """A value as ``updateCells`` takes it, stored as values:batchUpdate RAW stores it:
+    text is never parsed (a formula-looking string stays text), "" clears the cell."""
+    raw = to_raw(value)
+    if raw == "":
+        return {}  # with fields=userEnteredValue: no value, the format kept
+    if isinstance(raw, bool):
+        return {"userEnteredValue": {"boolValue": raw}}
+    if isinstance(raw, int | float):
+        return {"userEnteredValue": {"numberValue": raw}}
+    return {"userEnteredValue": {"stringValue": str(raw)}}
+
+
+def _update_cells_requests(plan: WritePlan, sheet_ids: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Planned cells as ``updateCells`` requests: one per block of rows that are
+    next to each other and written in the same columns (a Replace is one block)."""
+    by_row: dict[tuple[str, int], dict[int, Cell]] = {}
+    for c in plan.cells:
+        by_row.setdefault((c.tab, c.row), {})[c.col] = c.value
+    runs: list[tuple[str, int, int, list[dict[str, Any]]]] = []  # (tab, row, first col, cells)
+    for (tab, row), cells in sorted(by_row.items()):
+        cols = sorted(cells)
+        start = prev = cols[0]
+        run = [_cell_data(cells[start])]
+        for col in cols[1:]:
+            if col != prev + 1:
+                runs.append((tab, row, start, run))
+                start, run = col, []
+            run.append(_cell_data(cells[col]))
+            prev = col
+        runs.append((tab, row, start, run))
+    requests_: list[dict[str, Any]] = []
+    block: dict[str, Any] | None = None
+    last: tuple[str, int, int, int] | None = None  # (tab, row, first col, width) of the last run
+    for tab, row, start, run in runs:
+        if block is not None and last == (tab, row - 1, start, len(run)):
+            block["updateCells"]["rows"].append({"values": run})
+        else:
+            block = {
+                "updateCells": {
+                    "start": {
+                        "sheetId": sheet_ids[tab],
+                        "rowIndex": row - 1,
+                        "columnIndex": start - 1,
+                    },
+                    "rows": [{"values": run}],
+                    "fields": "userEnteredValue",
+                }
+            }
+            requests_.append(block)
+        last = (tab, row, start, len(run))
+    return requests_
 
 
 def _range(tab: str, row: int, start: int, values: list[Any]) -> dict[str, Any]:

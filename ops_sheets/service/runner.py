@@ -45,10 +45,12 @@ from ops_sheets.errors import JobError, OpsSheetsError, UsageError
 from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.state_guard import MailGuard, guard_mail
+from ops_sheets.sheet.cells import key_text
 from ops_sheets.sheet.tables import (
     ACTIVITY_LOG,
     TAB_SPECS,
     TEAM_TABS,
+    Column,
     Problem,
     Table,
     TabSpec,
@@ -144,6 +146,9 @@ class JobContext:
     #: the jobs of a ``run all`` share their reading of the sheet (see shared_read)
     shared: SharedRead | None = field(default=None, repr=False)
     _checks: list[Problem] | None = field(default=None, init=False, repr=False)
+    _columns: dict[tuple[str, str], tuple[Column, str]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     # -------------------------------------------------------------- reading
 
@@ -226,21 +231,28 @@ class JobContext:
     ) -> dict[str, Cell]:
         out: dict[str, Cell] = {}
         for key, value in values.items():
-            col = spec.column(key)
-            if col is None:
-                raise JobError(f"job {self.job}: {spec.title} has no column {key!r}")
+            col, header = self._column(spec, headers, key)
             if col.owner == "team" and not team_ok:
                 # Principle 1: the service never overwrites a team column.
                 raise JobError(f"job {self.job}: {spec.title}!{col.header} belongs to the team")
-            out[headers[col.key]] = to_cell(value)
+            out[header] = to_cell(value)
         return out
 
     def _key(
         self, spec: TabSpec, headers: Mapping[str, str], key: Mapping[str, Any]
     ) -> dict[str, str]:
-        from ops_sheets.sheet.workbook.base import key_text
+        return {self._column(spec, headers, k)[1]: key_text(to_cell(v)) for k, v in key.items()}
 
-        return {headers[spec.column(k).key]: key_text(to_cell(v)) for k, v in key.items()}  # type: ignore[union-attr]
+    def _column(self, spec: TabSpec, headers: Mapping[str, str], name: str) -> tuple[Column, str]:
+        """The column a job names (key or header) and its header in this sheet; jobs
+        name columns once per row they write, so each name is looked up once."""
+        found = self._columns.get((spec.key, name))
+        if found is None:
+            col = spec.column(name)
+            if col is None:
+                raise JobError(f"job {self.job}: {spec.title} has no column {name!r}")
+            found = self._columns[(spec.key, name)] = (col, headers[col.key])
+        return found
 
     def locate_by(self, tab_key: str, columns: Sequence[str]) -> None:
         """Find this tab's rows by these columns at write time (not only by its key),

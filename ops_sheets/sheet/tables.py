@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -767,11 +768,19 @@ def parse_table(
     row_numbers: list[int] = []
     body: list[list[Cell]] = []
     for r, row in enumerate(grid.rows[grid.header_index + 1 :], start=first_data_row):
-        if any(v is not None and v != "" for v in row):  # blank rows are not data
+        # blank rows are not data; most rows start with a value, so the first cell
+        # usually decides without a look at the rest
+        if (row and row[0] is not None and row[0] != "") or any(
+            v is not None and v != "" for v in row
+        ):
             row_numbers.append(r)
             body.append(row)
     key_cols = [k for k in spec.key_columns if k in found]
-    raw_columns = {key: _raw_column(body, i) for key, i in found.items()}
+    # columns out of the rows in one pass; a cell of spaces is blank (see _cell),
+    # which the readers below see to, once per distinct value
+    by_column: list[Sequence[Cell]] = list(zip_longest(*body)) if body else []
+    blank: Sequence[Cell] = [None] * len(body)
+    raw_columns = {key: by_column[i] if i < len(by_column) else blank for key, i in found.items()}
 
     # Whole columns at once; each distinct cell is parsed once. A bad cell is
     # found with its row and column, and the Problems rows keep the order of a
@@ -825,7 +834,8 @@ def parse_table(
             )
     for h, i in extras.items():
         if h not in frame.columns:
-            frame[h] = pd.Series(_raw_column(body, i), index=frame.index, dtype=object)
+            values = by_column[i] if i < len(by_column) else blank
+            frame[h] = pd.Series(_blanks_as_none(values), index=frame.index, dtype=object)
     problems += _key_problems(spec, title, frame, headers, key_cols)
     usable = frame
     if not spec.service_owned:  # the service's own tabs have no team keys to skip
@@ -957,15 +967,19 @@ def _read_column(
     raw: Sequence[Cell], read: Callable[[Cell], _Reading]
 ) -> tuple[list[Any], list[tuple[int, _Issue]]]:
     """Every cell of a column read; a value repeated down the column is parsed once."""
-    memo: dict[tuple[object, ...], _Reading] = {}
-    readings: list[_Reading] = []
-    append = readings.append
-    for v in raw:
-        key = (datetime, v, v.tzinfo, v.fold) if v.__class__ is datetime else (v.__class__, v)  # type: ignore[union-attr]
-        hit = memo.get(key)
-        if hit is None:
-            hit = memo[key] = read(v)
-        append(hit)
+    memo: dict[object, _Reading] = {}
+
+    def first_time(key: object, value: Cell) -> _Reading:
+        if value.__class__ is str and not value.strip():  # type: ignore[union-attr]
+            value = None  # a cell of spaces is blank
+        reading = memo[key] = read(value)
+        return reading
+
+    get = memo.get
+    # text is its own key (no other kind of cell equals a str); see _memo_key
+    readings = [
+        get(key := v if v.__class__ is str else _memo_key(v)) or first_time(key, v) for v in raw
+    ]
     values = [value for value, _ in readings]
     issues = [(i, issue) for i, (_, issue) in enumerate(readings) if issue is not None]
     return values, issues
@@ -1030,13 +1044,9 @@ def _read_date_column(
     return series.dt.tz_localize(UTC).dt.tz_convert(tz), issues
 
 
-def _raw_column(body: Sequence[Sequence[Cell]], i: int) -> list[Cell]:
-    """Column ``i`` of every row, a cell of spaces read as blank (see :func:`_cell`)."""
-    out = [row[i] if i < len(row) else None for row in body]
-    for j, v in enumerate(out):
-        if v.__class__ is str and v.strip() == "":  # type: ignore[union-attr]
-            out[j] = None
-    return out
+def _blanks_as_none(values: Sequence[Cell]) -> list[Cell]:
+    """A cell of spaces read as blank (see :func:`_cell`)."""
+    return [None if v.__class__ is str and not v.strip() else v for v in values]  # type: ignore[union-attr]
 
 
 def _key_texts(raw: Sequence[Cell]) -> list[str]:
@@ -1046,7 +1056,7 @@ def _key_texts(raw: Sequence[Cell]) -> list[str]:
         key = _memo_key(v)
         text = memo.get(key)
         if text is None:
-            text = memo[key] = key_text(v)
+            text = memo[key] = key_text(v)  # spaces: "", as blank
         out.append(text)
     return out
 

@@ -52,6 +52,9 @@ class Column:
     choices: tuple[str, ...] = ()
     minimum: float | None = None  # numbers below this are a problem (e.g. negative Qty)
     default: Any = None
+    #: keep the cell as typed too (frame column ``_raw_<key>``), for a date that
+    #: serves in a write-time key (Returns: Order ID + SKU + Requested at)
+    keep_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ RETURNS = TabSpec(
         _team("order_id", "Order ID", "key", required=True),
         _team("sku", "SKU", "key", required=True),
         _team("qty", "Qty", "number", minimum=0),
-        _team("requested_at", "Requested at", "datetime"),
+        _team("requested_at", "Requested at", "datetime", keep_text=True),
         _team("reason", "Reason"),
         _team("condition", "Condition"),
         _team("status", "Status", "enum", choices=RETURN_STATUSES, required=True),
@@ -804,6 +807,12 @@ def parse_table(
         read = _cell_reader(c, headers[c.key], spec.key_columns, tz, day_first, window)
         if c.kind in ("date", "datetime"):
             data[c.key], issues = _read_date_column(raw, read, tz, window)
+        elif (
+            c.kind in _TEXT_KINDS
+            and c.default is None
+            and not (c.required and c.key not in spec.key_columns)
+        ):
+            data[c.key], issues = _read_text_column(raw, read)
         else:
             data[c.key], issues = _read_column(raw, read)
         for i, issue in issues:
@@ -827,7 +836,7 @@ def parse_table(
 
     frame = _frame(spec, data, row_numbers, tz)
     for c in spec.columns:
-        if c.kind in ("date", "datetime") and c.key in found:
+        if c.keep_text and c.key in found:
             # the cell as typed (key text), so a date can serve in a write-time key
             frame[f"_raw_{c.key}"] = pd.Series(
                 _key_texts(raw_columns[c.key]), index=frame.index, dtype=object
@@ -983,6 +992,25 @@ def _read_column(
     values = [value for value, _ in readings]
     issues = [(i, issue) for i, (_, issue) in enumerate(readings) if issue is not None]
     return values, issues
+
+
+#: kinds whose text cells read as the text stripped (parse_text, key_text)
+_TEXT_KINDS = frozenset({"text", "email", "key"})
+
+
+def _read_text_column(
+    raw: Sequence[Cell], read: Callable[[Cell], _Reading]
+) -> tuple[list[Any], list[tuple[int, _Issue]]]:
+    """A text column: mostly distinct text (names, addresses, IDs), which reads as
+    itself stripped; the few other cells (numbers, dates) go through ``read``."""
+    values: list[Any] = [(v.strip() or None) if v.__class__ is str else v for v in raw]  # type: ignore[union-attr]
+    others = [i for i, v in enumerate(values) if v is not None and v.__class__ is not str]
+    if not others:
+        return values, []
+    read_values, read_issues = _read_column([raw[i] for i in others], read)
+    for i, value in zip(others, read_values, strict=True):
+        values[i] = value
+    return values, [(others[j], issue) for j, issue in read_issues]
 
 
 _NOT_A_TIME = np.iinfo(np.int64).min  # NaT as an int64

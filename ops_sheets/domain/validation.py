@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ops_sheets.sheet.tables import Problem, Table
@@ -203,7 +204,7 @@ def _disagreeing_orders(orders: Table) -> list[Problem]:
     multi = f[f.duplicated("order_id", keep=False)]
     if multi.empty:
         return out
-    norm = multi[fields].apply(lambda s: s.astype("string").str.strip().str.casefold())
+    norm = pd.DataFrame({c: _compared(multi[c]) for c in fields}, index=multi.index)
     distinct = norm.groupby(multi["order_id"], sort=False).nunique()
     for column in fields:
         for order_id in distinct.index[distinct[column] > 1]:
@@ -221,6 +222,16 @@ def _disagreeing_orders(orders: Table) -> list[Problem]:
                 )
             )
     return out
+
+
+def _compared(column: pd.Series) -> pd.Series:
+    """A code per value as compared (spaces around and case do not matter; blank is
+    NaN): each distinct value is normalised once, not each line."""
+    codes, uniques = pd.factorize(column)
+    same, _ = pd.factorize(pd.Index([str(u).strip().casefold() for u in uniques], dtype=object))
+    compared = same[codes].astype("float64") if len(uniques) else codes.astype("float64")
+    compared[codes < 0] = np.nan
+    return pd.Series(compared, index=column.index)
 
 
 def _quantity(x: float) -> str:

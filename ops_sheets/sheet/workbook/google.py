@@ -349,7 +349,7 @@ class GoogleWorkbook(Workbook):
             ranges = self._batch_get([quote_title(t) for t in wanted], wanted) if wanted else []
         out: dict[str, Grid] = {}
         for title, vr in zip(wanted, ranges, strict=True):
-            rows = [list(r) for r in vr.get("values", [])]
+            rows = vr.get("values", [])  # fresh lists of this response: ours to keep
             cache = self._tabs.setdefault(title, _TabCache())
             # merges come with the metadata only: no request of their own (unknown
             # otherwise, and parse_table then reads the header row for their sign)

@@ -28,6 +28,11 @@ copy of the workbook, with a fresh state, so its CPU time and peak RSS are its o
   file or from bytes already read) and writes (the file replaced or opened
   for writing, however the bytes were made).
 
+Each job is measured twice: its first run on the prepared sheet (every Orders
+row gets its service cells, so the write is as large as it gets), then the same
+job again on the sheet as it left it (``<job> again``: the steady state of a
+sheet the service has processed before, where few cells change).
+
 Each ratio is printed next to its goal from issue 14, then the growth from one
 size to the next. The CPU and RSS goals are set for 100k lines and more: at 10k
 the interpreter's own start-up and imports (shown) still dominate. With all three
@@ -633,12 +638,17 @@ def child_main(mode: str, config: Path, job: str, out: Path) -> int:
 
 
 def run_child(
-    mode: str, config: Path, job: str = "", env: Mapping[str, str] | None = None
+    mode: str,
+    config: Path,
+    job: str = "",
+    env: Mapping[str, str] | None = None,
+    tag: str = "",
 ) -> ChildRun:
     """Run one measured step in a fresh interpreter; its output goes to files beside the config."""
     folder = config.parent
-    out = folder / f"measured-{mode}-{job or 'none'}.json"
-    stdout, stderr = folder / f"{mode}-{job}.out", folder / f"{mode}-{job}.err"
+    name = f"{mode}-{job or 'none'}{'-' + tag if tag else ''}"
+    out = folder / f"measured-{name}.json"
+    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
     command = [sys.executable, "-m", "benchmarks.bench_cycle", "--child", mode]
     command += ["--child-config", str(config), "--child-job", job, "--child-out", str(out)]
     with stdout.open("wb") as so, stderr.open("wb") as se:
@@ -778,20 +788,37 @@ def measure_google(
         progress(f"google  {shop.lines:>9,}  run {job}")
         with capturing_batch_gets(emulator) as queries:
             run = run_child("run", config, job, env={"SHEETS_EMULATOR_HOST": emulator.host_port})
-        requests = emulator.requests
-        one = JobFigures.of(job, run)
-        one.reads = sum(1 for r in requests if r.kind == "read")
-        one.writes = sum(1 for r in requests if r.kind == "write")
-        one.operations = dict(Counter(r.operation for r in requests))
+        one = _with_requests(JobFigures.of(job, run), emulator.requests)
+        # the same run again, on the sheet as it left it: the steady state of a shop
+        # whose sheet the service has processed before (few cells change)
+        progress(f"google  {shop.lines:>9,}  run {job} again")
+        emulator.reset_counts()
+        again = run_child(
+            "run", config, job, env={"SHEETS_EMULATOR_HOST": emulator.host_port}, tag="again"
+        )
+        runs = [one, _with_requests(JobFigures.of(next_run(job), again), emulator.requests)]
         if queries:  # the job's first read, replayed on an untouched copy
             sheet.fresh()
             payload = sheet.replay(queries[0])
-            one.payload_mb = len(payload) / 1e6
-            one.decode_s = decode_seconds(payload)
+            for figure in runs:
+                figure.payload_mb = len(payload) / 1e6
+                figure.decode_s = decode_seconds(payload)
             del payload
-        figures.append(one)
+        figures += runs
     emulator.store.delete(sheet.sheet_id)
     return BackendFigures("google", figures)
+
+
+def next_run(job: str) -> str:
+    """The label of a job's second run, on the sheet as its first run left it."""
+    return f"{job} again"
+
+
+def _with_requests(figure: JobFigures, requests: Sequence[RequestInfo]) -> JobFigures:
+    figure.reads = sum(1 for r in requests if r.kind == "read")
+    figure.writes = sum(1 for r in requests if r.kind == "write")
+    figure.operations = dict(Counter(r.operation for r in requests))
+    return figure
 
 
 def measure_xlsx(shop: Shop, jobs: Sequence[str], work: Path) -> BackendFigures:
@@ -806,7 +833,10 @@ def measure_xlsx(shop: Shop, jobs: Sequence[str], work: Path) -> BackendFigures:
     figures: list[JobFigures] = []
     for job in [*jobs, "all"]:
         progress(f"xlsx    {shop.lines:>9,}  run {job}")
-        figures.append(JobFigures.of(job, run_child("run", folder_with_copy(job), job)))
+        config = folder_with_copy(job)
+        figures.append(JobFigures.of(job, run_child("run", config, job)))
+        progress(f"xlsx    {shop.lines:>9,}  run {job} again")  # on the file as it left it
+        figures.append(JobFigures.of(next_run(job), run_child("run", config, job, tag="again")))
     return BackendFigures("xlsx", figures, reference_s=reference.cpu_s)
 
 
@@ -835,7 +865,7 @@ def ratio(a: float, b: float) -> float:
 def google_lines(shop: Shop, figures: BackendFigures, jobs: Sequence[str]) -> list[Line]:
     applies = shop.lines >= GOALS_FROM_LINES
     out: list[Line] = []
-    for name in jobs:
+    for name in [n for job in jobs for n in (job, next_run(job))]:
         j = figures.job(name)
         cpu_x, rss_x = ratio(j.cpu_s, j.decode_s), ratio(j.max_rss_mib, j.payload_mb / 1.048576)
         out += [
@@ -858,8 +888,11 @@ def google_lines(shop: Shop, figures: BackendFigures, jobs: Sequence[str]) -> li
             requests_line(name, j.reads + j.writes, j.writes, 1, j.operations),
         ]
     out += all_lines(figures, jobs)
-    a = figures.job("all")
-    out.append(requests_line("run all", a.reads + a.writes, a.writes, a.jobs_run, a.operations))
+    for label in ("all", next_run("all")):
+        a = figures.job(label)
+        out.append(
+            requests_line(f"run {label}", a.reads + a.writes, a.writes, a.jobs_run, a.operations)
+        )
     return out
 
 
@@ -878,53 +911,59 @@ def requests_line(
 
 
 def all_lines(figures: BackendFigures, jobs: Sequence[str]) -> list[Line]:
-    a, one = figures.job("all"), figures.job(jobs[0])
-    x = ratio(a.cpu_s, one.cpu_s)
-    return [
-        Line(
-            "run all: CPU",
-            f"{a.cpu_s:.2f} s",
-            f"{x:.1f}× {one.job}",
-            f"≤ {GOAL_ALL_PER_JOB:g}×",
-            verdict(x <= GOAL_ALL_PER_JOB),
-        ),
-        Line("run all: peak RSS", f"{a.max_rss_mib:.0f} MiB"),
-    ]
+    out: list[Line] = []
+    for label, one_job in (("all", jobs[0]), (next_run("all"), next_run(jobs[0]))):
+        a, one = figures.job(label), figures.job(one_job)
+        x = ratio(a.cpu_s, one.cpu_s)
+        out += [
+            Line(
+                f"run {label}: CPU",
+                f"{a.cpu_s:.2f} s",
+                f"{x:.1f}× {one.job}",
+                f"≤ {GOAL_ALL_PER_JOB:g}×",
+                verdict(x <= GOAL_ALL_PER_JOB),
+            ),
+            Line(f"run {label}: peak RSS", f"{a.max_rss_mib:.0f} MiB"),
+        ]
+    return out
 
 
 def xlsx_lines(shop: Shop, figures: BackendFigures, jobs: Sequence[str]) -> list[Line]:
     load = figures.reference_s
     out = [Line("openpyxl read-only load, every cell", f"{load:.2f} s")]
-    for name in jobs:
+    for name in [n for job in jobs for n in (job, next_run(job))]:
         j = figures.job(name)
         out += [
             Line(f"{name}: CPU", f"{j.cpu_s:.2f} s", f"{ratio(j.cpu_s, load):.1f}× load"),
             Line(f"{name}: peak RSS", f"{j.max_rss_mib:.0f} MiB"),
             file_line(name, j),
         ]
-    a = figures.job("all")
-    x = ratio(a.cpu_s, load)
     out += all_lines(figures, jobs)
-    out += [
-        Line(
-            "run all: CPU vs load",
-            f"{a.cpu_s:.2f} s",
-            f"{x:.1f}× load",
-            f"≤ {GOAL_XLSX_ALL_PER_LOAD:g}×",
-            verdict(x <= GOAL_XLSX_ALL_PER_LOAD),
-        ),
-        file_line("run all", a),
-    ]
+    for label in ("all", next_run("all")):
+        a = figures.job(label)
+        x = ratio(a.cpu_s, load)
+        out += [
+            Line(
+                f"run {label}: CPU vs load",
+                f"{a.cpu_s:.2f} s",
+                f"{x:.1f}× load",
+                f"≤ {GOAL_XLSX_ALL_PER_LOAD:g}×",
+                verdict(x <= GOAL_XLSX_ALL_PER_LOAD),
+            ),
+            file_line(f"run {label}", a),
+        ]
     return out
 
 
 def file_line(label: str, j: JobFigures) -> Line:
-    ok = max(j.reads, j.loads) <= GOAL_LOADS and j.writes <= GOAL_SAVES
+    # every save re-reads the file first (the key re-read before a write, which
+    # issue 14 allows): reads beyond the one load are those
+    ok = j.loads <= GOAL_LOADS and j.reads <= GOAL_LOADS + j.writes and j.writes <= GOAL_SAVES
     return Line(
         f"{label}: reads / loads / writes",
         f"{j.reads} / {j.loads} / {j.writes}",
         f"{j.jobs_run} jobs" if j.jobs_run > 1 else "",
-        f"≤ {GOAL_LOADS} / ≤ {GOAL_LOADS} / ≤ {GOAL_SAVES}",
+        f"≤ {GOAL_LOADS}+writes / ≤ {GOAL_LOADS} / ≤ {GOAL_SAVES}",
         verdict(ok),
     )
 
@@ -978,7 +1017,7 @@ def growth_metrics(jobs: Sequence[str]) -> list[Metric]:
         ("xlsx", "read-only load", lambda f: f.reference_s, "s"),
     ]
     for backend in ("google", "xlsx"):
-        for name in [*jobs, "all"]:
+        for name in [n for job in [*jobs, "all"] for n in (job, next_run(job))]:
             metrics.append((backend, f"{name}: CPU", lambda f, n=name: f.job(n).cpu_s, "s"))
             metrics.append(
                 (backend, f"{name}: peak RSS", lambda f, n=name: f.job(n).max_rss_mib, "MiB")

@@ -481,7 +481,9 @@ def plan_returns(
     columns = key_columns(returns)
     if f.empty:
         return ReturnsPlan([], [], columns)
-    lines, infos = order_index(orders.frame)
+    # only the orders returns name: a year of orders is 100k lines, returns a few thousand
+    asked = orders.frame["order_id"].isin(set(f["order_id"].dropna()))
+    lines, infos = order_index(orders.frame[asked])
     products = _products(stock.frame)
     earlier = _earlier_units(f)
     by_row: dict[int, list[Problem]] = {}

@@ -10,6 +10,7 @@ import pytest
 from conftest import NOW
 
 from ops_sheets.config import Settings, load_settings
+from ops_sheets.errors import WorkbookError
 from ops_sheets.service.demo_data import build_demo_workbook, write_demo_config
 from ops_sheets.service.runner import JobResult, jobs_for, load_job, run_job, titles_to_read
 from ops_sheets.service.shared_read import SharedRead
@@ -172,3 +173,119 @@ def test_run_all_on_google_saves_one_read_per_job_and_writes_no_more(
     assert sheets_emulator.count("values.batchGet") <= 1 + len(names)
     assert sheets_emulator.count() <= separately[0] - (len(names) - 1)
     assert sheets_emulator.count("write") == separately[1]
+
+
+# ---------------------------------------------------------------- one save per run all (xlsx)
+
+
+@pytest.fixture
+def demo_xlsx(tmp_path: Path) -> Path:
+    """The demo shop as an xlsx file with its config beside it."""
+    build_demo_workbook(tmp_path / "workbook.xlsx", NOW)
+    config = write_demo_config(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    start = text.index("[workbook]")
+    end = text.index("\n[", start + 1)
+    config.write_text(
+        text[:start] + '[workbook]\nbackend = "xlsx"\npath = "workbook.xlsx"\n' + text[end:],
+        encoding="utf-8",
+    )
+    return config
+
+
+def _counting_saves(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The file replaced by each save (the real os.replace still runs)."""
+    import ops_sheets.sheet.workbook.xlsx as xlsx_module
+
+    saves: list[str] = []
+    real_replace = xlsx_module.os.replace
+
+    def replace(src: object, dst: object) -> None:
+        saves.append(str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(xlsx_module.os, "replace", replace)
+    return saves
+
+
+def test_run_all_on_xlsx_saves_the_file_once_when_no_mail_goes_out(
+    demo_xlsx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ops_sheets.service.cli import main
+
+    argv = ["run", "all", "--config", str(demo_xlsx), "--now", NOW_TEXT]
+    main(argv)  # the first run sends the demo's mail
+    saves = _counting_saves(monkeypatch)
+    main(argv)  # the same moment again: nothing new to send
+    assert len(saves) == 1
+
+
+def test_mail_records_and_new_po_lines_are_saved_at_once_while_saves_are_held(
+    demo_xlsx: Path,
+) -> None:
+    settings = load_settings(demo_xlsx)
+    book = XlsxWorkbook(settings.resolve("workbook.xlsx"))
+    book.hold_saves = True
+    shared = SharedRead(book, titles_to_read(load_job("stock", settings), settings))
+    result = run_job("stock", settings, NOW, shared=shared)
+    assert result.counts.get("emails_sent", 0) > 0  # POs went to suppliers
+    on_disk = XlsxWorkbook(book.path).read(["Activity log", "Purchase orders"])
+    sent = [r for r in on_disk["Activity log"].rows[1:] if r and r[2] == "Email sent"]
+    assert len(sent) == result.counts["emails_sent"]
+    assert any(str(r[0]).startswith("PO-2026112") for r in on_disk["Purchase orders"].rows[1:])
+
+
+def test_held_writes_give_way_to_an_edit_saved_meanwhile(tmp_path: Path) -> None:
+    import openpyxl
+
+    path = tmp_path / "book.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "Stock"
+    for row in (["SKU", "On hand", "Why"], ["A-1", 3, None], ["B-2", 5, None]):
+        wb.active.append(row)
+    wb.save(path)
+    book = XlsxWorkbook(path)
+    book.hold_saves = True
+
+    def why(sku: str, text: str) -> ChangeSet:
+        changes = ChangeSet()
+        changes.declare("Stock", ["Why"], ["SKU"])
+        changes.updates.append(Update("Stock", {"SKU": sku}, {"Why": text}))
+        return changes
+
+    before = path.read_bytes()
+    book.write(why("A-1", "held"))
+    assert path.read_bytes() == before  # held, not saved
+
+    team = openpyxl.load_workbook(path)  # someone saves the file meanwhile
+    team["Stock"]["B2"] = 4
+    team.save(path)
+
+    book.write(why("B-2", "after the edit"))
+    book.flush()
+    rows = XlsxWorkbook(path).read(["Stock"])["Stock"].rows
+    assert rows[1] == ["A-1", 4]  # their edit kept; the held write dropped
+    assert rows[2] == ["B-2", 5, "after the edit"]
+
+
+def test_a_flush_never_saves_over_an_edit_made_after_the_last_write(tmp_path: Path) -> None:
+    import openpyxl
+
+    path = tmp_path / "book.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "Stock"
+    for row in (["SKU", "On hand", "Why"], ["A-1", 3, None]):
+        wb.active.append(row)
+    wb.save(path)
+    book = XlsxWorkbook(path)
+    book.hold_saves = True
+    changes = ChangeSet()
+    changes.declare("Stock", ["Why"], ["SKU"])
+    changes.updates.append(Update("Stock", {"SKU": "A-1"}, {"Why": "held"}))
+    book.write(changes)
+    team = openpyxl.load_workbook(path)
+    team["Stock"]["B2"] = 7
+    team.save(path)
+    with pytest.raises(WorkbookError, match="changed on disk"):
+        book.flush()
+    assert XlsxWorkbook(path).read(["Stock"])["Stock"].rows[1] == ["A-1", 7]

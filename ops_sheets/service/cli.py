@@ -121,6 +121,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         shared = _shared_read(names, settings, args.dry_run, resources)
         for name in names:
             worst = _run_one(name, settings, now, args, shared, outcomes, worst)
+        if shared is not None:
+            try:
+                shared.workbook.flush()  # what the jobs left held: one save for all
+            except OpsSheetsError as exc:
+                print(f"ops-sheets: {exc}", file=sys.stderr)
+                worst = max(worst, exc.exit_code)
     if len(names) > 1:
         print("results: " + ", ".join(outcomes))
     return worst
@@ -140,6 +146,8 @@ def _shared_read(
             continue  # that job's own run says what is wrong with it
     workbook = open_workbook(settings)
     resources.callback(workbook.close)
+    # a file backend saves once for all the jobs, bar saves mail depends on (runner)
+    workbook.hold_saves = True
     return SharedRead(workbook, titles)
 
 

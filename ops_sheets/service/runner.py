@@ -667,6 +667,7 @@ def _run(
         # New PO lines are in the sheet before their email exists anywhere else, so
         # a failed write can never leave a sent PO the sheet does not know about.
         _following(shared, ctx.before_send, lambda: wb.append_rows(ctx.before_send))
+        wb.flush()  # on disk, with anything held before it (Workbook.hold_saves)
 
     # messages of earlier runs waiting for a retry slot go out with this run's
     if not guard.hold and (sendable or postman.has_pending()):
@@ -681,6 +682,8 @@ def _run(
     # after sending: values that depend on delivery (PO Status SENT) land by key too.
     try:
         result.write = _following(shared, ctx.changes, lambda: wb.write(ctx.changes))
+        if carried_over or (result.delivery is not None and result.delivery.activity):
+            wb.flush()  # the record of mail sent is never held back (Workbook.hold_saves)
     except OpsSheetsError:
         if result.delivery is not None and ctx.state is not None:
             _keep_unwritten_activity(ctx, result.delivery.activity)

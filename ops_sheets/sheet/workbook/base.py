@@ -444,6 +444,14 @@ class Workbook(ABC):
         ]
         return done
 
+    #: ``run all`` sets this: a backend whose every save rewrites a file may keep a
+    #: write in memory until :meth:`flush` (the next write builds on it); the
+    #: runner flushes before mail depends on the sheet and after mail is recorded
+    hold_saves: bool = False
+
+    def flush(self) -> None:  # noqa: B027 - optional hook
+        """Save what :attr:`hold_saves` kept in memory; the default keeps nothing."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections or locks; the default holds none."""
 

@@ -152,6 +152,18 @@ class _PendingWrite:
     snapshots: dict[str, TabSnapshot] = field(default_factory=dict)
     #: the empty sheet openpyxl puts in a new workbook, removed once real tabs exist
     placeholder: Any = None
+    #: the file as it is on disk, when ``original`` is held writes built on it:
+    #: what a save is checked against for losses
+    on_disk: bytes | None = None
+
+
+@dataclass
+class _HeldSave:
+    """Writes kept in memory while :attr:`XlsxWorkbook.hold_saves` is on (``run all``)."""
+
+    data: bytes  # the workbook as the held writes left it
+    original: bytes  # the file as it was on disk when the first held write read it
+    fingerprint: tuple[int, int, int]  # and its fingerprint then
 
 
 class XlsxWorkbook(Workbook):
@@ -175,6 +187,7 @@ class XlsxWorkbook(Workbook):
         #: original (a test kills the process here to prove the write is atomic)
         self._before_replace: Callable[[Path], None] | None = None
         self._pending: _PendingWrite | None = None
+        self._held: _HeldSave | None = None
 
     # ------------------------------------------------------------ reading
 
@@ -262,6 +275,7 @@ class XlsxWorkbook(Workbook):
                 _write_cells(ws, cells, snap, new_tab=tab in plan.new_tabs, skipped=plan.skipped)
             _draw_charts(book, changes.charts)
             self._save(pending, book.save)
+            self._held = None  # the file now holds what was held, and this write
         finally:
             self._end_write()
 
@@ -293,8 +307,43 @@ class XlsxWorkbook(Workbook):
             log.warning("%s: writing with openpyxl (%s: %s)", self.path, type(exc).__name__, exc)
             return False
         plan.skipped.extend(skipped)
+        if self.hold_saves and pending.original is not None and pending.fingerprint is not None:
+            held = self._held
+            self._held = _HeldSave(
+                data,
+                held.original if held is not None else pending.original,
+                pending.fingerprint,
+            )
+            return True
         self._save(pending, lambda fh: fh.write(data))
+        self._held = None
         return True
+
+    def flush(self) -> None:
+        """Save the writes held in memory, in one save (see :attr:`hold_saves`).
+
+        If the file changed on disk since they were made (someone saved it), they
+        are dropped, never saved over the team's edit: they hold only what the
+        service derives, and the next run writes it again.
+        """
+        held = self._held
+        if held is None:
+            return
+        self._held = None
+        lock_fd = self._acquire_run_lock()
+        try:
+            self._refuse_if_open_elsewhere()
+            pending = _PendingWrite(held.original, held.fingerprint, lock_fd)
+            try:
+                self._save(pending, lambda fh: fh.write(held.data))
+            except _FileChangedError as exc:
+                raise WorkbookError(
+                    f"{self.path} changed on disk during `run all` (someone saved it?): "
+                    "the service's columns of this run were not saved, to keep that edit; "
+                    "the next run writes them"
+                ) from exc
+        finally:
+            _release(lock_fd)
 
     def _full_book(self, pending: _PendingWrite) -> Any:
         """The whole workbook in openpyxl, from the bytes the snapshot read."""
@@ -342,10 +391,18 @@ class XlsxWorkbook(Workbook):
             # `init` on a missing file: start an empty workbook
             book = OpenpyxlBook()
             return _PendingWrite(None, None, lock_fd, book=book, placeholder=book.active)
-        data = _read_file(self.path)
+        fingerprint = _fingerprint(before)
+        held = self._held
+        if held is not None and held.fingerprint != fingerprint:
+            # someone saved the file since: what was held is dropped, never saved over
+            # their edit (it is the service's own, and the next run writes it again)
+            log.warning("%s changed on disk: the service's held writes are dropped", self.path)
+            self._held = held = None
+        data = held.data if held is not None else _read_file(self.path)
         # keep_vba: an .xlsm saved without it gets an .xlsx content type Excel rejects
         keep_vba = self.path.suffix.lower() in (".xlsm", ".xltm")
-        pending = _PendingWrite(data, _fingerprint(before), lock_fd, keep_vba=keep_vba)
+        pending = _PendingWrite(data, fingerprint, lock_fd, keep_vba=keep_vba)
+        pending.on_disk = held.original if held is not None else None
         try:
             pending.package = Package(data)
         except (InPlaceUnsupported, *_ODD_XML) as exc:
@@ -400,7 +457,8 @@ class XlsxWorkbook(Workbook):
                 os.fsync(fh.fileno())
             if pending.original is not None:
                 os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-                _refuse_losses(self.path, pending.original, tmp.read_bytes(), self.service_tabs)
+                before = pending.on_disk if pending.on_disk is not None else pending.original
+                _refuse_losses(self.path, before, tmp.read_bytes(), self.service_tabs)
             if self._before_replace is not None:
                 self._before_replace(tmp)
             self._refuse_if_open_elsewhere()

@@ -1159,3 +1159,16 @@ def _titles(path: Path) -> list[str]:
     from ops_sheets.sheet.workbook.xlsx import _chart_title
 
     return [_chart_title(c) for c in load_workbook(path)["Weekly summary"]._charts]
+
+
+@pytest.mark.parametrize(
+    ("xml", "why"),
+    [(b"<a><b></a>", "mismatched tag"), (b"<x:a/>", "unbound prefix"), (b"<a>", "no element")],
+)
+def test_an_in_place_part_that_is_not_well_formed_never_reaches_the_file(
+    xml: bytes, why: str
+) -> None:
+    from ops_sheets.sheet.workbook.xlsx_parts import InPlaceUnsupported, _check_well_formed
+
+    with pytest.raises(InPlaceUnsupported, match=why):
+        _check_well_formed("xl/worksheets/sheet1.xml", xml)

@@ -35,7 +35,7 @@ def workbook_layout(settings: Settings, existing: set[str]) -> dict[str, list[st
         if tab.title in existing and not spec.service_owned:
             wanted = [c for c in spec.columns if c.owner == "service"]
         else:
-            wanted = list(spec.columns)
+            wanted = [c for c in spec.columns if not c.optional]
         layout[tab.title] = [tab.headers[c.key] for c in wanted]
     return layout
 

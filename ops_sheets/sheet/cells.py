@@ -48,7 +48,8 @@ Merge = tuple[int, int, int, int]
 
 @dataclass
 class Grid:
-    """One tab as read: ``rows[0]`` is the header row (row 1 of the sheet)."""
+    """One tab as read: ``rows[0]`` is row 1 of the sheet; ``rows[header_index]``
+    the header row."""
 
     title: str
     rows: list[list[Cell]]
@@ -56,7 +57,10 @@ class Grid:
     #: tell without another request (Google, outside a metadata read). A header cell
     #: merged into its left neighbour reads blank: its column has lost its header.
     merges: list[Merge] | None = None
+    #: 0-based index into ``rows`` of the header row (a title row above the headers
+    #: makes it 1); data rows follow it, and keep the sheet's row numbers
+    header_index: int = 0
 
     @property
     def header(self) -> list[Cell]:
-        return self.rows[0] if self.rows else []
+        return self.rows[self.header_index] if len(self.rows) > self.header_index else []

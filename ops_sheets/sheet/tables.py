@@ -49,6 +49,9 @@ class Column:
     choices: tuple[str, ...] = ()
     minimum: float | None = None  # numbers below this are a problem (e.g. negative Qty)
     default: Any = None
+    #: a team column added after wave 1: ``init`` does not add it to a tab it
+    #: creates (the team adds it when it uses it; presets and ``import`` fill it)
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,9 @@ PO_STATUSES = ("DRAFT", "APPROVED", "SENT", "CONFIRMED", "RECEIVED", "CANCELLED"
 OPEN_PO_STATUSES = ("DRAFT", "APPROVED", "SENT", "CONFIRMED")
 ORDER_STATUSES = ("NEW", "PACKED", "READY", "SHIPPED", "DELIVERED", "CANCELLED", "ON HOLD")
 RETURN_STATUSES = ("REQUESTED", "APPROVED", "RECEIVED", "REFUNDED", "REJECTED")
+#: Orders ``Payment`` (wave 2; blank = PAID): presets fill it from the platform's
+#: financial status
+PAYMENT_STATUSES = ("PAID", "PENDING", "PARTIALLY PAID", "REFUNDED", "VOIDED")
 
 STOCK = TabSpec(
     "stock",
@@ -164,6 +170,11 @@ ORDERS = TabSpec(
         _team("tracking", "Tracking"),
         _team("shipped_at", "Shipped at", "datetime"),
         _team("delivered_at", "Delivered at", "datetime"),
+        # wave 2, optional: a tab without them reads as before (blank = PAID, and
+        # blank Qty shipped = all of Qty once shipped)
+        _team("state", "State", optional=True),
+        _team("payment", "Payment", "enum", choices=PAYMENT_STATUSES, optional=True),
+        _team("qty_shipped", "Qty shipped", "number", minimum=0, optional=True),
         _service("ship_by", "Ship by", "date"),
         _service("ops_status", "Ops status"),
         _service("problems", "Problems"),
@@ -690,7 +701,7 @@ def parse_table(
         frame = _empty_frame(spec)
         return Table(spec, title, frame, {}, problems, exists=False)
 
-    header_row = grid.header
+    header_row = grid.rows[grid.header_index] if len(grid.rows) > grid.header_index else []
     found: dict[str, int] = {}  # column key -> 0-based index
     headers: dict[str, str] = {}
     wanted = {normalise_header(h): k for k, h in layout.headers.items()}
@@ -755,7 +766,7 @@ def parse_table(
     raw_dates: dict[str, list[str]] = {
         c.key: [] for c in spec.columns if c.kind in ("date", "datetime") and c.key in found
     }
-    for r, row in enumerate(grid.rows[1:], start=2):
+    for r, row in enumerate(grid.rows[grid.header_index + 1 :], start=grid.header_index + 2):
         if not any(v not in (None, "") for v in row):
             continue  # blank rows between data are not data
         row_numbers.append(r)

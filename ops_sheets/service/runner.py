@@ -45,6 +45,7 @@ from ops_sheets.errors import JobError, OpsSheetsError, UsageError
 from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.state_guard import MailGuard, guard_mail
+from ops_sheets.sheet.tab_input import prepare_grid
 from ops_sheets.sheet.tables import (
     ACTIVITY_LOG,
     TAB_SPECS,
@@ -404,9 +405,17 @@ def parse_tables(
     for key in tab_keys:
         spec = TAB_SPECS[key]
         title = layout_for(spec, settings).title
+        grid = grids.get(title)
+        prepared = None
+        if grid is not None and not spec.service_owned:
+            # header row, value maps and numbers as typed: a pre-pass over the raw cells
+            prepared = prepare_grid(spec, grid, settings)
+            grid = prepared.grid
         out[key] = table = parse_table(
-            spec, grids.get(title), settings.tz, settings, day_first=settings.day_first, now=now
+            spec, grid, settings.tz, settings, day_first=settings.day_first, now=now
         )
+        if prepared is not None and prepared.reworded:
+            table.problems = prepared.reword(table.problems)
         if not table.exists and not spec.service_owned:
             table.similar = similar_title(title, existing_titles, settings)
     return out

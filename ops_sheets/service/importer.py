@@ -46,6 +46,7 @@ from ops_sheets.domain.importing import (
 from ops_sheets.errors import ImportFileError, UsageError
 from ops_sheets.service.runner import to_cell
 from ops_sheets.sheet.cells import Cell, Grid, key_text, normalise_header
+from ops_sheets.sheet.tab_input import locate_header
 from ops_sheets.sheet.tables import (
     ORDERS,
     STOCK,
@@ -149,6 +150,8 @@ def import_files(
         stock_title = layout_for(STOCK, settings).title
         grids = wb.read([title, stock_title])
         grid = grids.get(title)
+        if grid is not None:
+            grid = locate_header(ORDERS, grid, settings)  # below a title row, perhaps
         if grid is None:
             raise UsageError(
                 f"{wb.name}: no tab {title!r} to import into: run `ops-sheets init` to create "
@@ -184,6 +187,8 @@ def import_files(
         ]
         plan = plan_import(existing, lines, tz=settings.tz)
         changes = _changes(plan, existing, title, table.headers, notices)
+        if grid.header_index:
+            changes.header_rows[title] = grid.header_index + 1
         report = ImportReport(reads, plan, title, dry_run, notices=notices)
         if not dry_run and changes:
             report.write = wb.write(changes)

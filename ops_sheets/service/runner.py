@@ -190,6 +190,9 @@ class JobContext:
         if table is not None:
             headers.update(table.headers)  # the sheet's own spelling wins
         title = table.title if table is not None else layout.title
+        if table is not None and table.header_row != 1:  # below a title row
+            self.changes.header_rows[title] = table.header_row
+            self.before_send.header_rows[title] = table.header_row
         if title not in self.changes.headers:
             declared = (
                 [headers[c.key] for c in spec.columns]
@@ -416,6 +419,8 @@ def parse_tables(
         )
         if prepared is not None and prepared.reworded:
             table.problems = prepared.reword(table.problems)
+        if grid is not None:
+            table.header_row = grid.header_index + 1
         if not table.exists and not spec.service_owned:
             table.similar = similar_title(title, existing_titles, settings)
     return out

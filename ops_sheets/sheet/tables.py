@@ -600,6 +600,8 @@ class Table:
     readable: bool = True
     #: for a missing tab, the existing tab whose title looks like it ("Orders 2026")
     similar: str = ""
+    #: the row (1-based) holding the tab's headers: writes find its columns there
+    header_row: int = 1
 
     @property
     def all_rows(self) -> pd.DataFrame:

@@ -45,6 +45,7 @@ from ops_sheets.errors import JobError, OpsSheetsError, UsageError
 from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.state_guard import MailGuard, guard_mail
+from ops_sheets.service.synced_orders import preset_of, read_synced_orders
 from ops_sheets.sheet.tab_input import prepare_grid
 from ops_sheets.sheet.tables import (
     ACTIVITY_LOG,
@@ -410,6 +411,10 @@ def parse_tables(
         title = layout_for(spec, settings).title
         grid = grids.get(title)
         prepared = None
+        if key == "orders" and grid is not None and preset_of(settings):
+            # synced in a platform's layout: read through its preset
+            out[key] = read_synced_orders(grid, settings, now)
+            continue
         if grid is not None and not spec.service_owned:
             # header row, value maps and numbers as typed: a pre-pass over the raw cells
             prepared = prepare_grid(spec, grid, settings)

@@ -236,7 +236,9 @@ def read_typed_numbers(spec: TabSpec, grid: Grid, settings: Settings) -> Prepare
             try:
                 amount = parse_amount(raw, decimal=decimal)
             except CellError as error:
-                if decimal == "," or not _plain_number(raw):
+                # only where it says more than the parser will ("a decimal comma, while
+                # the shop's numbers use a point"; not a bare "not a number")
+                if error.problem != "not a number" and not _plain_number(raw):
                     reworded[(r + 1, header)] = (error.problem, error.fix)
                 continue
             if amount is None:

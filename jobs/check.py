@@ -10,11 +10,14 @@ from collections import Counter
 
 from ops_sheets.config import config_warnings
 from ops_sheets.service.runner import JobContext
+from ops_sheets.sheet.tab_input import value_map_problems
 
 
 def run(ctx: JobContext) -> None:
     for line in config_warnings(ctx.settings, ctx.now.year):
         ctx.note(f"warning: {line}")
+    for problem in value_map_problems(ctx.settings):
+        ctx.problem(problem)
     for key, table in ctx.tables.items():
         rows = len(table.frame)
         if not table.exists:

@@ -415,6 +415,22 @@ class JobsSettings:
 class TabSettings:
     name: str = _setting("", "the tab's title in this workbook, if not the standard one")
     columns: dict[str, str] = _setting({}, "standard column → this sheet's header")
+    #: ``[tabs.orders] preset = "shopify"``: the tab is laid out as that platform's
+    #: export (a connector syncs it); "" = our own columns
+    preset: str = _setting("", "read the tab as a platform's export lays it out (orders)")
+    #: where the headers are; 0 = found in rows 1-10 by the tab's required headers
+    header_row: int = _setting(
+        0, "the row holding the tab's headers (0: found in rows 1-10)", within=Range(0, 1000)
+    )
+    #: column → {word as typed → our word}, applied to the cells before they are read
+    values: dict[str, dict[str, str]] = _setting({}, "column → { their word = our word }")
+
+
+@dataclass(frozen=True)
+class NumbersSettings:
+    decimal: Literal[".", ","] = _setting(
+        ".", 'decimal separator of numbers typed as text: "." (12.50) or "," (12,50)'
+    )
 
 
 @dataclass(frozen=True)
@@ -442,6 +458,7 @@ class Settings:
     state: StateSettings = field(default_factory=StateSettings)
     jobs: JobsSettings = field(default_factory=JobsSettings)
     tabs: dict[str, TabSettings] = field(default_factory=dict)
+    numbers: NumbersSettings = field(default_factory=NumbersSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     #: folder of the config file; relative paths are resolved against it
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
@@ -526,6 +543,7 @@ def _check_semantics(s: Settings) -> None:
                 raise ConfigError(
                     f"{where}: [tabs.{tab_key}] columns: unknown column {column!r}; valid: {valid}"
                 )
+        _check_tab_wave2(tab_key, tab, spec, where)
     # Two names for one tab or one column would make the service write the
     # Problems tab over Stock, or a status over the team's Customer column.
     titles: dict[str, str] = {}
@@ -547,6 +565,40 @@ def _check_semantics(s: Settings) -> None:
                     f"{headers[norm]} and {key}; map each column to its own header"
                 )
             headers[norm] = key
+
+
+def _check_tab_wave2(tab_key: str, tab: TabSettings, spec: Any, where: str) -> None:
+    """``preset`` names a known layout of a tab that has one; ``values`` maps columns
+    the tab has (or, on a preset tab, columns of the platform's export). Whether a
+    mapped word is one of the column's choices is ``check``'s to report
+    (:func:`ops_sheets.sheet.tab_input.value_map_problems`), so one typo does not
+    stop every job."""
+    if tab.preset:
+        from ops_sheets.sheet.presets import format_choices, presets_for
+
+        if tab_key != "orders":
+            raise ConfigError(
+                f"{where}: [tabs.{tab_key}] preset: only the orders tab can be read in a "
+                "platform's layout; remove the key"
+            )
+        if tab.preset.casefold() == "auto" or not presets_for(tab.preset):
+            valid = ", ".join(c for c in format_choices() if c != "auto")
+            raise ConfigError(
+                f'{where}: [tabs.{tab_key}] preset: "{tab.preset}" is not a known export '
+                f"layout; valid: {valid}"
+            )
+    for column, mapping in tab.values.items():
+        if spec.column(column) is None and not tab.preset:
+            valid = ", ".join(c.key for c in spec.columns)
+            raise ConfigError(
+                f"{where}: [tabs.{tab_key}.values] {column}: unknown column; valid: {valid}"
+            )
+        for word in mapping:
+            if not word.strip():
+                raise ConfigError(
+                    f"{where}: [tabs.{tab_key}.values] {column}: a blank word cannot be "
+                    "mapped; leave it out"
+                )
 
 
 def _check_holidays(orders: OrdersSettings, where: str) -> None:
@@ -645,6 +697,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         else:
             return [_convert(item_type, v, f"{where}[{i}]") for i, v in enumerate(value)]
     elif origin is dict:
+        _, item_type = typing.get_args(tp)
+        if typing.get_origin(item_type) is dict and isinstance(value, dict):
+            # [tabs.<tab>.values]: a table of tables of words
+            return {str(k): _convert(item_type, v, f"{where}.{k}") for k, v in value.items()}
         ok = isinstance(value, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         )

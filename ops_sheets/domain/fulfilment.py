@@ -45,6 +45,7 @@ booking, AT RISK, blank.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -104,6 +105,18 @@ class Rules:
         return self.order_cutoff.hour * 3600 + self.order_cutoff.minute * 60
 
 
+def _reports_delivery(settings: Settings) -> bool:
+    """False when the Orders tab is a platform's export that says nothing of delivery
+    (``[tabs.orders] preset``): no line is then judged stuck in transit, since nothing
+    in the tab could ever say it arrived."""
+    from ops_sheets.sheet.presets import presets_for
+
+    tab = settings.tabs.get("orders")
+    if tab is None or not tab.preset:
+        return True
+    return all(p.reports_delivery for p in presets_for(tab.preset))
+
+
 def rules_from_settings(settings: Settings, years: Iterable[int]) -> Rules:
     """Parse ``[jobs.orders]``; ValueError says which key is wrong and how to fix it."""
     s: OrdersSettings = settings.jobs.orders
@@ -121,7 +134,7 @@ def rules_from_settings(settings: Settings, years: Iterable[int]) -> Rules:
         order_cutoff=cutoff,
         ship_within=s.ship_within_business_days,
         at_risk_hours=s.at_risk_hours,
-        transit_alert_days=s.transit_alert_days,
+        transit_alert_days=s.transit_alert_days if _reports_delivery(settings) else math.inf,
         tz=settings.tz,
     )
 

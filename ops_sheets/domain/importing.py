@@ -1226,3 +1226,78 @@ def plan_import(
         unchanged=len(matched - set(changes)),
         notices=tuple(notices),
     )
+
+
+# ---------------------------------------------------------------- one line per SKU
+
+#: How far a status has gone, for adding up one SKU's lines: the line is only as
+#: far as its least advanced part.
+_PROGRESS = {"CANCELLED": -1, "NEW": 0, "ON HOLD": 1, "PACKED": 1, "READY": 1}
+
+
+def _number(value: Cell) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if math.isnan(value) else float(value)
+
+
+def _tidy(number: float) -> int | float:
+    return int(number) if float(number).is_integer() else round(number, 6)
+
+
+def one_line_per_sku(read: ExportRead, notices: list[str]) -> list[ImportedLine]:
+    """The file's lines with one line per order and SKU.
+
+    The same SKU twice in one order (two Shopify line items with different
+    discounts, two Etsy transactions) becomes one line with the quantities added
+    up, the price their average and the status the least advanced: the Orders tab
+    keys a line by Order ID + SKU, and two rows with one key would both be skipped.
+    Each join is told in ``notices``.
+    """
+    groups: dict[tuple[str, str], list[ImportedLine]] = {}
+    for line in read.lines:
+        groups.setdefault((line.order_id, line.sku), []).append(line)
+    out: list[ImportedLine] = []
+    for (order_id, sku), members in groups.items():
+        if len(members) == 1 or not sku:
+            out.extend(members)
+            continue
+        out.append(_combined(members))
+        notices.append(
+            f"{read.source}: order {order_id} has SKU {sku} on {len(members)} lines (lines "
+            f"{', '.join(str(m.line) for m in members)}): imported as one line, quantities "
+            "added up"
+        )
+    return out
+
+
+def _combined(members: list[ImportedLine]) -> ImportedLine:
+    """One line standing for several lines of one SKU in one order."""
+    first = members[0]
+    values = dict(first.values)
+    qtys = [_number(m.values.get("qty")) for m in members]
+    if all(q is not None for q in qtys):
+        total = sum(q for q in qtys if q is not None)
+        values["qty"] = _tidy(total)
+        prices = [_number(m.values.get("unit_price")) for m in members]
+        if "unit_price" in values and all(p is not None for p in prices) and total > 0:
+            paid = sum(p * q for p, q in zip(prices, qtys, strict=True) if p and q)
+            values["unit_price"] = _tidy(paid / total)
+    statuses = [m.values.get("status") for m in members]
+    known = [s for s in statuses if isinstance(s, str)]
+    if known and len(set(known)) > 1:
+        live = [s for s in known if s != "CANCELLED"] or known
+        least = min(live, key=lambda s: _PROGRESS.get(s, 2 if s == "SHIPPED" else 3))
+        values["status"] = least
+        shipped = sum(
+            (_number(m.values.get("qty_shipped")) or _number(m.values.get("qty")) or 0.0)
+            for m in members
+            if m.values.get("status") in _SHIPPED
+        )
+        if "qty_shipped" in values or shipped:
+            values["qty_shipped"] = _tidy(shipped)
+        if least not in _SHIPPED and "shipped_at" in values:
+            values["shipped_at"] = None
+    extra = ("qty_shipped",) if "qty_shipped" in values else ()
+    owned = tuple(dict.fromkeys([*first.owned, *extra]))
+    return replace(first, values=values, owned=owned)

@@ -187,6 +187,23 @@ def job_failure_line(name: str, exc: Exception) -> str:
     )
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Exit 0 imported, 1 imported with problems, 2 a file or the format unusable."""
+    from ops_sheets.service.importer import import_files
+    from ops_sheets.service.scheduler import job_lock
+
+    settings = _settings(args)
+    now = parse_now(args.now, settings.tz)
+    if args.dry_run:
+        report = import_files(settings, args.files, format=args.format, dry_run=True, now=now)
+    else:  # two imports at once would both append the same new lines
+        with job_lock(settings, "import", wait_seconds=60):
+            report = import_files(settings, args.files, format=args.format, now=now)
+    for line in report.lines():
+        print(line)
+    return report.exit_code
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from ops_sheets.service.status import print_status
 
@@ -281,6 +298,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="send mail although the state file is new and the sheet was processed before",
     )
     p.set_defaults(func=cmd_run)
+
+    from ops_sheets.sheet.presets import format_choices
+
+    p = sub.add_parser("import", help="add the order lines of store exports to the Orders tab")
+    p.add_argument("files", nargs="+", metavar="FILE", help="CSV/TSV export(s), oldest first")
+    p.add_argument(
+        "--format",
+        default="auto",
+        metavar="FORMAT",
+        help="one of: " + ", ".join(format_choices()) + " (default auto: by header)",
+    )
+    with_config(p)
+    p.add_argument("--now", help="ISO date-time of the import (bounds the dates it accepts)")
+    p.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("serve", help="run jobs on their schedules until stopped")
     with_config(p)

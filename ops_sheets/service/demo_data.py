@@ -1036,7 +1036,7 @@ def _display_width(value: Any, key: str) -> int:
 
 def _write_tab(wb: Workbook, spec: TabSpec, rows: Sequence[Row]) -> None:
     ws = wb.create_sheet(spec.title)
-    columns = [c for c in spec.columns if c.owner == "team"]
+    columns = [c for c in spec.columns if c.owner == "team" and not c.optional]
     ws.append([c.header for c in columns])
     bold = Font(bold=True)
     for cell in ws[1]:

@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ops_sheets.config import Settings
+from ops_sheets.sheet.tab_input import HEADER_SEARCH_ROWS, find_header_index, required_found
 from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS, layout_for, similar_title
 from ops_sheets.sheet.workbook import open_workbook
+from ops_sheets.sheet.workbook.base import Workbook
 
 
 class InitReport(list[str]):
@@ -35,7 +37,7 @@ def workbook_layout(settings: Settings, existing: set[str]) -> dict[str, list[st
         if tab.title in existing and not spec.service_owned:
             wanted = [c for c in spec.columns if c.owner == "service"]
         else:
-            wanted = list(spec.columns)
+            wanted = [c for c in spec.columns if not c.optional]
         layout[tab.title] = [tab.headers[c.key] for c in wanted]
     return layout
 
@@ -54,17 +56,63 @@ def similar_tabs(settings: Settings, existing: set[str]) -> dict[str, str]:
     return out
 
 
+def header_rows(
+    settings: Settings, wb: Workbook, existing: set[str]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Where each existing team tab has its headers (1-based, where not row 1), and
+    the tabs whose required headers are in none of rows 1-10 (title → what to say):
+    ``init`` writes nothing into those, rather than headers beside a title row."""
+    specs = {layout_for(TAB_SPECS[k], settings).title: TAB_SPECS[k] for k in TEAM_TABS}
+    present = [t for t in specs if t in existing]
+    grids = wb.read(present) if present else {}
+    rows: dict[str, int] = {}
+    refused: dict[str, str] = {}
+    for title, grid in grids.items():
+        spec = specs[title]
+        if not any(any(v not in (None, "") for v in r) for r in grid.rows):
+            continue  # an empty tab: init writes its headers in row 1
+        index = find_header_index(spec, grid.rows, settings)
+        if index is not None:
+            if index:
+                rows[title] = index + 1
+            continue
+        required = [c for c in spec.columns if c.required]
+        headers = layout_for(spec, settings).headers
+        best, best_row = [], 0
+        for i, row in enumerate(grid.rows[:HEADER_SEARCH_ROWS]):
+            found = required_found(spec, row, settings)
+            if len(found) > len(best):
+                best, best_row = found, i + 1
+        found_text = (
+            f"found only {', '.join(headers[k] for k in best)} (row {best_row})"
+            if best
+            else "found none of them"
+        )
+        refused[title] = (
+            f"did not add columns to tab {title!r}: its required headers "
+            f"({', '.join(headers[c.key] for c in required)}) are not together in one of "
+            f"rows 1-{HEADER_SEARCH_ROWS}; {found_text}. Type the missing headers in the "
+            f"header row, map yours in {settings.source} ([tabs.{spec.key}] columns = "
+            f"{{ ... }}), or set [tabs.{spec.key}] header_row"
+        )
+    return rows, refused
+
+
 def init_workbook(settings: Settings, *, create_similar: bool = False) -> InitReport:
     """Create what is missing; ``create_similar`` (``--yes``): also the team tabs that
-    have a look-alike (see the module docstring)."""
+    have a look-alike (see the module docstring). A team tab whose headers cannot be
+    found is left as it is, and said so (exit 1)."""
     with open_workbook(settings) as wb:
         existing = set(wb.tab_titles()) if _exists(wb) else set()
         layout = workbook_layout(settings, existing)
         held = {} if create_similar else similar_tabs(settings, existing)
         for key in held:
             layout.pop(layout_for(TAB_SPECS[key], settings).title)
-        done = wb.ensure_layout(layout)
-    lines = list(done)
+        rows, refused = header_rows(settings, wb, existing)
+        for title in refused:
+            layout.pop(title, None)
+        done = wb.ensure_layout(layout, rows)
+    lines = list(done) + list(refused.values())
     for key, similar in held.items():
         title = layout_for(TAB_SPECS[key], settings).title
         lines.append(
@@ -74,7 +122,9 @@ def init_workbook(settings: Settings, *, create_similar: bool = False) -> InitRe
         )
     if not lines:
         lines = [f"{wb.name}: every tab and service column is already there"]
-    return InitReport(lines, [layout_for(TAB_SPECS[k], settings).title for k in held])
+    return InitReport(
+        lines, [layout_for(TAB_SPECS[k], settings).title for k in held] + list(refused)
+    )
 
 
 def _exists(wb: object) -> bool:

@@ -45,7 +45,9 @@ from ops_sheets.errors import JobError, OpsSheetsError, UsageError
 from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.state_guard import MailGuard, guard_mail
+from ops_sheets.service.synced_orders import preset_of, read_synced_orders
 from ops_sheets.sheet.cells import key_text
+from ops_sheets.sheet.tab_input import prepare_grid
 from ops_sheets.sheet.tables import (
     ACTIVITY_LOG,
     TAB_SPECS,
@@ -215,6 +217,9 @@ class JobContext:
                 headers.update(table.headers)  # the sheet's own spelling wins
             title = table.title if table is not None else layout.title
             known = self._specs[tab_key] = (spec, title, MappingProxyType(headers))
+            if table is not None and table.header_row != 1:  # below a title row
+                self.changes.header_rows[title] = table.header_row
+                self.before_send.header_rows[title] = table.header_row
         spec, title, headers = known
         if title not in self.changes.headers:
             declared = (
@@ -450,15 +455,24 @@ def parse_tables(
         spec = TAB_SPECS[key]
         title = layout_for(spec, settings).title
 
-        def parse(spec: TabSpec = spec, title: str = title) -> Table:
-            return parse_table(
-                spec,
-                grids.get(title),
-                settings.tz,
-                settings,
-                day_first=settings.day_first,
-                now=now,
+        def parse(key: str = key, spec: TabSpec = spec, title: str = title) -> Table:
+            grid = grids.get(title)
+            if key == "orders" and grid is not None and preset_of(settings):
+                # synced in a platform's layout: read through its preset
+                return read_synced_orders(grid, settings, now)
+            prepared = None
+            if grid is not None and not spec.service_owned:
+                # header row, value maps and numbers as typed: a pre-pass over the raw cells
+                prepared = prepare_grid(spec, grid, settings)
+                grid = prepared.grid
+            table = parse_table(
+                spec, grid, settings.tz, settings, day_first=settings.day_first, now=now
             )
+            if prepared is not None and prepared.reworded:
+                table.problems = prepared.reword(table.problems)
+            if grid is not None:
+                table.header_row = grid.header_index + 1
+            return table
 
         out[key] = table = parse() if shared is None else shared.parsed(key, title, parse)
         if not table.exists and not spec.service_owned:

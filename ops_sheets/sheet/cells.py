@@ -58,7 +58,8 @@ Merge = tuple[int, int, int, int]
 
 @dataclass
 class Grid:
-    """One tab as read: ``rows[header_index]`` is the header row (usually row 1 of the sheet)."""
+    """One tab as read: ``rows[0]`` is row 1 of the sheet; ``rows[header_index]``
+    the header row."""
 
     title: str
     rows: list[list[Cell]]
@@ -66,8 +67,8 @@ class Grid:
     #: tell without another request (Google, outside a metadata read). A header cell
     #: merged into its left neighbour reads blank: its column has lost its header.
     merges: list[Merge] | None = None
-    #: where the header row is (0-based, into ``rows``): a title row or two above
-    #: the headers is common in exports; data rows are the ones below it
+    #: 0-based index into ``rows`` of the header row (a title row above the headers
+    #: makes it 1); data rows follow it, and keep the sheet's row numbers
     header_index: int = 0
 
     @property

@@ -55,6 +55,9 @@ class Column:
     #: keep the cell as typed too (frame column ``_raw_<key>``), for a date that
     #: serves in a write-time key (Returns: Order ID + SKU + Requested at)
     keep_text: bool = False
+    #: a team column added after wave 1: ``init`` does not add it to a tab it
+    #: creates (the team adds it when it uses it; presets and ``import`` fill it)
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,9 @@ PO_STATUSES = ("DRAFT", "APPROVED", "SENT", "CONFIRMED", "RECEIVED", "CANCELLED"
 OPEN_PO_STATUSES = ("DRAFT", "APPROVED", "SENT", "CONFIRMED")
 ORDER_STATUSES = ("NEW", "PACKED", "READY", "SHIPPED", "DELIVERED", "CANCELLED", "ON HOLD")
 RETURN_STATUSES = ("REQUESTED", "APPROVED", "RECEIVED", "REFUNDED", "REJECTED")
+#: Orders ``Payment`` (wave 2; blank = PAID): presets fill it from the platform's
+#: financial status
+PAYMENT_STATUSES = ("PAID", "PENDING", "PARTIALLY PAID", "REFUNDED", "VOIDED")
 
 STOCK = TabSpec(
     "stock",
@@ -185,6 +191,11 @@ ORDERS = TabSpec(
         _team("tracking", "Tracking"),
         _team("shipped_at", "Shipped at", "datetime"),
         _team("delivered_at", "Delivered at", "datetime"),
+        # wave 2, optional: a tab without them reads as before (blank = PAID, and
+        # blank Qty shipped = all of Qty once shipped)
+        _team("state", "State", optional=True),
+        _team("payment", "Payment", "enum", choices=PAYMENT_STATUSES, optional=True),
+        _team("qty_shipped", "Qty shipped", "number", minimum=0, optional=True),
         _service("ship_by", "Ship by", "date"),
         _service("ops_status", "Ops status"),
         _service("problems", "Problems"),
@@ -610,6 +621,8 @@ class Table:
     readable: bool = True
     #: for a missing tab, the existing tab whose title looks like it ("Orders 2026")
     similar: str = ""
+    #: the row (1-based) holding the tab's headers: writes find its columns there
+    header_row: int = 1
 
     @property
     def all_rows(self) -> pd.DataFrame:
@@ -710,7 +723,7 @@ def parse_table(
         frame = _empty_frame(spec)
         return Table(spec, title, frame, {}, problems, exists=False)
 
-    header_row = grid.header
+    header_row = grid.rows[grid.header_index] if len(grid.rows) > grid.header_index else []
     found: dict[str, int] = {}  # column key -> 0-based index
     headers: dict[str, str] = {}
     wanted = {normalise_header(h): k for k, h in layout.headers.items()}

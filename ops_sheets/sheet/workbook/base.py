@@ -91,6 +91,9 @@ class ChangeSet:
     appends: list[Append] = field(default_factory=list)
     replaces: list[Replace] = field(default_factory=list)
     charts: list[ChartSpec] = field(default_factory=list)
+    #: the row (1-based) holding a tab's headers, where it is not row 1 (a title row
+    #: above the table): headers are looked up and added there, rows found below it
+    header_rows: dict[str, int] = field(default_factory=dict)
 
     def declare(self, tab: str, headers: Sequence[str], anchors: Sequence[str]) -> None:
         self.headers.setdefault(tab, list(headers))
@@ -127,6 +130,8 @@ class TabSnapshot:
     #: last row (1-based) holding anything in the columns that were looked at
     last_row: int
     exists: bool = True
+    #: the row (1-based) ``header`` was taken from; ``columns`` start below it
+    header_row: int = 1
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,7 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
             snap = snapshots[tab]
             used = max([c for c in cols.values()] + [_last_used(snap.header)], default=0)
             cols[norm] = used + 1
-            plan.cells.append(CellWrite(tab, 1, used + 1, header))
+            plan.cells.append(CellWrite(tab, snap.header_row, used + 1, header))
             plan.added_headers.append((tab, header))
         return cols[norm]
 
@@ -205,7 +210,7 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
             norm = normalise_header(h)
             if norm and norm not in column_of[tab]:
                 column_of[tab][norm] = i
-        next_row[tab] = max(snap.last_row, 1) + 1
+        next_row[tab] = max(snap.last_row, snap.header_row) + 1
         for h in changes.headers.get(tab, []):
             col(tab, h)  # declared headers exist after the write, in declared order
 
@@ -329,7 +334,7 @@ def _index_rows(
     for i in range(height):
         key = tuple(key_text(c[i]) if i < len(c) else "" for c in columns)
         if any(key):
-            index.setdefault(key, []).append(i + 2)
+            index.setdefault(key, []).append(i + snap.header_row + 1)
     return {key_cols: index}
 
 
@@ -369,7 +374,7 @@ def _index_all_rows(
     index: dict[tuple[str, ...], list[int]] = {}
     for i in range(height):
         key = tuple(key_text(c[i] if i < len(c) else None) for c in columns)
-        index.setdefault(key, []).append(i + 2)
+        index.setdefault(key, []).append(i + snap.header_row + 1)
     return index
 
 
@@ -430,9 +435,13 @@ class Workbook(ABC):
         """
         return self.write(changes)
 
-    def ensure_layout(self, layout: Mapping[str, Sequence[str]]) -> list[str]:
-        """Create missing tabs and header cells (``init``); returns what was done."""
-        changes = ChangeSet()
+    def ensure_layout(
+        self, layout: Mapping[str, Sequence[str]], header_rows: Mapping[str, int] | None = None
+    ) -> list[str]:
+        """Create missing tabs and header cells (``init``); returns what was done.
+
+        ``header_rows``: the row holding a tab's headers, where it is not row 1."""
+        changes = ChangeSet(header_rows=dict(header_rows or {}))
         for tab, headers in layout.items():
             changes.declare(tab, headers, headers[:1])
         plan = plan_writes(changes, self.snapshot(changes))
@@ -462,18 +471,21 @@ class Workbook(ABC):
         self.close()
 
 
-def snapshot_from_rows(title: str, rows: Sequence[Sequence[Cell]] | None) -> TabSnapshot:
-    """A full snapshot from a whole tab's cells (what the file backends have anyway)."""
+def snapshot_from_rows(
+    title: str, rows: Sequence[Sequence[Cell]] | None, header_row: int = 1
+) -> TabSnapshot:
+    """A full snapshot from a whole tab's cells (what the file backends have anyway);
+    ``header_row``: the row holding the headers (1-based)."""
     if rows is None:
         return TabSnapshot(title, [], {}, 0, exists=False)
-    header = list(rows[0]) if rows else []
+    header = list(rows[header_row - 1]) if len(rows) >= header_row else []
     columns: dict[str, list[Cell]] = {}
     for i, h in enumerate(header):
         norm = normalise_header(h)
         if norm and norm not in columns:
-            columns[norm] = [r[i] if i < len(r) else None for r in rows[1:]]
+            columns[norm] = [r[i] if i < len(r) else None for r in rows[header_row:]]
     last = 0
     for r, row in enumerate(rows, start=1):
         if any(v not in (None, "") for v in row):
             last = r
-    return TabSnapshot(title, header, columns, last)
+    return TabSnapshot(title, header, columns, last, header_row=header_row)

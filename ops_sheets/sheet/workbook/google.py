@@ -386,7 +386,8 @@ class GoogleWorkbook(Workbook):
         ranges: list[str] = []
         layout: list[tuple[str, str, int]] = []  # (tab, kind, column)
         for tab in tabs:
-            ranges.append(f"{quote_title(tab)}!1:1")
+            at = changes.header_rows.get(tab, 1)
+            ranges.append(f"{quote_title(tab)}!{at}:{at}")
             layout.append((tab, "header", 0))
             # where the anchors were at our read; for a tab we did not read (the
             # service's own tabs), where we put them: in declared order
@@ -428,22 +429,25 @@ class GoogleWorkbook(Workbook):
                 if col not in columns[tab]:
                     ok = False  # a person moved the column since our read
                     break
-                by_name[norm] = columns[tab][col][1:]
+                by_name[norm] = columns[tab][col][changes.header_rows.get(tab, 1) :]
             if not ok:
                 stale.append(tab)
                 continue
+            at = changes.header_rows.get(tab, 1)
             last = max(
-                [_nonblank_len(c) + 1 for c in by_name.values()]
-                + [1 if header else 0, self._tabs[tab].read_rows]
+                [_nonblank_len(c) + at for c in by_name.values()]
+                + [at if header else 0, self._tabs[tab].read_rows]
             )
-            snaps[tab] = TabSnapshot(tab, header, by_name, last)
+            snaps[tab] = TabSnapshot(tab, header, by_name, last, header_row=at)
             self._tabs[tab].header = header
         if stale:
             grids = self.read(stale)  # columns moved: fall back to whole tabs (rare)
             from ops_sheets.sheet.workbook.base import snapshot_from_rows
 
             for tab in stale:
-                snaps[tab] = snapshot_from_rows(tab, grids[tab].rows if tab in grids else None)
+                snaps[tab] = snapshot_from_rows(
+                    tab, grids[tab].rows if tab in grids else None, changes.header_rows.get(tab, 1)
+                )
         return snaps
 
     def append_rows(self, changes: ChangeSet) -> WriteReport:
@@ -561,11 +565,15 @@ class GoogleWorkbook(Workbook):
 
     # ------------------------------------------------------------ init
 
-    def ensure_layout(self, layout: Mapping[str, Sequence[str]]) -> list[str]:
+    def ensure_layout(
+        self, layout: Mapping[str, Sequence[str]], header_rows: Mapping[str, int] | None = None
+    ) -> list[str]:
         """Tabs and headers, then frozen header rows, Status dropdowns, and
-        warning-only protection on service columns (one batchUpdate)."""
+        warning-only protection on service columns (one batchUpdate). The
+        decorations assume headers on row 1: a tab with a title row above its
+        headers gets its columns, not the dropdowns."""
         self._metadata()
-        done = super().ensure_layout(layout)
+        done = super().ensure_layout(layout, header_rows)
         self._metadata()
         dropdowns, protections = self._decorate(layout)
         # dropdowns are set again on every init (it is idempotent): say so only

@@ -54,7 +54,10 @@ class MemoryWorkbook(Workbook):
         if self.before_write is not None:
             hook, self.before_write = self.before_write, None
             hook(self)
-        return {t: snapshot_from_rows(t, self.tabs.get(t)) for t in changes.tabs}
+        return {
+            t: snapshot_from_rows(t, self.tabs.get(t), changes.header_rows.get(t, 1))
+            for t in changes.tabs
+        }
 
     def apply(self, plan: WritePlan, changes: ChangeSet) -> None:
         self.writes += 1

@@ -227,8 +227,10 @@ class XlsxWorkbook(Workbook):
         # write re-reads the file it is about to replace.
         return self._retrying(lambda: Workbook.write(self, changes))
 
-    def ensure_layout(self, layout: Mapping[str, Sequence[str]]) -> list[str]:
-        return self._retrying(lambda: Workbook.ensure_layout(self, layout))
+    def ensure_layout(
+        self, layout: Mapping[str, Sequence[str]], header_rows: Mapping[str, int] | None = None
+    ) -> list[str]:
+        return self._retrying(lambda: Workbook.ensure_layout(self, layout, header_rows))
 
     def snapshot(self, changes: ChangeSet) -> dict[str, TabSnapshot]:
         # A snapshot not followed by apply (nothing to do, or planning failed) must
@@ -247,7 +249,7 @@ class XlsxWorkbook(Workbook):
         try:
             for tab in changes.tabs:
                 pending.snapshots[tab] = self._snapshot_tab(
-                    pending, tab, _key_headers(changes, tab)
+                    pending, tab, _key_headers(changes, tab), changes.header_rows.get(tab, 1)
                 )
         except BaseException:
             self._end_write()
@@ -410,10 +412,12 @@ class XlsxWorkbook(Workbook):
             pending.reader = _open(self.path, data, read_only=True, data_only=False)
         return pending
 
-    def _snapshot_tab(self, pending: _PendingWrite, tab: str, keys: set[str]) -> TabSnapshot:
+    def _snapshot_tab(
+        self, pending: _PendingWrite, tab: str, keys: set[str], header_row: int = 1
+    ) -> TabSnapshot:
         if pending.package is not None:
             try:
-                found = read_snapshot(pending.package, tab, keys)
+                found = read_snapshot(pending.package, tab, keys, header_row)
             except (InPlaceUnsupported, *_ODD_XML) as exc:
                 log.debug("%s: snapshot of %r with openpyxl: %s", self.path, tab, exc)
                 pending.package = None  # and the write goes through openpyxl too
@@ -422,7 +426,7 @@ class XlsxWorkbook(Workbook):
                     _check_new_title(tab, self.path)
                     return snapshot_from_rows(tab, None)
                 header, columns, last_row = found
-                return TabSnapshot(tab, header, columns, last_row)  # type: ignore[arg-type]
+                return TabSnapshot(tab, header, columns, last_row, header_row=header_row)  # type: ignore[arg-type]
         if pending.original is not None and pending.reader is None:
             pending.reader = _open(self.path, pending.original, read_only=True, data_only=False)
         ws = _find_sheet(pending.book if pending.reader is None else pending.reader, tab)
@@ -441,7 +445,7 @@ class XlsxWorkbook(Workbook):
                 rows = _read_values(_find_sheet(values, tab))
             finally:
                 values.close()
-        return snapshot_from_rows(tab, rows)
+        return snapshot_from_rows(tab, rows, header_row)
 
     # ------------------------------------------------------------ saving
 

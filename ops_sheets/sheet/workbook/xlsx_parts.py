@@ -124,7 +124,7 @@ class Package:
 
 
 def read_snapshot(
-    package: Package, tab: str, keys: set[str]
+    package: Package, tab: str, keys: set[str], header_row: int = 1
 ) -> tuple[list[object], dict[str, list[object]], int] | None:
     """(header, key columns, last used row) of a tab, read from its XML; None: no tab.
 
@@ -136,7 +136,7 @@ def read_snapshot(
     if title is None:
         return None
     reader = _SheetValues(package, package.parts[package.sheets[title]])
-    header = reader.row_values(1)
+    header = reader.row_values(header_row)
     while header and header[-1] in (None, ""):
         header.pop()
     wanted: dict[int, str] = {}
@@ -147,9 +147,12 @@ def read_snapshot(
     key_cols = {i: n for i, n in wanted.items() if n in keys}
     last_row = reader.last_used_row()
     # only the columns rows are found by: the others are not decoded at all
-    columns: dict[str, list[object]] = {n: [None] * max(0, last_row - 1) for n in key_cols.values()}
-    for row, col, value in reader.cells(set(key_cols), first_row=2, last_row=last_row):
-        columns[key_cols[col]][row - 2] = value
+    below = header_row + 1  # the first data row
+    columns: dict[str, list[object]] = {
+        n: [None] * max(0, last_row - header_row) for n in key_cols.values()
+    }
+    for row, col, value in reader.cells(set(key_cols), first_row=below, last_row=last_row):
+        columns[key_cols[col]][row - below] = value
     return header, columns, last_row
 
 

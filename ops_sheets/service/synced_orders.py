@@ -1,0 +1,133 @@
+"""An Orders tab synced in a platform's own layout (``[tabs.orders] preset = "..."``).
+
+A connector (Coupler.io, Zapier, Sheetgo…) writes the platform's export into the
+tab as it is: Shopify's ``Name``, ``Lineitem sku``, ``Fulfillment Status``.
+:func:`read_synced_orders` reads it through the preset
+(:func:`~ops_sheets.domain.importing.read_rows`: status and payment words, dates
+and offsets, order-level fields filled down from an order's first line), lays the
+lines out in our Orders columns, and parses that as any Orders tab, so ship-by,
+late lines, demand and KPIs work as on a tab typed in our columns.
+
+- Rows keep the sheet's row numbers, in the frame (``_row``) and on Problems.
+- Columns the team adds to the synced tab under our names (``Forwarder``,
+  ``Delivered at``) and the service's own columns (``Ship by``, ``Ops status``)
+  are read from the tab as they are; the service writes its columns there, rows
+  found by the platform's order and SKU columns.
+- A line without a Forwarder is simply not booked for pickup.
+- The same SKU twice in one order is one line, quantities added up, as ``import``
+  does (our key is Order ID + SKU). Its service cells are not written: two rows
+  of the tab hold that key, and the run's summary says it skipped them.
+- A preset whose export reports no delivery never makes a line "stuck"
+  (:func:`~ops_sheets.domain.fulfilment.rules_from_settings`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ops_sheets.config import Settings
+from ops_sheets.domain.importing import ORDER_HEADERS, ImportOptions, one_line_per_sku, read_rows
+from ops_sheets.errors import ImportFileError
+from ops_sheets.sheet.cells import Cell, Grid, normalise_header
+from ops_sheets.sheet.presets import Preset
+from ops_sheets.sheet.tables import ORDERS, Problem, Table, layout_for, parse_table
+
+
+def preset_of(settings: Settings) -> str:
+    """The Orders tab's ``preset``, or "" for a tab in our own columns."""
+    tab = settings.tabs.get("orders")
+    return tab.preset if tab is not None else ""
+
+
+def read_synced_orders(grid: Grid, settings: Settings, now: datetime | None) -> Table:
+    """The Orders table of a tab laid out as ``[tabs.orders] preset`` says."""
+    tab = settings.tabs["orders"]
+    title = layout_for(ORDERS, settings).title
+    options = ImportOptions(
+        tz=settings.tz,
+        currency=settings.currency,
+        decimal=settings.numbers.decimal,
+        values=tab.values,
+        now=now,
+    )
+    try:
+        read = read_rows(
+            grid.rows,
+            source=title,
+            options=options,
+            format=tab.preset,
+            header_row=tab.header_row or None,
+        )
+    except ImportFileError as error:
+        table = parse_table(ORDERS, Grid(title, [[]]), settings.tz, settings, now=now)
+        table.problems = [
+            Problem(
+                title,
+                error.line,
+                error.column or "",
+                "",
+                "",
+                f"the tab is not laid out as preset {tab.preset!r} says: {error}",
+                f"check [tabs.orders] preset in {settings.source}, or the connector's columns",
+            )
+        ]
+        return table
+    header_index = read.header_line - 1
+    sheet_header = grid.rows[header_index]
+    ours = {normalise_header(h) for h in ORDER_HEADERS.values()}
+    # the team's and the service's columns under our names, read from the tab as typed
+    kept = {
+        c.header: i
+        for c in ORDERS.columns
+        for i, h in enumerate(sheet_header)
+        if normalise_header(h) == normalise_header(c.header)
+        and (normalise_header(c.header) not in ours or c.key not in read.preset.carried)
+    }
+    carried = [k for k in ORDER_HEADERS if k in read.preset.carried]
+    header: list[Cell] = [ORDER_HEADERS[k] for k in carried] + list(kept)
+    rows: list[list[Cell]] = [header]
+    sheet_rows: list[int] = []
+    for line in one_line_per_sku(read, []):
+        original = grid.rows[line.line - 1] if line.line - 1 < len(grid.rows) else []
+        row: list[Cell] = [line.values.get(k) for k in carried]
+        row += [original[i] if i < len(original) else None for i in kept.values()]
+        rows.append(row)
+        sheet_rows.append(line.line)
+    table = parse_table(
+        ORDERS, Grid(title, rows), settings.tz, settings, day_first=settings.day_first, now=now
+    )
+    _renumber(table, sheet_rows)
+    table.problems = list(read.problems) + table.problems
+    table.header_row = read.header_line
+    table.headers.update(_key_headers(read.preset, sheet_header))
+    return table
+
+
+def _renumber(table: Table, sheet_rows: list[int]) -> None:
+    """Rows of the laid-out grid (2, 3…) back to the rows the sheet shows."""
+
+    def sheet_row(r: int | None) -> int | None:
+        if r is None or r < 2 or r - 2 >= len(sheet_rows):
+            return r
+        return sheet_rows[r - 2]
+
+    for frame in {id(table.frame): table.frame, id(table.all_rows): table.all_rows}.values():
+        frame["_row"] = [sheet_row(int(r)) for r in frame["_row"]]
+    table.problems = [
+        Problem(p.tab, sheet_row(p.row), p.column, p.key, p.value, p.problem, p.fix)
+        for p in table.problems
+    ]
+
+
+def _key_headers(preset: Preset, header: list[Cell]) -> dict[str, str]:
+    """Order ID and SKU as the synced tab names them: writes find rows by these."""
+    out: dict[str, str] = {}
+    for key in ("order_id", "sku"):
+        source = preset.columns.get(key)
+        if isinstance(source, str):
+            shown = next(
+                (str(h) for h in header if normalise_header(h) == normalise_header(source)), None
+            )
+            if shown is not None:
+                out[key] = shown
+    return out

@@ -7,15 +7,35 @@ job; this job adds nothing to the sheet but the summary a person reads.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from ops_sheets.config import config_warnings
+from ops_sheets.domain.calendar import day_first_disagreement
 from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.tab_input import value_map_problems
+from ops_sheets.sheet.tables import Problem
+
+#: the spreadsheet's locale decides how Google reads a typed date (see calendar)
+READS_LOCALE = True
 
 
 def run(ctx: JobContext) -> None:
     for line in config_warnings(ctx.settings, ctx.now.year):
         ctx.note(f"warning: {line}")
+    disagreement = day_first_disagreement(ctx.settings.day_first, ctx.sheet_locale)
+    if disagreement:
+        ctx.problem(
+            Problem(
+                Path(ctx.settings.source).name or "config",
+                None,
+                "day_first",
+                "",
+                str(ctx.settings.day_first).lower(),
+                disagreement,
+                f"set day_first = {str(not ctx.settings.day_first).lower()} in the config, "
+                "or change the spreadsheet's locale (File > Settings) to the shop's own",
+            )
+        )
     for problem in value_map_problems(ctx.settings):
         ctx.problem(problem)
     for key, table in ctx.tables.items():

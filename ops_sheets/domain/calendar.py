@@ -302,3 +302,47 @@ def end_of_day(day: date, tz: ZoneInfo) -> datetime:
 def at_local(day: date, t: time, tz: ZoneInfo) -> datetime:
     """``t`` on ``day`` in ``tz`` (a wall time in a DST gap moves forward with the clocks)."""
     return datetime.combine(day, t, tzinfo=tz)
+
+
+# ---------------------------------------------------------------- the sheet's locale
+
+#: Locales whose dates are written month first (03/04/2026 is March 4): CLDR's
+#: short date pattern starts with M for these (the US and places that follow it).
+MONTH_FIRST_LOCALES = frozenset(
+    {"en_US", "en_PH", "fil_PH", "es_US", "en_PR", "en_AS", "en_GU", "en_MP", "en_UM"}
+    | {"en_VI", "en_MH", "en_FM", "en_PW"}
+)
+#: Languages whose dates are written year first (2026/04/03): day_first does not
+#: decide anything there, so it is never contradicted.
+YEAR_FIRST_LANGUAGES = frozenset({"ja", "zh", "ko", "hu", "lt", "sv", "mn", "eu", "fa"})
+
+
+def locale_day_first(locale: str) -> bool | None:
+    """Whether a spreadsheet in this locale reads 03/04/2026 as 3 April (True), as
+    March 4 (False), or neither is implied (None: year first, or no locale)."""
+    if not locale:
+        return None
+    normal = locale.replace("-", "_")
+    if normal in MONTH_FIRST_LOCALES:
+        return False
+    if normal.split("_")[0].lower() in YEAR_FIRST_LANGUAGES:
+        return None
+    return True
+
+
+def day_first_disagreement(day_first: bool, locale: str) -> str | None:
+    """Why ``day_first`` contradicts the spreadsheet's locale, or None.
+
+    Google parses a date typed into a cell by the spreadsheet's locale: in en_US,
+    a UK ``02/11/2026`` becomes 11 February before the service sees it, with no
+    sign that anything went wrong.
+    """
+    implied = locale_day_first(locale)
+    if implied is None or implied == day_first:
+        return None
+    typed = "03/04/2026 as 3 April" if day_first else "03/04/2026 as March 4"
+    sheet = "March 4" if day_first else "3 April"
+    return (
+        f"day_first = {str(day_first).lower()} reads {typed}, but the spreadsheet's locale "
+        f"is {locale}, where Google reads a typed 03/04/2026 as {sheet}"
+    )

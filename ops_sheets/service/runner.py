@@ -145,6 +145,9 @@ class JobContext:
     _specs: dict[str, tuple[TabSpec, str, Mapping[str, str]]] = field(
         default_factory=dict, init=False, repr=False
     )
+    #: the spreadsheet's locale (Google; "" for a file), for a job that sets
+    #: ``READS_LOCALE = True`` (check: does ``day_first`` agree with it?)
+    sheet_locale: str = ""
     #: the jobs of a ``run all`` share their reading of the sheet (see shared_read)
     shared: SharedRead | None = field(default=None, repr=False)
     _checks: list[Problem] | None = field(default=None, init=False, repr=False)
@@ -627,6 +630,8 @@ def _run(
     )
 
     ctx.ledger = ledger
+    if getattr(job, "READS_LOCALE", False):
+        ctx.sheet_locale = wb.sheet_locale()
     postman = _postman(settings, None if dry_run else ledger, transport)
     job.run(ctx)
     _keep_off_missing_tabs(ctx)

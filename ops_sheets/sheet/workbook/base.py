@@ -458,6 +458,11 @@ class Workbook(ABC):
     #: runner flushes before mail depends on the sheet and after mail is recorded
     hold_saves: bool = False
 
+    def sheet_locale(self) -> str:
+        """The spreadsheet's own locale, where it has one that parses typed dates
+        (Google); "" for a file (a cell typed in Excel keeps the value Excel made)."""
+        return ""
+
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Save what :attr:`hold_saves` kept in memory; the default keeps nothing."""
 

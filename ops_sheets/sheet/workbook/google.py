@@ -235,6 +235,7 @@ class GoogleWorkbook(Workbook):
         self.share_with = share_with
         self._tabs: dict[str, _TabCache] = {}
         self._titles: list[str] | None = None
+        self._locale: str | None = None  # the spreadsheet's, with the metadata
         self._sheet_ids: dict[str, int] = {}
 
     @classmethod
@@ -290,9 +291,10 @@ class GoogleWorkbook(Workbook):
             self.http.fetch_sheet_metadata,
             params={
                 "includeGridData": "false",
-                "fields": "sheets(properties,protectedRanges,merges)",
+                "fields": "properties(locale),sheets(properties,protectedRanges,merges)",
             },
         )
+        self._locale = meta.get("properties", {}).get("locale", "")
         self._titles = []
         for sheet in meta.get("sheets", []):
             props = sheet["properties"]
@@ -316,6 +318,12 @@ class GoogleWorkbook(Workbook):
     def tab_titles(self) -> list[str]:
         self._metadata()
         return list(self._titles or [])
+
+    def sheet_locale(self) -> str:
+        # with the metadata: one request, and none if this run fetched it already
+        if self._locale is None:
+            self._metadata()
+        return self._locale or ""
 
     def titles_known(self) -> list[str]:
         # a read that met a missing tab fetched the metadata already: no request here

@@ -97,7 +97,8 @@ def test_a_run_whose_problems_outgrow_the_grid_still_makes_one_write(
     rows = shop_rows(1_200)
     for line in rows["Orders"][1:]:
         line[4] = "lots"  # Qty: not a number, one Problems row per line
-    sheet_id = sheets_emulator.create_spreadsheet(sheets=rows)  # type: ignore[attr-defined]
+    # a UK shop's spreadsheet (en_US would add check's day_first problem to the count)
+    sheet_id = sheets_emulator.create_spreadsheet(sheets=rows, locale="en_GB")  # type: ignore[attr-defined]
     settings = google_settings(tmp_path, sheet_id)
     init_workbook(settings)
     problems = sheets_emulator.spreadsheet(sheet_id).sheet("Problems")  # type: ignore[attr-defined]

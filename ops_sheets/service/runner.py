@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any
@@ -631,7 +631,7 @@ def _run(
 
     ctx.ledger = ledger
     if getattr(job, "READS_LOCALE", False):
-        ctx.sheet_locale = wb.sheet_locale()
+        ctx.sheet_locale = _sheet_locale(wb, ctx.state, now)
     postman = _postman(settings, None if dry_run else ledger, transport)
     job.run(ctx)
     _keep_off_missing_tabs(ctx)
@@ -751,6 +751,26 @@ def _keep_off_missing_tabs(ctx: JobContext) -> None:
     ctx.after_send = kept
     if dropped:
         ctx.note(f"{dropped} change(s) to missing tab(s) {', '.join(sorted(missing))} not written")
+
+
+#: the spreadsheet's locale as last fetched, and when: (locale, ISO time)
+SHEET_LOCALE = "sheet.locale"
+#: how long a fetched locale is trusted before check asks again (one request)
+SHEET_LOCALE_DAYS = 7
+
+
+def _sheet_locale(wb: Workbook, state: Any, now: datetime) -> str:
+    """The spreadsheet's locale, fetched at most once a week (it is in a metadata
+    request a steady-state run does not otherwise make) and remembered in the state."""
+    known = state.get(SHEET_LOCALE, wb.name) if state is not None else None
+    if known is not None:
+        locale, fetched = known
+        if now - datetime.fromisoformat(fetched) < timedelta(days=SHEET_LOCALE_DAYS):
+            return str(locale)
+    locale = wb.sheet_locale()
+    if state is not None and locale:
+        state.put(SHEET_LOCALE, wb.name, [locale, now.isoformat()])
+    return locale
 
 
 PENDING_ACTIVITY = "activity.unwritten"

@@ -33,9 +33,9 @@ from ops_sheets.sheet.presets import Preset
 from ops_sheets.sheet.tables import ORDERS, Problem, Table, layout_for, parse_table
 
 
-def preset_of(settings: Settings) -> str:
-    """The Orders tab's ``preset``, or "" for a tab in our own columns."""
-    tab = settings.tabs.get("orders")
+def preset_of(settings: Settings, tab_key: str = "orders") -> str:
+    """The tab's ``preset``, or "" for a tab in our own columns."""
+    tab = settings.tabs.get(tab_key)
     return tab.preset if tab is not None else ""
 
 
@@ -96,14 +96,14 @@ def read_synced_orders(grid: Grid, settings: Settings, now: datetime | None) -> 
     table = parse_table(
         ORDERS, Grid(title, rows), settings.tz, settings, day_first=settings.day_first, now=now
     )
-    _renumber(table, sheet_rows)
+    renumber_rows(table, sheet_rows)
     table.problems = list(read.problems) + table.problems
     table.header_row = read.header_line
     table.headers.update(_key_headers(read.preset, sheet_header))
     return table
 
 
-def _renumber(table: Table, sheet_rows: list[int]) -> None:
+def renumber_rows(table: Table, sheet_rows: list[int]) -> None:
     """Rows of the laid-out grid (2, 3…) back to the rows the sheet shows."""
 
     def sheet_row(r: int | None) -> int | None:

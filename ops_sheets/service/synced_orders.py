@@ -29,7 +29,7 @@ from ops_sheets.config import Settings
 from ops_sheets.domain.importing import ORDER_HEADERS, ImportOptions, one_line_per_sku, read_rows
 from ops_sheets.errors import ImportFileError
 from ops_sheets.sheet.cells import Cell, Grid, normalise_header
-from ops_sheets.sheet.presets import Preset
+from ops_sheets.sheet.presets import Alt, Join, Preset, Source
 from ops_sheets.sheet.tables import ORDERS, Problem, Table, layout_for, parse_table
 
 
@@ -50,9 +50,13 @@ def read_synced_orders(grid: Grid, settings: Settings, now: datetime | None) -> 
         values=tab.values,
         now=now,
     )
+    # a sheet drops a row's trailing blank cells (memory, Google): a row shorter than
+    # the header is not a line cut short, as it would be in a file
+    width = max((len(r) for r in grid.rows), default=0)
+    padded = [r + [None] * (width - len(r)) if len(r) < width else r for r in grid.rows]
     try:
         read = read_rows(
-            grid.rows,
+            padded,
             source=title,
             options=options,
             format=tab.preset,
@@ -97,7 +101,17 @@ def read_synced_orders(grid: Grid, settings: Settings, now: datetime | None) -> 
         ORDERS, Grid(title, rows), settings.tz, settings, day_first=settings.day_first, now=now
     )
     renumber_rows(table, sheet_rows)
-    table.problems = list(read.problems) + table.problems
+    # a cell the preset could not read (a date not as the platform writes it) is one
+    # problem, said in the platform's column: not again as our column left blank
+    rejected = {
+        (p.row, normalise_header(ORDER_HEADERS[k]))
+        for p in read.problems
+        for k in _keys_from(read.preset, p.column)
+        if k in ORDER_HEADERS
+    }
+    table.problems = list(read.problems) + [
+        p for p in table.problems if (p.row, normalise_header(p.column)) not in rejected
+    ]
     table.header_row = read.header_line
     table.headers.update(_key_headers(read.preset, sheet_header))
     return table
@@ -116,6 +130,26 @@ def renumber_rows(table: Table, sheet_rows: list[int]) -> None:
     table.problems = [
         Problem(p.tab, sheet_row(p.row), p.column, p.key, p.value, p.problem, p.fix)
         for p in table.problems
+    ]
+
+
+def _keys_from(preset: Preset, column: str) -> list[str]:
+    """Our Orders columns the preset fills from this export column."""
+
+    def names(source: Source | None) -> list[str]:
+        if isinstance(source, str):
+            return [source]
+        if isinstance(source, Alt):
+            return [n for o in source.options for n in names(o)]
+        if isinstance(source, Join):
+            return [n for part in source.parts for n in names(part)]
+        return []
+
+    wanted = normalise_header(column)
+    return [
+        key
+        for key, source in preset.columns.items()
+        if wanted and any(normalise_header(n) == wanted for n in names(source))
     ]
 
 

@@ -17,8 +17,11 @@ late lines, demand and KPIs work as on a tab typed in our columns.
 - The same SKU twice in one order is one line, quantities added up, as ``import``
   does (our key is Order ID + SKU). Its service cells are not written: two rows
   of the tab hold that key, and the run's summary says it skipped them.
-- A preset whose export reports no delivery never makes a line "stuck"
+- A preset whose export reports no delivery never makes a line "stuck", unless
+  the team keeps a ``Delivered at`` column on the tab
   (:func:`~ops_sheets.domain.fulfilment.rules_from_settings`).
+- A sheet drops a row's trailing blank cells: rows are padded to the header's
+  width, so a short row is never taken for a line cut short.
 """
 
 from __future__ import annotations

@@ -146,7 +146,14 @@ def gather(ctx: JobContext) -> kpis.ShopFacts:
             {d: s for d, s in history.items() if start.isoformat() <= d < today.isoformat()}
         )
     try:
-        return kpis.shop_facts(frames, ctx.settings, ctx.now, stockouts=stockouts)
+        orders = ctx.tables.get("orders")
+        return kpis.shop_facts(
+            frames,
+            ctx.settings,
+            ctx.now,
+            stockouts=stockouts,
+            team_delivery=orders is not None and "delivered_at" in orders.headers,
+        )
     except ValueError as exc:
         raise ConfigError(f"{ctx.settings.source}: [jobs.orders] {exc}") from None
 

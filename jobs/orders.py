@@ -72,7 +72,11 @@ def run(ctx: JobContext) -> None:
     frame = orders.frame.reset_index(drop=True)
     settings = ctx.settings
     try:
-        rules = ff.rules_from_settings(settings, ff.years_needed(frame["order_date"], ctx.now))
+        rules = ff.rules_from_settings(
+            settings,
+            ff.years_needed(frame["order_date"], ctx.now),
+            team_delivery="delivered_at" in orders.headers,
+        )
     except ValueError as exc:
         raise ConfigError(f"{settings.source}: [jobs.orders] {exc}") from None
     persist = ctx.state is not None and not ctx.dry_run

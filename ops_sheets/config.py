@@ -417,7 +417,7 @@ class TabSettings:
     columns: dict[str, str] = _setting({}, "standard column → this sheet's header")
     #: ``[tabs.orders] preset = "shopify"``: the tab is laid out as that platform's
     #: export (a connector syncs it); "" = our own columns
-    preset: str = _setting("", "read the tab as a platform's export lays it out (orders)")
+    preset: str = _setting("", "read the tab as a platform's export lays it out (orders, stock)")
     #: where the headers are; 0 = found in rows 1-10 by the tab's required headers
     header_row: int = _setting(
         0, "the row holding the tab's headers (0: found in rows 1-10)", within=Range(0, 1000)
@@ -576,12 +576,19 @@ def _check_tab_wave2(tab_key: str, tab: TabSettings, spec: Any, where: str) -> N
     if tab.preset:
         from ops_sheets.sheet.presets import format_choices, presets_for
 
-        if tab_key != "orders":
+        if tab_key == "stock":
+            # the Stock tab has one platform layout: Shopify's inventory export
+            if tab.preset.strip().casefold() != "shopify":
+                raise ConfigError(
+                    f'{where}: [tabs.stock] preset: "{tab.preset}" is not a known stock '
+                    "layout; valid: shopify (Products → Inventory → Export)"
+                )
+        elif tab_key != "orders":
             raise ConfigError(
-                f"{where}: [tabs.{tab_key}] preset: only the orders tab can be read in a "
-                "platform's layout; remove the key"
+                f"{where}: [tabs.{tab_key}] preset: only the orders and stock tabs can be "
+                "read in a platform's layout; remove the key"
             )
-        if tab.preset.casefold() == "auto" or not presets_for(tab.preset):
+        elif tab.preset.casefold() == "auto" or not presets_for(tab.preset):
             valid = ", ".join(c for c in format_choices() if c != "auto")
             raise ConfigError(
                 f'{where}: [tabs.{tab_key}] preset: "{tab.preset}" is not a known export '

@@ -87,7 +87,8 @@ def test_check_reports_a_map_onto_a_word_the_column_does_not_take(
         ({"orders": {"values": {"colour": {"red": "x"}}}}, "[tabs.orders.values] colour: unknown"),
         ({"orders": {"values": {"status": "SHIPPED"}}}, "expected a table"),
         ({"orders": {"preset": "magento"}}, '"magento" is not a known export layout'),
-        ({"stock": {"preset": "shopify"}}, "only the orders tab"),
+        ({"returns": {"preset": "shopify"}}, "only the orders and stock tabs"),
+        ({"stock": {"preset": "amazon"}}, '"amazon" is not a known stock layout'),
         ({"orders": {"header_row": 0.5}}, "header_row"),
     ],
 )

@@ -105,20 +105,27 @@ class Rules:
         return self.order_cutoff.hour * 3600 + self.order_cutoff.minute * 60
 
 
-def _reports_delivery(settings: Settings) -> bool:
+def _reports_delivery(settings: Settings, team_delivery: bool) -> bool:
     """False when the Orders tab is a platform's export that says nothing of delivery
     (``[tabs.orders] preset``): no line is then judged stuck in transit, since nothing
-    in the tab could ever say it arrived."""
+    in the tab could ever say it arrived. ``team_delivery``: the team keeps a
+    ``Delivered at`` column on the synced tab, which then says it."""
     from ops_sheets.sheet.presets import presets_for
 
     tab = settings.tabs.get("orders")
-    if tab is None or not tab.preset:
+    if tab is None or not tab.preset or team_delivery:
         return True
     return all(p.reports_delivery for p in presets_for(tab.preset))
 
 
-def rules_from_settings(settings: Settings, years: Iterable[int]) -> Rules:
-    """Parse ``[jobs.orders]``; ValueError says which key is wrong and how to fix it."""
+def rules_from_settings(
+    settings: Settings, years: Iterable[int], *, team_delivery: bool = False
+) -> Rules:
+    """Parse ``[jobs.orders]``; ValueError says which key is wrong and how to fix it.
+
+    ``team_delivery``: the Orders tab has a ``Delivered at`` column (on a preset tab,
+    the team's own), so a shipment can be judged stuck (see :func:`_reports_delivery`).
+    """
     s: OrdersSettings = settings.jobs.orders
     try:
         cutoff = parse_hhmm(s.order_cutoff)
@@ -134,7 +141,9 @@ def rules_from_settings(settings: Settings, years: Iterable[int]) -> Rules:
         order_cutoff=cutoff,
         ship_within=s.ship_within_business_days,
         at_risk_hours=s.at_risk_hours,
-        transit_alert_days=s.transit_alert_days if _reports_delivery(settings) else math.inf,
+        transit_alert_days=(
+            s.transit_alert_days if _reports_delivery(settings, team_delivery) else math.inf
+        ),
         tz=settings.tz,
     )
 

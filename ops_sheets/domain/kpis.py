@@ -621,12 +621,17 @@ def shop_facts(
     now: datetime,
     *,
     stockouts: pd.DataFrame | None = None,
+    team_delivery: bool = False,
 ) -> ShopFacts:
     """Assess the orders (:func:`ops_sheets.domain.fulfilment.assess`) and decide the stock
     (:func:`ops_sheets.domain.inventory.decide`) exactly as those jobs do, without their
-    side effects. Raises ValueError naming a bad ``[jobs.orders]`` setting."""
+    side effects. Raises ValueError naming a bad ``[jobs.orders]`` setting.
+    ``team_delivery``: the Orders tab has a ``Delivered at`` column (see
+    :func:`~ops_sheets.domain.fulfilment.rules_from_settings`)."""
     orders = frames["orders"].reset_index(drop=True)
-    rules = rules_from_settings(settings, years_needed(orders["order_date"], now))
+    rules = rules_from_settings(
+        settings, years_needed(orders["order_date"], now), team_delivery=team_delivery
+    )
     assessment = assess(orders, rules, now)
     stock = frames["stock"]
     decision = decide(

@@ -46,6 +46,7 @@ from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.state_guard import MailGuard, guard_mail
 from ops_sheets.service.synced_orders import preset_of, read_synced_orders
+from ops_sheets.service.synced_stock import read_synced_stock
 from ops_sheets.sheet.cells import key_text
 from ops_sheets.sheet.tab_input import prepare_grid
 from ops_sheets.sheet.tables import (
@@ -463,6 +464,8 @@ def parse_tables(
             if key == "orders" and grid is not None and preset_of(settings):
                 # synced in a platform's layout: read through its preset
                 return read_synced_orders(grid, settings, now)
+            if key == "stock" and grid is not None and preset_of(settings, "stock"):
+                return read_synced_stock(grid, settings, now)  # Shopify's inventory export
             prepared = None
             if grid is not None and not spec.service_owned:
                 # header row, value maps and numbers as typed: a pre-pass over the raw cells

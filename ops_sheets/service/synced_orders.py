@@ -17,8 +17,11 @@ late lines, demand and KPIs work as on a tab typed in our columns.
 - The same SKU twice in one order is one line, quantities added up, as ``import``
   does (our key is Order ID + SKU). Its service cells are not written: two rows
   of the tab hold that key, and the run's summary says it skipped them.
-- A preset whose export reports no delivery never makes a line "stuck"
+- A preset whose export reports no delivery never makes a line "stuck", unless
+  the team keeps a ``Delivered at`` column on the tab
   (:func:`~ops_sheets.domain.fulfilment.rules_from_settings`).
+- A sheet drops a row's trailing blank cells: rows are padded to the header's
+  width, so a short row is never taken for a line cut short.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ from ops_sheets.config import Settings
 from ops_sheets.domain.importing import ORDER_HEADERS, ImportOptions, one_line_per_sku, read_rows
 from ops_sheets.errors import ImportFileError
 from ops_sheets.sheet.cells import Cell, Grid, normalise_header
-from ops_sheets.sheet.presets import Preset
+from ops_sheets.sheet.presets import Alt, Join, Preset, Source
 from ops_sheets.sheet.tables import ORDERS, Problem, Table, layout_for, parse_table
 
 
-def preset_of(settings: Settings) -> str:
-    """The Orders tab's ``preset``, or "" for a tab in our own columns."""
-    tab = settings.tabs.get("orders")
+def preset_of(settings: Settings, tab_key: str = "orders") -> str:
+    """The tab's ``preset``, or "" for a tab in our own columns."""
+    tab = settings.tabs.get(tab_key)
     return tab.preset if tab is not None else ""
 
 
@@ -50,9 +53,13 @@ def read_synced_orders(grid: Grid, settings: Settings, now: datetime | None) -> 
         values=tab.values,
         now=now,
     )
+    # a sheet drops a row's trailing blank cells (memory, Google): a row shorter than
+    # the header is not a line cut short, as it would be in a file
+    width = max((len(r) for r in grid.rows), default=0)
+    padded = [r + [None] * (width - len(r)) if len(r) < width else r for r in grid.rows]
     try:
         read = read_rows(
-            grid.rows,
+            padded,
             source=title,
             options=options,
             format=tab.preset,
@@ -96,14 +103,24 @@ def read_synced_orders(grid: Grid, settings: Settings, now: datetime | None) -> 
     table = parse_table(
         ORDERS, Grid(title, rows), settings.tz, settings, day_first=settings.day_first, now=now
     )
-    _renumber(table, sheet_rows)
-    table.problems = list(read.problems) + table.problems
+    renumber_rows(table, sheet_rows)
+    # a cell the preset could not read (a date not as the platform writes it) is one
+    # problem, said in the platform's column: not again as our column left blank
+    rejected = {
+        (p.row, normalise_header(ORDER_HEADERS[k]))
+        for p in read.problems
+        for k in _keys_from(read.preset, p.column)
+        if k in ORDER_HEADERS
+    }
+    table.problems = list(read.problems) + [
+        p for p in table.problems if (p.row, normalise_header(p.column)) not in rejected
+    ]
     table.header_row = read.header_line
     table.headers.update(_key_headers(read.preset, sheet_header))
     return table
 
 
-def _renumber(table: Table, sheet_rows: list[int]) -> None:
+def renumber_rows(table: Table, sheet_rows: list[int]) -> None:
     """Rows of the laid-out grid (2, 3…) back to the rows the sheet shows."""
 
     def sheet_row(r: int | None) -> int | None:
@@ -116,6 +133,26 @@ def _renumber(table: Table, sheet_rows: list[int]) -> None:
     table.problems = [
         Problem(p.tab, sheet_row(p.row), p.column, p.key, p.value, p.problem, p.fix)
         for p in table.problems
+    ]
+
+
+def _keys_from(preset: Preset, column: str) -> list[str]:
+    """Our Orders columns the preset fills from this export column."""
+
+    def names(source: Source | None) -> list[str]:
+        if isinstance(source, str):
+            return [source]
+        if isinstance(source, Alt):
+            return [n for o in source.options for n in names(o)]
+        if isinstance(source, Join):
+            return [n for part in source.parts for n in names(part)]
+        return []
+
+    wanted = normalise_header(column)
+    return [
+        key
+        for key, source in preset.columns.items()
+        if wanted and any(normalise_header(n) == wanted for n in names(source))
     ]
 
 

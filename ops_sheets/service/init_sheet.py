@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ops_sheets.config import Settings
+from ops_sheets.sheet.looks import ColumnLook, looks_for
 from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS, layout_for, similar_title
 from ops_sheets.sheet.workbook import open_workbook
 
@@ -40,6 +41,15 @@ def workbook_layout(settings: Settings, existing: set[str]) -> dict[str, list[st
     return layout
 
 
+def workbook_looks(settings: Settings) -> dict[str, dict[str, ColumnLook]]:
+    """Tab title -> header -> how the column looks (see :mod:`ops_sheets.sheet.looks`)."""
+    out: dict[str, dict[str, ColumnLook]] = {}
+    for spec in TAB_SPECS.values():
+        tab = layout_for(spec, settings)
+        out[tab.title] = looks_for(spec, tab.headers, settings.currency)
+    return out
+
+
 def similar_tabs(settings: Settings, existing: set[str]) -> dict[str, str]:
     """Missing team tabs whose title looks like an existing tab: tab key → that tab."""
     out: dict[str, str] = {}
@@ -63,7 +73,7 @@ def init_workbook(settings: Settings, *, create_similar: bool = False) -> InitRe
         held = {} if create_similar else similar_tabs(settings, existing)
         for key in held:
             layout.pop(layout_for(TAB_SPECS[key], settings).title)
-        done = wb.ensure_layout(layout)
+        done = wb.ensure_layout(layout, workbook_looks(settings))
     lines = list(done)
     for key, similar in held.items():
         title = layout_for(TAB_SPECS[key], settings).title

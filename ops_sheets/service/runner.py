@@ -46,6 +46,7 @@ from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.state_guard import MailGuard, guard_mail
 from ops_sheets.sheet.cells import key_text
+from ops_sheets.sheet.looks import looks_for
 from ops_sheets.sheet.tables import (
     ACTIVITY_LOG,
     TAB_SPECS,
@@ -224,6 +225,7 @@ class JobContext:
             )
             anchors = [headers[k] for k in spec.key_columns]
             self.changes.declare(title, declared, anchors)
+            self.changes.looks[title] = looks_for(spec, headers, self.settings.currency)
         return spec, title, headers
 
     def _cells(

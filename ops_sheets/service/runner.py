@@ -45,6 +45,7 @@ from ops_sheets.errors import JobError, OpsSheetsError, UsageError
 from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.state_guard import MailGuard, guard_mail
+from ops_sheets.service.today_tab import add_today
 from ops_sheets.sheet.cells import key_text
 from ops_sheets.sheet.looks import looks_for
 from ops_sheets.sheet.tables import (
@@ -654,6 +655,7 @@ def _run(
     problem_rows = [p.as_row(name, now) for p in problems]
     _, problems_title, _ = ctx._spec("problems")
     ctx.changes.replaces.append(Replace(problems_title, problem_rows))
+    add_today(ctx, problems, now)  # the team's to-do list, in the same write
     ctx.counts.setdefault("problems", len(problems))
 
     result = JobResult(name, now, problems, ctx.notes, ctx.counts)

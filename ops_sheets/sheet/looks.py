@@ -60,7 +60,7 @@ _WIDE = {
     "problem": 48.0,
     "problems": 40.0,
     "howtofix": 48.0,
-    "whattodo": 60.0,
+    "whattodo": 80.0,
     "subject": 44.0,
     "details": 48.0,
     "value": 22.0,

@@ -56,11 +56,11 @@ _MONEY = {"revenue", "averageordervalue", "inventoryvalue", "pageprice", "sheetp
 _STATUS = {"stockstatus", "opsstatus", "result"}
 #: long free text: wide, wrapped so nothing is cut at the next column
 _WIDE = {
-    "why": 60.0,
-    "problem": 48.0,
+    "why": 90.0,
+    "problem": 60.0,
     "problems": 40.0,
-    "howtofix": 48.0,
-    "whattodo": 80.0,
+    "howtofix": 60.0,
+    "whattodo": 110.0,
     "subject": 44.0,
     "details": 48.0,
     "value": 22.0,
@@ -114,8 +114,8 @@ def service_look(header: str, kind: str, currency: str) -> ColumnLook:
         return ColumnLook(width, PERCENT_FORMAT, "NUMBER")
     if norm in _STATUS:
         return ColumnLook(max(width, 24.0), statuses=True)
-    if norm in _WIDE and _WIDE[norm] >= 40:
-        return ColumnLook(width, wrap=True)
+    # long text is not wrapped: rows written later keep one line's height in
+    # LibreOffice, and wrapped lines would then print over the next row
     return ColumnLook(width)
 
 

@@ -853,9 +853,16 @@ def _build_chart(ws: Any, spec: ChartSpec) -> Any:
         s.cat = AxDataSource(strRef=StrRef(f=str(labels)))
         return s
 
+    def marked(s: Series) -> Series:
+        """A line series shows a marker on every week: a week alone is a visible point."""
+        s.marker.symbol = "circle"
+        s.marker.size = 6
+        s.smooth = False
+        return s
+
     main = BarChart() if spec.kind == "bar" else LineChart()
     for header in spec.series:
-        main.series.append(series(header))
+        main.series.append(marked(series(header)) if spec.kind == "line" else series(header))
     main.title = spec.title
     main.y_axis.title = spec.y_title or None
     # openpyxl leaves out <c:delete val="0"/>, and recent Excel then hides the axes
@@ -866,7 +873,7 @@ def _build_chart(ws: Any, spec: ChartSpec) -> Any:
     if spec.secondary:
         line = LineChart()
         for header in spec.secondary:
-            line.series.append(series(header))
+            line.series.append(marked(series(header)))
         line.y_axis.axId = 200
         line.y_axis.crosses = "max"
         line.y_axis.axPos = "r"

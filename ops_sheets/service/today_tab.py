@@ -21,17 +21,23 @@ if TYPE_CHECKING:
 
 def add_today(ctx: JobContext, problems: list[Problem], now: datetime) -> None:
     """Publish this job's to-dos and rewrite the Today tab from every job's latest."""
-    frames = {key: t.frame for key, t in ctx.tables.items() if t.exists and t.readable}
-    mine = from_tables(frames, now) + from_problems(problems, now.date())
-    published: dict[str, list[Todo]] = {}
     state = ctx.state
+    before: dict[str, dict[str, list[Todo]]] = {}
     if state is not None:
-        for job, records in state.items(NAMESPACE).items():
-            published[job] = [Todo.from_dict(r) for r in records or []]
-        if not ctx.dry_run:
-            state.put(NAMESPACE, ctx.job, [t.to_dict() for t in mine])
-    published[ctx.job] = mine
-    todos = [t for job_todos in published.values() for t in job_todos]
+        for job, record in state.items(NAMESPACE).items():
+            if isinstance(record, dict):  # source (tab key or "problems") -> to-dos
+                before[job] = {k: [Todo.from_dict(r) for r in v] for k, v in record.items()}
+    # A tab this run could not read keeps the to-dos seen when it last could: a
+    # to-do is never dropped because its data was unreadable (DESIGN.md wave 2).
+    mine = dict(before.get(ctx.job, {}))
+    for key, table in ctx.tables.items():
+        if table.exists and table.readable:
+            mine[key] = from_tables({key: table.frame}, now)
+    mine["problems"] = from_problems(problems, now.date())
+    if state is not None and not ctx.dry_run:
+        state.put(NAMESPACE, ctx.job, {k: [t.to_dict() for t in v] for k, v in mine.items()})
+    before[ctx.job] = mine
+    todos = [t for sources in before.values() for group in sources.values() for t in group]
     if state is not None:
         todos += from_findings(findings_store.current(state), now.date())
     unique = list(dict.fromkeys(ordered_todos(todos)))  # two jobs may see the same PO

@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from openpyxl.utils import get_column_letter
 from ops_sheets.jobs.monitor import gather
 
 from ops_sheets.domain import kpis
@@ -155,9 +154,12 @@ def _week(ctx: JobContext, facts: kpis.ShopFacts, weekly: Any, monday: date) -> 
 
 
 def _native_charts(ctx: JobContext) -> None:
-    """Two charts on the Weekly summary tab, right of its columns (xlsx only)."""
+    """Two charts on the Weekly summary tab, side by side just below its rows, so
+    they sit under Week, Orders and Revenue on the first screen, not past the
+    last of its 39 columns (xlsx only). Each run redraws them below the rows."""
     table = ctx.tables["weekly_summary"]
-    column = get_column_letter(len(WEEKLY_SUMMARY.columns) + 2)
+    top = len(table.frame) + 4  # the header, this run's new week, a blank row
+    column = "A"
     ctx.chart(
         ChartSpec(
             table.title,
@@ -165,7 +167,7 @@ def _native_charts(ctx: JobContext) -> None:
             "bar",
             table.header("week"),
             (table.header("orders"),),
-            anchor=f"{column}2",
+            anchor=f"{column}{top}",
             secondary=(table.header("revenue"),),
             last_rows=CHART_WEEKS,
             y_title="Orders",
@@ -179,7 +181,7 @@ def _native_charts(ctx: JobContext) -> None:
             "line",
             table.header("week"),
             (table.header("shipped_on_time_pct"),),
-            anchor=f"{column}20",
+            anchor=f"K{top}",
             last_rows=CHART_WEEKS,
             y_title="%",
         )

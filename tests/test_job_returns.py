@@ -25,7 +25,7 @@ from ops_sheets.config import Settings
 from ops_sheets.domain.findings import current
 from ops_sheets.emulator import SheetsEmulator
 from ops_sheets.service.runner import run_job
-from ops_sheets.sheet.tables import ACTIVITY_LOG, PROBLEMS, RETURNS, layout_headers
+from ops_sheets.sheet.tables import ACTIVITY_LOG, PROBLEMS, RETURNS, TODAY, layout_headers
 from ops_sheets.sheet.workbook.base import ChangeSet, TabSnapshot, Workbook
 from ops_sheets.sheet.workbook.google import GoogleWorkbook
 from ops_sheets.sheet.workbook.memory import MemoryWorkbook
@@ -566,6 +566,7 @@ def test_requests_per_run_stay_constant_in_the_number_of_rows(
                 "Returns": returns_headers,
                 "Problems": layout_headers(PROBLEMS, settings),
                 "Activity log": layout_headers(ACTIVITY_LOG, settings),
+                "Today": layout_headers(TODAY, settings),
             }
         )
         b.reset_requests()

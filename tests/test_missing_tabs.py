@@ -85,7 +85,12 @@ def comparable(tabs: dict[str, list[list[Any]]], renamed: dict[str, str]) -> dic
     out: dict[str, Any] = {}
     for title, rows in tabs.items():
         title = renamed.get(title, title)
-        if title in (TAB_SPECS["problems"].title, TAB_SPECS["activity_log"].title):
+        # Today mirrors Problems and the findings (a missing tab is a to-do there)
+        if title in (
+            TAB_SPECS["problems"].title,
+            TAB_SPECS["activity_log"].title,
+            TAB_SPECS["today"].title,
+        ):
             continue
         header = [str(h) if h is not None else "" for h in (rows[0] if rows else [])]
         keep = [i for i, h in enumerate(header) if h not in BOOKKEEPING]

@@ -32,13 +32,9 @@ Handler = Callable[[Spreadsheet, Mapping[str, Any]], dict[str, Any] | None]
 IGNORED_REQUESTS = frozenset(
     {
         "autoResizeDimensions",
-        "updateDimensionProperties",
         "updateBorders",
-        "addConditionalFormatRule",
         "updateConditionalFormatRule",
         "deleteConditionalFormatRule",
-        "setBasicFilter",
-        "clearBasicFilter",
     }
 )
 
@@ -433,7 +429,70 @@ def _unmerge_cells(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
     )
 
 
+def _set_basic_filter(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
+    """The tab's one filter; a range of just a sheetId means the whole grid, which
+    Google reports back with every index filled in (recorded: test_basic_filters)."""
+    filt = copy.deepcopy(dict(params.get("filter") or {}))
+    grid_range = filt.get("range") or {}
+    sheet, rect = _grid_rect(ss, grid_range)
+    stored: dict[str, Any] = {
+        "startRowIndex": rect.row0,
+        "endRowIndex": rect.row1 + 1,
+        "startColumnIndex": rect.col0,
+        "endColumnIndex": rect.col1 + 1,
+    }
+    if sheet.sheet_id:
+        stored = {"sheetId": sheet.sheet_id, **stored}
+    filt["range"] = stored
+    sheet.before_decor()
+    sheet.decor["basicFilter"] = filt
+
+
+def _clear_basic_filter(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
+    sheet = ss.sheet_by_id(int(params.get("sheetId", 0)))
+    sheet.before_decor()
+    sheet.decor.pop("basicFilter", None)
+
+
+def _add_conditional_format_rule(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
+    rule = copy.deepcopy(dict(params.get("rule") or {}))
+    ranges = rule.get("ranges") or []
+    if not ranges:
+        raise bad_request("Conditional format rule must have at least one range.")
+    if "booleanRule" not in rule and "gradientRule" not in rule:
+        raise bad_request("Conditional format rule must have a booleanRule or a gradientRule.")
+    sheet, _ = _grid_rect(ss, ranges[0])
+    for grid_range in ranges[1:]:
+        _grid_rect(ss, grid_range)
+    rules = sheet.decor.setdefault("conditionalFormats", [])
+    index = int(params.get("index", 0))
+    if not 0 <= index <= len(rules):
+        raise bad_request(f"Invalid index {index}: the sheet has {len(rules)} rules.")
+    sheet.before_decor()
+    rules = sheet.decor.setdefault("conditionalFormats", [])
+    rules.insert(index, rule)
+
+
+def _update_dimension_properties(ss: Spreadsheet, params: Mapping[str, Any]) -> None:
+    """Column widths and row heights (pixelSize), kept per index; hiding is not modelled."""
+    sheet, dimension, start, end = _dimension_range(ss, params)
+    props = params.get("properties") or {}
+    paths = _paths(params, props)
+    key = "columnMetadata" if dimension == "COLUMNS" else "rowMetadata"
+    sheet.before_decor()
+    metadata = sheet.decor.setdefault(key, {})
+    for i in range(start, end):
+        entry = metadata.setdefault(i, {})
+        for path in paths:
+            present, value = _get_path(props, path)
+            _set_path(entry, path, present, value)
+
+
 HANDLERS: dict[str, Handler] = {
+    "setBasicFilter": _set_basic_filter,
+    "clearBasicFilter": _clear_basic_filter,
+    "addConditionalFormatRule": _add_conditional_format_rule,
+    "updateDimensionProperties": _update_dimension_properties,
     "addSheet": _add_sheet,
     "deleteSheet": _delete_sheet,
     "updateSheetProperties": _update_sheet_properties,

@@ -94,6 +94,10 @@ def sheet_json(sheet: Sheet, user_email: str) -> dict[str, Any]:
         out["protectedRanges"] = [_protected_json(p, user_email) for p in sheet.protected_ranges]
     if sheet.merges:
         out["merges"] = [grid_range_json(m) for m in sheet.merges]
+    if "basicFilter" in sheet.decor:
+        out["basicFilter"] = copy.deepcopy(sheet.decor["basicFilter"])
+    if sheet.decor.get("conditionalFormats"):
+        out["conditionalFormats"] = copy.deepcopy(sheet.decor["conditionalFormats"])
     return out
 
 

@@ -81,6 +81,9 @@ class Sheet:
         self.protected_ranges: list[dict[str, Any]] = []
         #: merged ranges, GridRanges as Google lists them in ``sheets[].merges``
         self.merges: list[dict[str, Any]] = []
+        #: basicFilter, conditionalFormats (as sheets[] lists them) and column/row
+        #: metadata (index -> pixelSize...), kept as the requests gave them
+        self.decor: dict[str, Any] = {}
         #: set while an atomic request runs (see :meth:`Spreadsheet.atomic`)
         self.journal: _SheetJournal | None = None
 
@@ -139,6 +142,11 @@ class Sheet:
         if cell is None:
             cell = cells[col] = Cell()
         return cell
+
+    def before_decor(self) -> None:
+        """Keep the filter, rules and widths before a request changes them (atomic)."""
+        if self.journal is not None and self.journal.decor is None:
+            self.journal.decor = copy.deepcopy(self.decor)
 
     def before_change(self, row: int, col: int) -> None:
         """Call before changing the cell at (row, col) other than through :meth:`ensure`."""
@@ -315,6 +323,7 @@ class _SheetJournal:
         self.properties = copy.deepcopy(sheet.properties)
         self.protected_ranges = copy.deepcopy(sheet.protected_ranges)
         self.merges = copy.deepcopy(sheet.merges)
+        self.decor: dict[str, Any] | None = None  # copied on the first change
         self.height = len(sheet.cells)
         #: row -> its length before the request (-1: the row was not stored)
         self.widths: dict[int, int] = {}
@@ -337,6 +346,8 @@ class _SheetJournal:
 
     def restore(self) -> None:
         sheet = self.sheet
+        if self.decor is not None:
+            sheet.decor = self.decor
         if self.all_rows is not None:
             sheet.cells = self.all_rows
         rows = sheet.cells

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ops_sheets.config import Settings
+from ops_sheets.sheet.looks import ColumnLook, looks_for
 from ops_sheets.sheet.tab_input import HEADER_SEARCH_ROWS, find_header_index, required_found
 from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS, layout_for, similar_title
 from ops_sheets.sheet.workbook import open_workbook
@@ -40,6 +41,15 @@ def workbook_layout(settings: Settings, existing: set[str]) -> dict[str, list[st
             wanted = [c for c in spec.columns if not c.optional]
         layout[tab.title] = [tab.headers[c.key] for c in wanted]
     return layout
+
+
+def workbook_looks(settings: Settings) -> dict[str, dict[str, ColumnLook]]:
+    """Tab title -> header -> how the column looks (see :mod:`ops_sheets.sheet.looks`)."""
+    out: dict[str, dict[str, ColumnLook]] = {}
+    for spec in TAB_SPECS.values():
+        tab = layout_for(spec, settings)
+        out[tab.title] = looks_for(spec, tab.headers, settings.currency)
+    return out
 
 
 def similar_tabs(settings: Settings, existing: set[str]) -> dict[str, str]:
@@ -111,7 +121,7 @@ def init_workbook(settings: Settings, *, create_similar: bool = False) -> InitRe
         rows, refused = header_rows(settings, wb, existing)
         for title in refused:
             layout.pop(title, None)
-        done = wb.ensure_layout(layout, rows)
+        done = wb.ensure_layout(layout, rows, workbook_looks(settings))
     lines = list(done) + list(refused.values())
     for key, similar in held.items():
         title = layout_for(TAB_SPECS[key], settings).title

@@ -47,7 +47,9 @@ from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.state_guard import MailGuard, guard_mail
 from ops_sheets.service.synced_orders import preset_of, read_synced_orders
 from ops_sheets.service.synced_stock import read_synced_stock
+from ops_sheets.service.today_tab import add_today
 from ops_sheets.sheet.cells import key_text
+from ops_sheets.sheet.looks import looks_for
 from ops_sheets.sheet.tab_input import prepare_grid
 from ops_sheets.sheet.tables import (
     ACTIVITY_LOG,
@@ -233,6 +235,7 @@ class JobContext:
             )
             anchors = [headers[k] for k in spec.key_columns]
             self.changes.declare(title, declared, anchors)
+            self.changes.looks[title] = looks_for(spec, headers, self.settings.currency)
         return spec, title, headers
 
     def _cells(
@@ -674,6 +677,7 @@ def _run(
     problem_rows = [p.as_row(name, now) for p in problems]
     _, problems_title, _ = ctx._spec("problems")
     ctx.changes.replaces.append(Replace(problems_title, problem_rows))
+    add_today(ctx, problems, now)  # the team's to-do list, in the same write
     ctx.counts.setdefault("problems", len(problems))
 
     result = JobResult(name, now, problems, ctx.notes, ctx.counts)

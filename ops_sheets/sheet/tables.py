@@ -333,6 +333,20 @@ WEEKLY_SUMMARY = TabSpec(
     service_owned=True,
 )
 
+TODAY = TabSpec(
+    "today",
+    "Today",
+    (
+        _service("priority", "Priority", "int"),
+        _service("area", "Area"),
+        _service("what_to_do", "What to do"),
+        _service("reference", "Reference"),
+        _service("due", "Due", "date"),
+    ),
+    key_columns=("priority",),
+    service_owned=True,
+)
+
 TAB_SPECS: dict[str, TabSpec] = {
     s.key: s
     for s in (
@@ -346,6 +360,7 @@ TAB_SPECS: dict[str, TabSpec] = {
         ACTIVITY_LOG,
         DAILY_KPIS,
         WEEKLY_SUMMARY,
+        TODAY,
     )
 }
 TEAM_TABS = ("stock", "suppliers", "purchase_orders", "orders", "returns", "forwarders")

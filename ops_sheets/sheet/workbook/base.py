@@ -24,6 +24,7 @@ from ops_sheets.sheet.cells import Grid as Grid
 from ops_sheets.sheet.cells import Merge as Merge
 from ops_sheets.sheet.cells import key_text as key_text
 from ops_sheets.sheet.cells import normalise_header as normalise_header
+from ops_sheets.sheet.looks import ColumnLook
 
 # ---------------------------------------------------------------- change sets
 
@@ -82,7 +83,9 @@ class ChangeSet:
     ``headers`` gives, per tab, the column headers in the order they are created
     when missing; ``anchors`` the columns re-read at write time to find rows (the
     key columns, or the first column of an append-only tab). ``charts`` are drawn
-    after the cells are written (see :class:`ChartSpec`).
+    after the cells are written (see :class:`ChartSpec`). ``looks`` says, per tab
+    and header, how a column should look; a backend applies it when it creates
+    the column or tab (or finds it without it), never on every run.
     """
 
     headers: dict[str, list[str]] = field(default_factory=dict)
@@ -94,6 +97,7 @@ class ChangeSet:
     #: the row (1-based) holding a tab's headers, where it is not row 1 (a title row
     #: above the table): headers are looked up and added there, rows found below it
     header_rows: dict[str, int] = field(default_factory=dict)
+    looks: dict[str, dict[str, ColumnLook]] = field(default_factory=dict)
 
     def declare(self, tab: str, headers: Sequence[str], anchors: Sequence[str]) -> None:
         self.headers.setdefault(tab, list(headers))
@@ -436,12 +440,16 @@ class Workbook(ABC):
         return self.write(changes)
 
     def ensure_layout(
-        self, layout: Mapping[str, Sequence[str]], header_rows: Mapping[str, int] | None = None
+        self,
+        layout: Mapping[str, Sequence[str]],
+        header_rows: Mapping[str, int] | None = None,
+        looks: Mapping[str, dict[str, ColumnLook]] | None = None,
     ) -> list[str]:
         """Create missing tabs and header cells (``init``); returns what was done.
 
-        ``header_rows``: the row holding a tab's headers, where it is not row 1."""
-        changes = ChangeSet(header_rows=dict(header_rows or {}))
+        ``header_rows``: the row holding a tab's headers, where it is not row 1.
+        ``looks``: how the service's columns look (width, format, header fill)."""
+        changes = ChangeSet(header_rows=dict(header_rows or {}), looks=dict(looks or {}))
         for tab, headers in layout.items():
             changes.declare(tab, headers, headers[:1])
         plan = plan_writes(changes, self.snapshot(changes))

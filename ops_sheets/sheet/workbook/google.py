@@ -41,6 +41,13 @@ from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 
 from ops_sheets.errors import SheetAccessError, WorkbookError
+from ops_sheets.sheet.looks import (
+    HEADER_FILL,
+    HEADER_NOTE,
+    HEADER_TEXT,
+    STATUS_RULES,
+    ColumnLook,
+)
 from ops_sheets.sheet.workbook.base import (
     Cell,
     ChangeSet,
@@ -237,6 +244,8 @@ class GoogleWorkbook(Workbook):
         self._titles: list[str] | None = None
         self._locale: str | None = None  # the spreadsheet's, with the metadata
         self._sheet_ids: dict[str, int] = {}
+        #: tabs known to have a filter (from the metadata, or set by this process)
+        self._filtered: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings, emulator: str | None = None) -> GoogleWorkbook:
@@ -291,7 +300,9 @@ class GoogleWorkbook(Workbook):
             self.http.fetch_sheet_metadata,
             params={
                 "includeGridData": "false",
-                "fields": "properties(locale),sheets(properties,protectedRanges,merges)",
+                "fields": (
+                    "properties(locale),sheets(properties,protectedRanges,merges,basicFilter)"
+                ),
             },
         )
         self._locale = meta.get("properties", {}).get("locale", "")
@@ -309,6 +320,9 @@ class GoogleWorkbook(Workbook):
                 for m in sheet.get("merges", [])
                 if m.get("startRowIndex", 0) == 0 and "endRowIndex" in m and "endColumnIndex" in m
             ]
+        self._filtered = {
+            s["properties"]["title"] for s in meta.get("sheets", []) if "basicFilter" in s
+        }
         self._protected = {
             (s["properties"]["title"], p.get("description", ""))
             for s in meta.get("sheets", [])
@@ -496,7 +510,8 @@ class GoogleWorkbook(Workbook):
         requests that make room for them, so growing costs no extra write.
         """
         structural = self._structure_requests(plan)
-        if not structural:
+        looks = _look_requests(plan, changes, self._sheet_ids, self._filtered)
+        if not structural and not looks:
             data = _value_ranges(plan)
             if data:
                 self._call(
@@ -507,7 +522,8 @@ class GoogleWorkbook(Workbook):
         if any(c.tab not in self._sheet_ids for c in plan.cells):
             self._metadata()  # not reached today: growing or adding a tab fetched every id
         cells = _update_cells_requests(plan, self._sheet_ids)
-        reply = self._call(self.http.batch_update, {"requests": structural + cells})
+        # looks after the cells: a column's number format then covers them too
+        reply = self._call(self.http.batch_update, {"requests": structural + cells + looks})
         for r in reply.get("replies", []):
             props = r.get("addSheet", {}).get("properties")
             if props:
@@ -574,14 +590,17 @@ class GoogleWorkbook(Workbook):
     # ------------------------------------------------------------ init
 
     def ensure_layout(
-        self, layout: Mapping[str, Sequence[str]], header_rows: Mapping[str, int] | None = None
+        self,
+        layout: Mapping[str, Sequence[str]],
+        header_rows: Mapping[str, int] | None = None,
+        looks: Mapping[str, dict[str, ColumnLook]] | None = None,
     ) -> list[str]:
-        """Tabs and headers, then frozen header rows, Status dropdowns, and
-        warning-only protection on service columns (one batchUpdate). The
-        decorations assume headers on row 1: a tab with a title row above its
+        """Tabs and headers (with their looks), then frozen header rows, Status
+        dropdowns, and warning-only protection on service columns (one batchUpdate).
+        The decorations assume headers on row 1: a tab with a title row above its
         headers gets its columns, not the dropdowns."""
         self._metadata()
-        done = super().ensure_layout(layout, header_rows)
+        done = super().ensure_layout(layout, header_rows, looks)
         self._metadata()
         dropdowns, protections = self._decorate(layout)
         # dropdowns are set again on every init (it is idempotent): say so only
@@ -610,6 +629,9 @@ class GoogleWorkbook(Workbook):
                     }
                 }
             )
+            if tab not in self._filtered:  # a filter on every tab (issue 17)
+                requests_.append({"setBasicFilter": {"filter": {"range": {"sheetId": sheet_id}}}})
+                self._filtered.add(tab)
             spec = specs.get(tab)
             if spec is None:
                 continue
@@ -791,3 +813,124 @@ def _range(tab: str, row: int, start: int, values: list[Any]) -> dict[str, Any]:
         "majorDimension": "ROWS",
         "values": [values],
     }
+
+
+# ---------------------------------------------------------------- looks
+
+_CONDITION = {"contains": "TEXT_CONTAINS", "begins": "TEXT_STARTS_WITH", "equals": "TEXT_EQ"}
+
+
+def _colour(hex_rgb: str) -> dict[str, float]:
+    return {
+        name: round(int(hex_rgb[i : i + 2], 16) / 255, 4)
+        for name, i in (("red", 0), ("green", 2), ("blue", 4))
+    }
+
+
+def _look_requests(
+    plan: WritePlan, changes: ChangeSet, sheet_ids: Mapping[str, int], filtered: set[str]
+) -> list[dict[str, Any]]:
+    """Formats for the columns and tabs this write creates (issue 17), nothing else:
+    a steady-state run creates none, so it costs no request and no change here.
+
+    Header fill and note, width, number format and status colours for each new
+    service column; a filter on each new tab (a team tab keeps its own, or none).
+    """
+    new_columns: dict[str, dict[int, str]] = {}
+    added = set(plan.added_headers)
+    for c in plan.cells:
+        if c.row == 1 and (c.tab, c.value) in added:
+            new_columns.setdefault(c.tab, {})[c.col - 1] = str(c.value)
+    out: list[dict[str, Any]] = []
+    for tab, columns in new_columns.items():
+        looks = {normalise_header(h): look for h, look in changes.looks.get(tab, {}).items()}
+        sheet_id = sheet_ids.get(tab)
+        if sheet_id is None:
+            continue
+        for col, header in sorted(columns.items()):
+            look = looks.get(normalise_header(header))
+            if look is not None and look.service:
+                out += _column_look(sheet_id, col, look)
+    for tab in plan.new_tabs:
+        if tab in sheet_ids and tab not in filtered and tab in new_columns:
+            out.append({"setBasicFilter": {"filter": {"range": {"sheetId": sheet_ids[tab]}}}})
+            filtered.add(tab)
+    return out
+
+
+def _column_look(sheet_id: int, col: int, look: ColumnLook) -> list[dict[str, Any]]:
+    column = {"sheetId": sheet_id, "startColumnIndex": col, "endColumnIndex": col + 1}
+    out: list[dict[str, Any]] = [
+        {
+            "repeatCell": {
+                "range": {**column, "startRowIndex": 0, "endRowIndex": 1},
+                "cell": {
+                    "userEnteredFormat": {
+                        "backgroundColor": _colour(HEADER_FILL),
+                        "textFormat": {"bold": True, "foregroundColor": _colour(HEADER_TEXT)},
+                    },
+                    "note": HEADER_NOTE,
+                },
+                "fields": "userEnteredFormat(backgroundColor,textFormat),note",
+            }
+        }
+    ]
+    if look.width:
+        out.append(
+            {
+                "updateDimensionProperties": {
+                    "range": {
+                        "sheetId": sheet_id,
+                        "dimension": "COLUMNS",
+                        "startIndex": col,
+                        "endIndex": col + 1,
+                    },
+                    "properties": {"pixelSize": look.pixels},
+                    "fields": "pixelSize",
+                }
+            }
+        )
+    data_format: dict[str, Any] = {}
+    fields = []
+    if look.number_format:
+        data_format["numberFormat"] = {
+            "type": look.number_type or "NUMBER",
+            "pattern": look.number_format,
+        }
+        fields.append("numberFormat")
+    if look.wrap:
+        data_format["wrapStrategy"] = "WRAP"
+        fields.append("wrapStrategy")
+    if data_format:
+        out.append(
+            {
+                "repeatCell": {
+                    "range": {**column, "startRowIndex": 1},
+                    "cell": {"userEnteredFormat": data_format},
+                    "fields": f"userEnteredFormat({','.join(fields)})",
+                }
+            }
+        )
+    if look.statuses:
+        for index, (how, word, (fill, text)) in enumerate(STATUS_RULES):
+            out.append(
+                {
+                    "addConditionalFormatRule": {
+                        "index": index,
+                        "rule": {
+                            "ranges": [{**column, "startRowIndex": 1}],
+                            "booleanRule": {
+                                "condition": {
+                                    "type": _CONDITION[how],
+                                    "values": [{"userEnteredValue": word}],
+                                },
+                                "format": {
+                                    "backgroundColor": _colour(fill),
+                                    "textFormat": {"foregroundColor": _colour(text), "bold": True},
+                                },
+                            },
+                        },
+                    }
+                }
+            )
+    return out

@@ -83,6 +83,7 @@ from ops_sheets.errors import (
     WorkbookError,
     WorkbookLockedError,
 )
+from ops_sheets.sheet.looks import ColumnLook
 from ops_sheets.sheet.workbook.base import (
     Cell,
     ChangeSet,
@@ -96,6 +97,7 @@ from ops_sheets.sheet.workbook.base import (
     normalise_header,
     snapshot_from_rows,
 )
+from ops_sheets.sheet.workbook.xlsx_looks import columns_of, dress
 from ops_sheets.sheet.workbook.xlsx_parts import (
     Formats,
     InPlaceUnsupported,
@@ -228,9 +230,12 @@ class XlsxWorkbook(Workbook):
         return self._retrying(lambda: Workbook.write(self, changes))
 
     def ensure_layout(
-        self, layout: Mapping[str, Sequence[str]], header_rows: Mapping[str, int] | None = None
+        self,
+        layout: Mapping[str, Sequence[str]],
+        header_rows: Mapping[str, int] | None = None,
+        looks: Mapping[str, dict[str, ColumnLook]] | None = None,
     ) -> list[str]:
-        return self._retrying(lambda: Workbook.ensure_layout(self, layout, header_rows))
+        return self._retrying(lambda: Workbook.ensure_layout(self, layout, header_rows, looks))
 
     def snapshot(self, changes: ChangeSet) -> dict[str, TabSnapshot]:
         # A snapshot not followed by apply (nothing to do, or planning failed) must
@@ -274,7 +279,12 @@ class XlsxWorkbook(Workbook):
                 ws = _find_sheet(book, tab)
                 assert ws is not None  # snapshot saw it, or it was just created
                 snap = pending.snapshots[tab]
-                _write_cells(ws, cells, snap, new_tab=tab in plan.new_tabs, skipped=plan.skipped)
+                looks = changes.looks.get(tab, {})
+                _write_cells(
+                    ws, cells, snap, new_tab=tab in plan.new_tabs, skipped=plan.skipped, looks=looks
+                )
+                if looks:
+                    dress(ws, looks)
             _draw_charts(book, changes.charts)
             self._save(pending, book.save)
             self._held = None  # the file now holds what was held, and this write
@@ -296,7 +306,18 @@ class XlsxWorkbook(Workbook):
             header_width = max(
                 (i for i, h in enumerate(snap.header, 1) if h not in (None, "")), default=0
             )
-            tabs.append(TabWrite(package.title_of(tab) or tab, cells, header_width, snap.last_row))
+            formats, widths = _column_looks(snap.header, cells, changes.looks.get(tab, {}))
+            tabs.append(
+                TabWrite(
+                    package.title_of(tab) or tab,
+                    cells,
+                    header_width,
+                    snap.last_row,
+                    formats=formats,
+                    widths=widths,
+                    grow_filter=tab.casefold() in self.service_tabs,
+                )
+            )
         skipped: list[Skipped] = []
         try:
             data = write_in_place(
@@ -690,10 +711,26 @@ def _check_new_title(tab: str, path: Path) -> None:
 
 
 def _write_cells(
-    ws: Any, cells: Iterable[Any], snap: TabSnapshot, *, new_tab: bool, skipped: list[Skipped]
+    ws: Any,
+    cells: Iterable[Any],
+    snap: TabSnapshot,
+    *,
+    new_tab: bool,
+    skipped: list[Skipped],
+    looks: Mapping[str, ColumnLook] | None = None,
 ) -> None:
     header_width = max((i for i, h in enumerate(snap.header, 1) if h not in (None, "")), default=0)
     last_row = snap.last_row
+    cells = list(cells)
+    header = list(snap.header) + [None] * max(0, max((c.col for c in cells), default=0))
+    for c in cells:
+        if c.row == 1:
+            header[c.col - 1] = c.value
+    formats = {
+        col: look.number_format
+        for col, (_, look) in columns_of(header, looks or {}).items()
+        if look.number_format
+    }
     for c in cells:
         cell = ws.cell(row=c.row, column=c.col)
         if isinstance(cell, MergedCell):
@@ -705,6 +742,8 @@ def _write_cells(
         if c.row == 1 and c.col > header_width:
             _style_new_header(ws, cell, header_width, new_tab=new_tab)
         _put(cell, c.value)
+        if c.row > 1 and c.col in formats and cell.number_format == "General":
+            cell.number_format = formats[c.col]  # the service column's own format
         last_row = max(last_row, c.row)
     if new_tab:
         ws.freeze_panes = "A2"
@@ -727,6 +766,27 @@ def _style_new_header(ws: Any, cell: Any, header_width: int, *, new_tab: bool) -
             ws.column_dimensions[cell.column_letter].width = model_dim.width
     elif new_tab:
         cell.font = Font(bold=True)
+
+
+def _column_looks(
+    header: Sequence[Cell], cells: Sequence[Any], looks: Mapping[str, ColumnLook]
+) -> tuple[dict[int, str], dict[int, float]]:
+    """(column -> number format, column -> width) of a tab's service columns, for
+    the in-place writer: the header as it is after this write."""
+    if not looks:
+        return {}, {}
+    row = list(header) + [None] * max(0, max((c.col for c in cells), default=0))
+    for c in cells:
+        if c.row == 1:
+            row[c.col - 1] = c.value
+    formats: dict[int, str] = {}
+    widths: dict[int, float] = {}
+    for col, (_, look) in columns_of(row, looks).items():
+        if look.number_format:
+            formats[col] = look.number_format
+        if look.service and look.width:
+            widths[col] = look.width
+    return formats, widths
 
 
 def _dimension_covering(ws: Any, col: int) -> Any:
@@ -854,9 +914,16 @@ def _build_chart(ws: Any, spec: ChartSpec) -> Any:
         s.cat = AxDataSource(strRef=StrRef(f=str(labels)))
         return s
 
+    def marked(s: Series) -> Series:
+        """A line series shows a marker on every week: a week alone is a visible point."""
+        s.marker.symbol = "circle"
+        s.marker.size = 6
+        s.smooth = False
+        return s
+
     main = BarChart() if spec.kind == "bar" else LineChart()
     for header in spec.series:
-        main.series.append(series(header))
+        main.series.append(marked(series(header)) if spec.kind == "line" else series(header))
     main.title = spec.title
     main.y_axis.title = spec.y_title or None
     # openpyxl leaves out <c:delete val="0"/>, and recent Excel then hides the axes
@@ -867,7 +934,7 @@ def _build_chart(ws: Any, spec: ChartSpec) -> Any:
     if spec.secondary:
         line = LineChart()
         for header in spec.secondary:
-            line.series.append(series(header))
+            line.series.append(marked(series(header)))
         line.y_axis.axId = 200
         line.y_axis.crosses = "max"
         line.y_axis.axPos = "r"

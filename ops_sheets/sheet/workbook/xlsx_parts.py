@@ -63,6 +63,14 @@ class TabWrite:
     cells: Sequence[CellWrite]
     header_width: int  # last used header column before the write (0: none)
     last_row: int  # last used row before the write
+    #: column -> the number format its cells get where they have none (General):
+    #: a service column's money, percent or date format (see ops_sheets.sheet.looks)
+    formats: Mapping[int, str] = field(default_factory=dict)
+    #: column -> width (characters) for a service column that has no width yet
+    widths: Mapping[int, float] = field(default_factory=dict)
+    #: the tab is the service's own: its filter grows over the rows appended
+    #: (a team's filter stays as the team set it)
+    grow_filter: bool = False
 
 
 @dataclass
@@ -176,6 +184,7 @@ def write_in_place(
     changed: dict[str, bytes] = {}
     removed: set[str] = set()
     dropped_formulas = False
+    grown_filters: dict[str, tuple[str, str]] = {}
     for tab in tabs:
         title = package.title_of(tab.title)
         if title is None:
@@ -185,6 +194,8 @@ def write_in_place(
         sheet.write(tab, skipped)
         dropped_formulas = dropped_formulas or sheet.overwrote_formula
         changed[part] = sheet.xml()
+        if sheet.filter_ref is not None:
+            grown_filters[title] = sheet.filter_ref
         for table_part in _related_all(parts, part, "/table"):
             grown = _grow_table(parts[table_part], tab.last_row, sheet.last_row)
             if grown is not None:
@@ -194,7 +205,7 @@ def write_in_place(
         _draw_charts(package, changed, removed, charts, build_chart)
     if styles.changed:
         changed[package.styles_part] = styles.xml()
-    workbook = _full_calc_on_load(parts[package.workbook_part])
+    workbook = _grow_filter_names(_full_calc_on_load(parts[package.workbook_part]), grown_filters)
     if workbook != parts[package.workbook_part]:
         changed[package.workbook_part] = workbook
     if dropped_formulas:
@@ -647,6 +658,7 @@ class _Sheet:
         self.max_row = 0
         self.max_col = 0
         self.new_widths: dict[int, str] = {}
+        self.filter_ref: tuple[str, str] | None = None
 
     @property
     def last_row(self) -> int:
@@ -664,9 +676,17 @@ class _Sheet:
                 continue
             row = self._row(c.row)
             old = row.cells.get(c.col)
-            style = _cell_style(old) if old is not None else 0
+            # a new cell takes its column's style, as one typed into Excel does
+            style = _cell_style(old) if old is not None else self._column_style(c.col)
             if c.row == 1 and c.col > tab.header_width:
                 style = self._header_style(tab.header_width, c.col, style)
+            elif (
+                c.row > 1
+                and c.col in tab.formats
+                and c.value is not None
+                and self.styles.number_format(style) == "General"
+            ):
+                style = self.styles.derive(style, tab.formats[c.col], None)
             if old is not None and "<" + self.p + "f" in old:
                 self._check_formula(old)
                 self.overwrote_formula = True
@@ -677,6 +697,34 @@ class _Sheet:
                 row.cells[c.col] = new
             self.max_row = max(self.max_row, c.row)
             self.max_col = max(self.max_col, c.col)
+
+        for col, width in tab.widths.items():
+            if self._width_covering(col) is None:  # ours, over the copied team width
+                self.new_widths[col] = f"{width:g}"
+        self.filter_ref = self._grown_filter() if tab.grow_filter else None
+
+    def _column_style(self, col: int) -> int:
+        element = self._width_covering(col)
+        if element is None:
+            return 0
+        style = _attrs(element).get("style", "0")
+        return int(style) if style.isdigit() else 0
+
+    def _grown_filter(self) -> tuple[str, str] | None:
+        """(old ref, new ref) of the tab's filter when rows were added below it."""
+        p = re.escape(self.p)
+        m = re.search(rf"<{p}autoFilter\s([^>]*?)/?>", self.text)
+        if m is None:
+            return None
+        ref = _attrs(m.group(1)).get("ref", "")
+        try:
+            min_col, min_row, max_col, max_row = range_boundaries(ref)
+        except (ValueError, TypeError):
+            return None
+        if None in (min_col, min_row, max_col, max_row) or self.max_row <= max_row:
+            return None
+        new = f"{get_column_letter(min_col)}{min_row}:{get_column_letter(max_col)}{self.max_row}"
+        return ref, new
 
     def _inside_merge(self, row: int, col: int) -> bool:
         for min_col, min_row, max_col, max_row in self.merged:
@@ -801,7 +849,17 @@ class _Sheet:
         _check_well_formed(
             "a worksheet", f"{head}{self.data_open}{rebuilt}{close}</{self.p}worksheet>".encode()
         )
-        text = head + self.data_open + self._body() + close + self.text[self.data_end :]
+        tail = self.text[self.data_end :]
+        if self.filter_ref is not None:
+            # rows added below the tab's filter join it, as they would in Excel
+            old, new = self.filter_ref
+            tail = re.sub(
+                rf"(<{re.escape(self.p)}autoFilter\s[^>]*?\bref=\"){re.escape(old)}\"",
+                lambda m: f'{m.group(1)}{new}"',
+                tail,
+                count=1,
+            )
+        text = head + self.data_open + self._body() + close + tail
         return text.encode("utf-8")
 
     def _body(self) -> str:
@@ -1179,6 +1237,21 @@ def _grow_table(xml: bytes, old_last: int, new_last: int) -> bytes | None:
     if flt is not None:
         text = text[: flt.start()] + _set_attr(flt.group(0), "ref", ref) + text[flt.end() :]
     return text.encode("utf-8")
+
+
+def _grow_filter_names(xml: bytes, grown: Mapping[str, tuple[str, str]]) -> bytes:
+    """The hidden ``_xlnm._FilterDatabase`` name of each grown filter follows it
+    (LibreOffice takes a filter's rows from that name)."""
+    for title, (old, new) in grown.items():
+        quoted = "'" + title.replace("'", "''") + "'"
+
+        def absolute(ref: str) -> str:
+            return ":".join(re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", part) for part in ref.split(":"))
+
+        for name in {html.escape(quoted, quote=False), html.escape(title, quote=False)}:
+            before = f"{name}!{absolute(old)}<".encode()
+            xml = xml.replace(before, f"{name}!{absolute(new)}<".encode())
+    return xml
 
 
 def _full_calc_on_load(xml: bytes) -> bytes:

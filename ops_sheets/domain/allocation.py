@@ -81,7 +81,8 @@ def _status(frame: pd.DataFrame) -> np.ndarray:
     return _column(frame, "status", None).to_numpy(dtype=object)
 
 
-def _fmt(x: float) -> str:
+def fmt(x: float) -> str:
+    """Units for people: whole numbers bare, else up to 2 decimals."""
     if not math.isfinite(x):
         return "?"
     return f"{round(x):,}" if abs(x - round(x)) < 0.005 else f"{x:,.2f}".rstrip("0").rstrip(".")
@@ -117,7 +118,7 @@ def part_shipped_texts(orders: pd.DataFrame) -> np.ndarray:
     part = (shipped > _EPS) & (shipped < qty - _EPS)
     out = np.full(len(orders), "", dtype=object)
     for i in np.flatnonzero(part):
-        out[i] = f"PART SHIPPED {_fmt(shipped[i])} OF {_fmt(qty[i])}"
+        out[i] = f"PART SHIPPED {fmt(shipped[i])} OF {fmt(qty[i])}"
     return out
 
 
@@ -220,7 +221,7 @@ def read_kits(kits: pd.DataFrame, stock_skus: pd.Index, tab_title: str = "Kits")
                     "remove the row that puts the kit inside itself")  # fmt: skip
                 return None
             if not (math.isfinite(qty) and qty > 0):
-                bad(path[0], row, "Qty", _fmt(qty) if math.isfinite(qty) else "",
+                bad(path[0], row, "Qty", fmt(qty) if math.isfinite(qty) else "",
                     f"component {comp} of kit {kit} has no positive Qty",
                     "type how many of the component go into one kit")  # fmt: skip
                 return None
@@ -290,7 +291,7 @@ class Allocation:
         """``BACKORDER 3 SHORT, PO EXPECTED 2026-12-01`` (or ``NO PO``)."""
         when = self.expected[i]
         due = "NO PO" if np.isnat(when) else f"PO EXPECTED {when.astype(object).isoformat()}"
-        return f"BACKORDER {_fmt(float(self.short[i]))} SHORT, {due}"
+        return f"BACKORDER {fmt(float(self.short[i]))} SHORT, {due}"
 
 
 def allocate(
@@ -373,6 +374,23 @@ def allocate(
             allowed.append(math.floor(max(available[ci], 0.0) / qty + _EPS) if ci >= 0 else 0)
         available[at] = float(min(allowed)) if allowed else 0.0
     return Allocation(outstanding, short_line, backorder, expected, committed, available)
+
+
+def line_statuses(
+    base: np.ndarray, open_: np.ndarray, part: np.ndarray, allocation: Allocation
+) -> np.ndarray:
+    """The Ops status per line with allocation's words put first: ``PART SHIPPED n OF
+    m`` replaces what shipping said of a line shipped in part; ``BACKORDER …`` goes
+    before what the line would say otherwise (``LATE 2 BUSINESS DAYS``…)."""
+    out = np.asarray(base, dtype=object).copy()
+    for i in np.flatnonzero((part != "") | allocation.backorder):
+        words = [str(part[i])] if part[i] else []
+        if allocation.backorder[i]:
+            words.append(allocation.backorder_text(i))
+        if open_[i] and not part[i] and out[i]:
+            words.append(str(out[i]))
+        out[i] = "; ".join(words)
+    return out
 
 
 # ---------------------------------------------------------------- computed On hand
@@ -460,12 +478,12 @@ def computed_on_hand(
             continue
         when = counted_at.iloc[i].tz_convert(None).strftime("%Y-%m-%d %H:%M")
         text = (
-            f"On hand {_fmt(value[i])} = counted {_fmt(counted[i])} at {when}"
-            f" + {_fmt(sums['received'][i])} received − {_fmt(sums['shipped'][i])} shipped"
-            f" + {_fmt(sums['restocked'][i])} restocked since"
+            f"On hand {fmt(value[i])} = counted {fmt(counted[i])} at {when}"
+            f" + {fmt(sums['received'][i])} received − {fmt(sums['shipped'][i])} shipped"
+            f" + {fmt(sums['restocked'][i])} restocked since"
         )
         left_out = [
-            f"{_fmt(undated[name][i])} {name} without a date"
+            f"{fmt(undated[name][i])} {name} without a date"
             for name in ("received", "shipped", "restocked")
             if undated[name][i] > _EPS
         ]
@@ -500,9 +518,9 @@ def kit_why(kit: str, kits: Kits, skus: pd.Index, available: np.ndarray) -> str:
     for comp, qty in kits.components.get(kit, []):
         at = skus.get_indexer([comp])[0]
         have = available[at] if at >= 0 else float("nan")
-        parts.append(f"{comp} {_fmt(have)} available ÷ {_fmt(qty)}")
+        parts.append(f"{comp} {fmt(have)} available ÷ {fmt(qty)}")
     return (
-        f"kit: available {_fmt(available[skus.get_indexer([kit])[0]])} = the fewest of "
+        f"kit: available {fmt(available[skus.get_indexer([kit])[0]])} = the fewest of "
         f"({'; '.join(parts)}); never reordered, its components are"
     )
 

@@ -319,3 +319,22 @@ def test_computed_on_hand_equals_an_independent_pandas_recount(
                      for i, (s, q, cond, status, t) in enumerate(restocks)])  # fmt: skip
     got = al.computed_on_hand(stock_f, lines, po, rets, resaleable=resaleable).value
     assert got.tolist() == recount(takes, shipments, receipts, restocks)
+
+
+def test_a_partly_received_po_is_overdue_only_for_the_rest() -> None:
+    from ops_sheets.domain.purchasing import plan_reminders
+
+    po = frame(
+        "purchase_orders",
+        ["PO number", "Supplier", "SKU", "Qty", "Status", "Expected by", "Qty received"],
+        [
+            ["PO-1", "Tea Co", "TEA-EG", 10, "CONFIRMED", "2026-11-10", 4],  # 6 still owed
+            ["PO-1", "Tea Co", "TEA-CH", 5, "CONFIRMED", "2026-11-10", 5],  # all arrived
+            ["PO-2", "Tea Co", "TEA-CH", 8, "SENT", "2026-11-10", 8],  # all arrived
+        ],
+    )
+    now = datetime(2026, 11, 23, 9, tzinfo=LONDON)
+    reminders = plan_reminders(po, now, 3.0, {}, {})
+    assert [(r.po_number, [(ln.sku, ln.qty) for ln in r.lines]) for r in reminders] == [
+        ("PO-1", [("TEA-EG", 6.0)])
+    ]

@@ -24,10 +24,11 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import pandas as pd
 from openpyxl.utils import get_column_letter
 from ops_sheets.jobs.monitor import gather
 
-from ops_sheets.domain import kpis
+from ops_sheets.domain import allocation, kpis
 from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.mail import OutgoingEmail, charts
 from ops_sheets.mail.templates import _money as money  # the templates' own |money format
@@ -216,6 +217,7 @@ def _context(
         ),
         "late_orders": late,
         "late_total": late_total,
+        "backorders": _backorders(ctx, facts),
         "return_reasons": kpis.return_reasons(ctx.tables["returns"].frame, monday, ctx.tz),
         "health": _health(ctx),
         "charts": [
@@ -234,6 +236,24 @@ def _context(
                 + ", ".join(_show(v, "pct") for v in weekly["shipped_on_time_pct"]),
             },
         ],
+    }
+
+
+def _backorders(ctx: JobContext, facts: kpis.ShopFacts) -> dict[str, Any]:
+    """Open lines stock cannot cover at ``now`` (:mod:`ops_sheets.domain.allocation`),
+    over the On hand the stock decision used."""
+    decision = facts.decision
+    alloc = allocation.allocate(
+        facts.orders,
+        pd.Index(decision["sku"]),
+        decision["on_hand"].to_numpy(dtype=float),
+        ctx.tables["purchase_orders"].frame,
+    )
+    short = allocation.backorder_summary(facts.orders, alloc)
+    return {
+        "lines": int(alloc.backorder.sum()),
+        "units": sum(short.values()),
+        "skus": [{"sku": k, "short": v} for k, v in sorted(short.items())],
     }
 
 

@@ -59,16 +59,18 @@ from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.tables import Problem, Table
 
 NS_PICKUPS = "orders.pickups"
-#: The tabs behind pickup requests (and the findings about them).
-PICKUP_TABS = ("orders", "forwarders")
+#: The tabs behind pickup requests (and the findings about them): no pickup for a
+#: line on backorder, which only the Stock tab can tell.
+PICKUP_TABS = ("orders", "forwarders", "stock")
 #: The tabs behind the Orders service columns: Ops status names forwarders'
-#: pickups, and Problems cells name SKUs missing from the Stock tab.
-ROW_TABS = ("orders", "forwarders", "stock")
+#: pickups and when a backorder's PO is expected, and Problems cells name SKUs
+#: missing from the Stock tab.
+ROW_TABS = ("orders", "forwarders", "stock", "purchase_orders")
 #: A request's entry is compacted this long after its pickup day (lines no longer waiting).
 KEEP_REQUESTS = timedelta(days=14)
 #: Kits is not a required tab: a shop without one has no kits.
 READS = ("kits",)
-#: The tabs behind allocation (BACKORDER and its findings).
+#: The tabs behind the backorder findings (the expected date is a PO's).
 ALLOCATION_TABS = ("orders", "stock", "purchase_orders")
 
 
@@ -86,9 +88,15 @@ def run(ctx: JobContext) -> None:
     except ValueError as exc:
         raise ConfigError(f"{settings.source}: [jobs.orders] {exc}") from None
     persist = ctx.state is not None and not ctx.dry_run
+    po_ok = not ctx.unavailable("purchase_orders")
+    # allocation needs Orders and Stock; without Purchase orders only its dates are unknown
+    alloc = _allocate(ctx, frame, po_ok) if not ctx.unavailable("orders", "stock") else None
+    backorders = _backorder_findings(frame, alloc) if alloc is not None and po_ok else []
     if not pickups_ok:
         if persist:  # the findings published before stay: they could not be judged
-            published.publish(ctx.state, "orders", [], ctx.now, unavailable=ctx.unavailable())
+            published.publish(
+                ctx.state, "orders", backorders, ctx.now, unavailable=ctx.unavailable()
+            )
         return
 
     fwd_table = ctx.tables.get("forwarders")
@@ -107,7 +115,6 @@ def run(ctx: JobContext) -> None:
     bookings = ff.settle_bookings([_booking(ctx, r) for r in records], forwarders)
     idx = ff.booking_index(frame, bookings)
     assessment = ff.assess(frame, rules, ctx.now, forwarders, bookings, booking_idx=idx)
-    alloc = _allocate(ctx, frame) if ctx.requires("BACKORDER", *ALLOCATION_TABS) else None
     plan = ff.plan_pickups(
         frame, rules, ctx.now, forwarders, bookings, booking_idx=idx,
         backorder=None if alloc is None else alloc.backorder,
@@ -127,9 +134,7 @@ def run(ctx: JobContext) -> None:
     if persist:
         _compact(ctx, records, bookings, frame, assessment, rules)
         found = ff.pickup_findings(frame, assessment, bookings, plan, forwarders, ctx.now, rules)
-        found = published.computed_from(found, PICKUP_TABS)
-        if alloc is not None:
-            found += _backorder_findings(frame, alloc)
+        found = published.computed_from(found, PICKUP_TABS) + backorders
         published.publish(
             ctx.state,
             "orders",
@@ -254,8 +259,9 @@ def _row_problems(ctx: JobContext, orders: Table) -> dict[int, list[str]]:
 # ---------------------------------------------------------------- sheet writes
 
 
-def _allocate(ctx: JobContext, frame: pd.DataFrame) -> al.Allocation:
-    """Open lines allocated to stock (On hand as ``[jobs.stock] on_hand`` has it)."""
+def _allocate(ctx: JobContext, frame: pd.DataFrame, po_ok: bool) -> al.Allocation:
+    """Open lines allocated to stock (On hand as ``[jobs.stock] on_hand`` has it);
+    ``po_ok`` False: the Purchase orders tab could not be read (no expected dates)."""
     stock = ctx.tables["stock"].frame
     stock = stock[stock["sku"].notna() & stock["_key_ok"].astype(bool)]
     skus = pd.Index(stock["sku"].astype(str))
@@ -270,13 +276,14 @@ def _allocate(ctx: JobContext, frame: pd.DataFrame) -> al.Allocation:
     levels = al.stock_levels(
         stock,
         frame,
-        ctx.tables["purchase_orders"].frame,
+        ctx.tables["purchase_orders"].frame if po_ok else pd.DataFrame(),
         returns.frame if returns is not None else pd.DataFrame(),
         mode=mode,
         resaleable=ReturnRules.from_settings(ctx.settings).is_resaleable,
         kits=kits,
     )
-    alloc = al.allocate(frame, skus, levels.value, ctx.tables["purchase_orders"].frame, kits)
+    po = ctx.tables["purchase_orders"].frame if po_ok else pd.DataFrame()
+    alloc = al.allocate(frame, skus, levels.value, po, kits)
     ctx.counts["backorder_lines"] = int(alloc.backorder.sum())
     if alloc.backorder.any():
         ctx.note(

@@ -36,7 +36,7 @@ from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.tables import TEAM_TABS, WEEKLY_SUMMARY
 from ops_sheets.sheet.workbook.base import ChartSpec
 
-READS = ("daily_kpis", "weekly_summary")
+READS = ("daily_kpis", "weekly_summary", "kits")
 #: The team tabs behind each Weekly summary measure: the Daily KPIs' own, except
 #: the levels, which are averages of what monitor wrote on the Daily KPIs tab.
 ROW_INPUTS: dict[str, tuple[str, ...]] = {

@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from ops_sheets.domain import allocation
 from ops_sheets.domain.calendar import local_days_and_seconds
 from ops_sheets.domain.fulfilment import (
     IN_TRANSIT,
@@ -629,6 +630,10 @@ def shop_facts(
     rules = rules_from_settings(settings, years_needed(orders["order_date"], now))
     assessment = assess(orders, rules, now)
     stock = frames["stock"]
+    kits = None
+    if frames.get("kits") is not None and len(frames["kits"]):
+        skus = pd.Index(stock["sku"].dropna().astype(str).unique())
+        kits = allocation.read_kits(frames["kits"], skus)  # stock reports its problems
     decision = decide(
         stock,
         frames["suppliers"],
@@ -637,6 +642,7 @@ def shop_facts(
         ReorderPolicy.from_settings(settings.jobs.stock),
         now,
         stockouts=stockouts,
+        kits=kits,
     )
     lines = line_facts(orders, assessment, settings.tz, sku_prices(stock))
     products = {

@@ -268,7 +268,7 @@ def _allocate(ctx: JobContext, frame: pd.DataFrame, po_ok: bool) -> al.Allocatio
     kits = al.Kits()
     kit_table = ctx.tables.get("kits")
     if kit_table is not None and kit_table.exists and kit_table.available:
-        kits = al.read_kits(kit_table.frame, skus, kit_table.title)  # stock reports problems
+        kits = al.read_kits(kit_table.frame, skus, kit_table.title)  # validation reports problems
     returns = ctx.tables.get("returns")
     mode = ctx.settings.jobs.stock.on_hand
     if mode == "computed" and not ctx.requires("computed On hand", "returns"):

@@ -296,14 +296,12 @@ def run(ctx: JobContext) -> None:
 
 
 def _kits(ctx: JobContext, stock_rows: pd.DataFrame) -> allocation.Kits:
-    """The usable kits of the Kits tab (none without one); its problems reported."""
+    """The usable kits of the Kits tab (none without one); its problems are reported by
+    the cross-tab checks (``validation.kit_checks``) of every job that reads it."""
     table = ctx.tables.get("kits")
     if table is None or not table.exists or not table.available:
         return allocation.Kits()
-    kits = allocation.read_kits(table.frame, pd.Index(stock_rows["sku"].astype(str)), table.title)
-    for p in kits.problems:
-        ctx.problem(p)
-    return kits
+    return allocation.read_kits(table.frame, pd.Index(stock_rows["sku"].astype(str)), table.title)
 
 
 def _units(x: float) -> float | int:

@@ -127,3 +127,24 @@ def test_a_typed_forecast_replaces_measured_demand(tmp_path: Path) -> None:
     assert row["Why"].startswith("Forecast per day 4 typed (measured 0.14/day)")
     assert row["Days of cover"] == 2.5
     assert NOW.date().isoformat() == "2026-11-23"
+
+
+def test_a_kit_containing_itself_is_a_problems_row_and_is_not_expanded(tmp_path: Path) -> None:
+    shop = memory_shop(
+        shop_tabs(
+            [
+                ["SET", "Gift set", "Tea Co", 2, None, None, 30],
+                ["CUP", "Cup", "Tea Co", 10, 1, 20, 5],
+            ],
+            [["SO-1", datetime(2026, 11, 20, 9), "SET", 1, 30, "NEW"]],
+            Kits=[["Kit SKU", "Component SKU", "Qty"], ["SET", "CUP", 2], ["SET", "SET", 1]],
+        ),
+        tmp_path,
+    )
+    result = shop.run()
+    assert [(p.tab, p.row, p.column) for p in result.problems if p.tab == "Kits"] == [
+        ("Kits", 3, "Component SKU")
+    ]
+    by = rows(shop)
+    assert by["CUP"]["Committed"] == 0  # the kit is unusable: its line takes its own row
+    assert by["SET"]["Committed"] == 1

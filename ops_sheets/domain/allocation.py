@@ -364,6 +364,14 @@ def allocate(
         expected[ok] = latest[ok].astype("datetime64[D]")
 
     # a kit's Available: the whole kits its components' Available allow
+    available = kit_levels(kits, skus, available)
+    return Allocation(outstanding, short_line, backorder, expected, committed, available)
+
+
+def kit_levels(kits: Kits, skus: pd.Index, levels: np.ndarray) -> np.ndarray:
+    """``levels`` per SKU with each kit's replaced by the whole kits its components'
+    levels allow (On hand → kits on the shelf; Available → kits that can be sold)."""
+    out = np.asarray(levels, dtype=float).copy()
     for kit, comps in kits.components.items():
         at = skus.get_indexer([kit])[0]
         if at < 0:
@@ -371,9 +379,10 @@ def allocate(
         allowed = []
         for comp_sku, qty in comps:
             ci = skus.get_indexer([comp_sku])[0]
-            allowed.append(math.floor(max(available[ci], 0.0) / qty + _EPS) if ci >= 0 else 0)
-        available[at] = float(min(allowed)) if allowed else 0.0
-    return Allocation(outstanding, short_line, backorder, expected, committed, available)
+            have = levels[ci] if ci >= 0 and math.isfinite(levels[ci]) else 0.0
+            allowed.append(math.floor(max(have, 0.0) / qty + _EPS))
+        out[at] = float(min(allowed)) if allowed else 0.0
+    return out
 
 
 def line_statuses(

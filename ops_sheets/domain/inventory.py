@@ -526,9 +526,9 @@ def decide(
         # what is promised to customers already is not cover
         cover = np.where(d > 0, np.clip(available, 0.0, None) / np.where(d > 0, d, 1.0), np.nan)
 
-    # a kit's stock is what its components allow: every reader of the decision
-    # (statuses, KPIs, the monitor's checks) sees that, not a typed On hand
-    on_hand = np.where(is_kit, available, on_hand)
+    # a kit's stock is what its components' On hand allows: every reader of the
+    # decision (statuses, KPIs, the monitor's checks) sees that, not a typed On hand
+    on_hand = allocation.kit_levels(kits, skus, on_hand)
     return pd.DataFrame(
         {
             "sku": skus.to_numpy(dtype=object),

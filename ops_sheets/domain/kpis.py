@@ -368,6 +368,8 @@ def stock_levels(decision: pd.DataFrame) -> dict[str, float]:
         out_of_stock = active & (on_hand <= 0)
         at_rop = active & (on_hand <= rop + 1e-9)
         valued = np.isfinite(on_hand) & np.isfinite(cost)
+        if "is_kit" in decision.columns:  # a kit's units are its components' units
+            valued &= ~decision["is_kit"].to_numpy(dtype=bool)
         value = float(np.sum(np.clip(on_hand[valued], 0, None) * cost[valued]))
     return {
         "skus_out_of_stock": int(out_of_stock.sum()),

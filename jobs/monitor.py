@@ -44,7 +44,7 @@ from ops_sheets.service.runner import JobContext, missing_tab_problems
 from ops_sheets.service.scheduler import job_settings, parse_schedule
 from ops_sheets.sheet.tables import DAILY_KPIS, TEAM_TABS, Problem
 
-READS = ("daily_kpis",)
+READS = ("daily_kpis", "kits")
 NAMESPACE = "monitor"
 #: The stock job's daily snapshot of SKUs out of stock (``jobs/stock.py``), which
 #: its demand, and so the reorder points here, leave out.

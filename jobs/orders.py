@@ -1,6 +1,7 @@
 """`orders`: ship-by deadlines, Ops status per line, pickup requests, findings.
 
-Thin on purpose: the rules live in :mod:`ops_sheets.domain.fulfilment` (pure). This
+Thin on purpose: the rules live in :mod:`ops_sheets.domain.fulfilment` and
+:mod:`ops_sheets.domain.allocation` (BACKORDER, PART SHIPPED) (pure). This
 module reads what earlier runs booked from the state and the ledger, writes the
 service columns of the Orders tab (only cells whose value changes), queues one
 pickup request per forwarder and pickup day, and leaves what the manager must
@@ -31,7 +32,9 @@ longer waiting are closed (``"closed": true``, lines dropped) to keep this small
 ``findings`` / ``orders`` — this run's findings for ``monitor``'s alert,
 published with :func:`ops_sheets.domain.findings.publish` (replacing the previous
 run's): ``pickup-overdue:<reference>``, ``pickup-pending:<reference>``,
-``pickup-blocked:<forwarder>`` (see ``fulfilment.pickup_findings``). Late lines,
+``pickup-blocked:<forwarder>`` (see ``fulfilment.pickup_findings``), and
+``backorder:<SKU>`` (issue 16: open lines stock cannot cover, in Order date
+order; metric = units short). Late lines,
 parcels stuck in transit and requests awaiting review are found by ``monitor``
 itself, with the same rules (``fulfilment.assess``) and the ledger.
 """
@@ -45,21 +48,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ops_sheets.domain import allocation as al
 from ops_sheets.domain import findings as published
 from ops_sheets.domain import fulfilment as ff
 from ops_sheets.domain.calendar import local_days_and_seconds
+from ops_sheets.domain.findings import Finding
+from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.errors import ConfigError
 from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.tables import Problem, Table
 
 NS_PICKUPS = "orders.pickups"
-#: The tabs behind pickup requests (and the findings about them).
-PICKUP_TABS = ("orders", "forwarders")
+#: The tabs behind pickup requests (and the findings about them): no pickup for a
+#: line on backorder, which only the Stock tab can tell.
+PICKUP_TABS = ("orders", "forwarders", "stock")
 #: The tabs behind the Orders service columns: Ops status names forwarders'
-#: pickups, and Problems cells name SKUs missing from the Stock tab.
-ROW_TABS = ("orders", "forwarders", "stock")
+#: pickups and when a backorder's PO is expected, and Problems cells name SKUs
+#: missing from the Stock tab.
+ROW_TABS = ("orders", "forwarders", "stock", "purchase_orders")
 #: A request's entry is compacted this long after its pickup day (lines no longer waiting).
 KEEP_REQUESTS = timedelta(days=14)
+#: Kits is not a required tab: a shop without one has no kits.
+READS = ("kits",)
+#: The tabs behind the backorder findings (the expected date is a PO's).
+ALLOCATION_TABS = ("orders", "stock", "purchase_orders")
 
 
 def run(ctx: JobContext) -> None:
@@ -80,9 +92,15 @@ def run(ctx: JobContext) -> None:
     except ValueError as exc:
         raise ConfigError(f"{settings.source}: [jobs.orders] {exc}") from None
     persist = ctx.state is not None and not ctx.dry_run
+    po_ok = not ctx.unavailable("purchase_orders")
+    # allocation needs Orders and Stock; without Purchase orders only its dates are unknown
+    alloc = _allocate(ctx, frame, po_ok) if not ctx.unavailable("orders", "stock") else None
+    backorders = _backorder_findings(frame, alloc) if alloc is not None and po_ok else []
     if not pickups_ok:
         if persist:  # the findings published before stay: they could not be judged
-            published.publish(ctx.state, "orders", [], ctx.now, unavailable=ctx.unavailable())
+            published.publish(
+                ctx.state, "orders", backorders, ctx.now, unavailable=ctx.unavailable()
+            )
         return
 
     fwd_table = ctx.tables.get("forwarders")
@@ -101,9 +119,17 @@ def run(ctx: JobContext) -> None:
     bookings = ff.settle_bookings([_booking(ctx, r) for r in records], forwarders)
     idx = ff.booking_index(frame, bookings)
     assessment = ff.assess(frame, rules, ctx.now, forwarders, bookings, booking_idx=idx)
-    plan = ff.plan_pickups(frame, rules, ctx.now, forwarders, bookings, booking_idx=idx)
+    plan = ff.plan_pickups(
+        frame, rules, ctx.now, forwarders, bookings, booking_idx=idx,
+        backorder=None if alloc is None else alloc.backorder,
+    )  # fmt: skip
 
     line_notes = _forwarder_problems(ctx, fwd_table, forwarders, plan, frame)
+    if alloc is not None:
+        assessment.ops_status = al.line_statuses(
+            assessment.ops_status, assessment.open_, al.part_shipped_texts(frame), alloc
+        )
+        _ready_on_backorder(ctx, orders, frame, alloc, line_notes)
     if rows_ok:
         _write_service_columns(ctx, orders, frame, assessment, line_notes)
     _queue_requests(ctx, fwd_table, frame, assessment, plan, persist)
@@ -112,10 +138,11 @@ def run(ctx: JobContext) -> None:
     if persist:
         _compact(ctx, records, bookings, frame, assessment, rules)
         found = ff.pickup_findings(frame, assessment, bookings, plan, forwarders, ctx.now, rules)
+        found = published.computed_from(found, PICKUP_TABS) + backorders
         published.publish(
             ctx.state,
             "orders",
-            published.computed_from(found, PICKUP_TABS),
+            found,
             ctx.now,
             unavailable=ctx.unavailable(),
         )
@@ -234,6 +261,84 @@ def _row_problems(ctx: JobContext, orders: Table) -> dict[int, list[str]]:
 
 
 # ---------------------------------------------------------------- sheet writes
+
+
+def _allocate(ctx: JobContext, frame: pd.DataFrame, po_ok: bool) -> al.Allocation:
+    """Open lines allocated to stock (On hand as ``[jobs.stock] on_hand`` has it);
+    ``po_ok`` False: the Purchase orders tab could not be read (no expected dates)."""
+    stock = ctx.tables["stock"].frame
+    stock = stock[stock["sku"].notna() & stock["_key_ok"].astype(bool)]
+    skus = pd.Index(stock["sku"].astype(str))
+    kits = al.Kits()
+    kit_table = ctx.tables.get("kits")
+    if kit_table is not None and kit_table.exists and kit_table.available:
+        kits = al.read_kits(kit_table.frame, skus, kit_table.title)  # validation reports problems
+    returns = ctx.tables.get("returns")
+    mode = ctx.settings.jobs.stock.on_hand
+    if mode == "computed" and not ctx.requires("computed On hand", "returns"):
+        mode = "typed"
+    levels = al.stock_levels(
+        stock,
+        frame,
+        ctx.tables["purchase_orders"].frame if po_ok else pd.DataFrame(),
+        returns.frame if returns is not None else pd.DataFrame(),
+        mode=mode,
+        resaleable=ReturnRules.from_settings(ctx.settings).is_resaleable,
+        kits=kits,
+    )
+    po = ctx.tables["purchase_orders"].frame if po_ok else pd.DataFrame()
+    alloc = al.allocate(frame, skus, levels.value, po, kits)
+    ctx.counts["backorder_lines"] = int(alloc.backorder.sum())
+    if alloc.backorder.any():
+        ctx.note(
+            f"{int(alloc.backorder.sum())} line(s) on BACKORDER, "
+            f"{al.fmt(float(alloc.short[alloc.backorder].sum()))} unit(s) short"
+        )
+    return alloc
+
+
+def _ready_on_backorder(
+    ctx: JobContext,
+    orders: Table,
+    frame: pd.DataFrame,
+    alloc: al.Allocation,
+    line_notes: dict[int, list[str]],
+) -> None:
+    """READY on a line stock cannot cover is a Problems row: no pickup is booked."""
+    ready = (frame["status"].to_numpy(dtype=object) == "READY") & alloc.backorder
+    for i in np.flatnonzero(ready):
+        text = f"READY but {alloc.backorder_text(i)}: no pickup booked"
+        line_notes.setdefault(i, []).append(text)
+        ctx.problem(
+            Problem(
+                orders.title, int(frame["_row"].iloc[i]), orders.header("status"),
+                f"{frame['order_id'].iloc[i]} / {frame['sku'].iloc[i]}", "READY", text,
+                "wait for the stock, or ship what there is and type it in Qty shipped",
+            )
+        )  # fmt: skip
+
+
+def _backorder_findings(frame: pd.DataFrame, alloc: al.Allocation) -> list[Finding]:
+    """One finding per SKU with backordered lines, for monitor's alert."""
+    out: list[Finding] = []
+    for sku, short in al.backorder_summary(frame, alloc).items():
+        lines = np.flatnonzero(alloc.backorder & (frame["sku"].to_numpy(dtype=object) == sku))
+        when = alloc.expected[lines]
+        known = when[~np.isnat(when)]
+        due = f"PO expected {known.min().astype(date).isoformat()}" if len(known) else "no PO"
+        ids = ", ".join(str(x) for x in frame["order_id"].to_numpy(dtype=object)[lines[:5]])
+        out.append(
+            Finding(
+                f"backorder:{sku}", "orders", "warning",
+                f"Backorder: {sku} is {al.fmt(short)} unit(s) short",
+                f"{len(lines)} open line(s) stock cannot cover ({ids}"
+                f"{'…' if len(lines) > 5 else ''}); {due}.",
+                "Order more (or chase the PO) and tell the customers; ship what there is "
+                "and type it in Qty shipped.",
+                short, ALLOCATION_TABS,
+            )
+        )  # fmt: skip
+    return out
 
 
 def _write_service_columns(

@@ -8,7 +8,11 @@ approval flow and why re-runs are idempotent). This module only moves data
 between the sheet, the state and those two.
 
 Written per Stock row (service columns): Daily demand, Days of cover, On order,
-Suggested order, Stock status, Why, Checked at. Appended: Purchase orders lines.
+Suggested order, Stock status, Why, Checked at, Committed, Available (issue 16:
+open order lines allocated by :mod:`ops_sheets.domain.allocation`; kits from the
+``Kits`` tab when there is one). With ``[jobs.stock] on_hand = "computed"`` also
+On hand, from the last stock take (Counted, Counted at) and the movements since,
+with the arithmetic at the start of Why. Appended: Purchase orders lines.
 Team cells written: ``PO number`` of APPROVED lines that move to a new PO, and,
 once the ledger says an email was delivered, ``Status`` SENT and ``Expected by``
 (the delivery date asked for) of its lines.
@@ -26,7 +30,8 @@ What the job keeps in the state (``ctx.state``; nothing in a dry run):
   ``held:<supplier>`` (an order held below the supplier's Min order value; metric
   = the shortfall), ``po-overdue:<PO number>`` (monitor's own finding, plus which
   reminder was emailed), ``orders-blocked`` (reorders the guards refused; metric =
-  how many). Everything else the team must fix is on the Problems tab.
+  how many). Backorders are the ``orders`` job's findings (it books pickups).
+  Everything else the team must fix is on the Problems tab.
 """
 
 from __future__ import annotations
@@ -41,9 +46,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ops_sheets.domain import findings, inventory, monitoring, purchasing
+from ops_sheets.domain import allocation, findings, inventory, monitoring, purchasing
 from ops_sheets.domain.findings import Finding
 from ops_sheets.domain.purchasing import Issue, PoNumbers, PoSend, Reminder, Supplier
+from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.service.deliveries import (
     CLAIMED,
     FAILED_PERMANENT,
@@ -62,6 +68,8 @@ FIGURE_TABS = ("stock", "orders", "purchase_orders", "suppliers")
 #: The tabs behind purchase order emails and reminders of lines already there.
 PO_MAIL_TABS = ("stock", "purchase_orders", "suppliers")
 PO_RECORDS = "stock.po"
+#: Kits is not a required tab: a shop without one has no kits.
+READS = ("kits",)
 REMINDERS = "stock.reminders"
 
 
@@ -82,6 +90,22 @@ def run(ctx: JobContext) -> None:
     po_t = ctx.tables["purchase_orders"]
     po = po_t.frame
     state = ctx.state
+    stock_rows = inventory.usable_stock_rows(stock_t.frame)
+    kits = _kits(ctx, stock_rows)
+    computed = settings.on_hand == "computed"
+    if computed and figures:
+        figures = ctx.requires("computed On hand", "returns")
+    levels = allocation.stock_levels(
+        stock_rows,
+        ctx.tables["orders"].frame,
+        po,
+        ctx.tables["returns"].frame,
+        mode=settings.on_hand if figures else "typed",
+        resaleable=ReturnRules.from_settings(ctx.settings).is_resaleable,
+        kits=kits,
+    )
+    if computed:
+        stock_rows = stock_rows.assign(on_hand=levels.value)
 
     start, _ = inventory.demand_window(now, policy.lookback_days)
     history = state.items(STOCKOUTS) if state is not None else {}
@@ -89,13 +113,14 @@ def run(ctx: JobContext) -> None:
         {day: skus for day, skus in history.items() if start.isoformat() <= day < today.isoformat()}
     )
     decision = inventory.decide(
-        stock_t.frame,
+        stock_rows,
         ctx.tables["suppliers"].frame,
         po,
         ctx.tables["orders"].frame,
         policy,
         now,
         stockouts=stockouts,
+        kits=kits,
     )
     suppliers = purchasing.suppliers_by_name(ctx.tables["suppliers"].frame)
     sku_supplier = _text_map(decision["sku"], decision["supplier"])
@@ -150,7 +175,17 @@ def run(ctx: JobContext) -> None:
     # ------------------------------------------------------------ Stock rows
     placed = decision["sku"].isin(line_plan.placed).to_numpy(dtype=bool)
     status = inventory.statuses(decision, placed, policy.review_days)
-    why = inventory.explain(decision, placed_qty=line_plan.pulled, notes=line_plan.notes)
+    skus = pd.Index(decision["sku"])
+    available = decision["available"].to_numpy(dtype=float)
+    why = inventory.explain(
+        decision,
+        placed_qty=line_plan.pulled,
+        notes=line_plan.notes,
+        kit_notes={k: allocation.kit_why(k, kits, skus, available) for k in kits.components},
+    )
+    if computed:  # the arithmetic of On hand first
+        why = [f"{a}; {b}" if a else b for a, b in zip(levels.why, why, strict=True)]
+    committed = decision["committed"].to_numpy(dtype=float)
     suggested = np.where(
         placed,
         decision["sku"].map(line_plan.placed).to_numpy(dtype=float, na_value=0.0),
@@ -171,8 +206,13 @@ def run(ctx: JobContext) -> None:
                 "stock_status": str(status[i]) or None,
                 "why": why[i],
                 "checked_at": now,
+                "committed": _units(committed[i]),
+                "available": _units(available[i]),
             },
         )
+        if computed and levels.computed[i]:
+            # On hand is the service's when computed (DESIGN.md wave 2)
+            ctx.set_team_cells("stock", {"sku": sku}, {"on_hand": _units(levels.value[i])})
 
     # ------------------------------------------------------------ PO lines
     by_po: dict[str, list[purchasing.PoLine]] = {}
@@ -253,6 +293,15 @@ def run(ctx: JobContext) -> None:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _kits(ctx: JobContext, stock_rows: pd.DataFrame) -> allocation.Kits:
+    """The usable kits of the Kits tab (none without one); its problems are reported by
+    the cross-tab checks (``validation.kit_checks``) of every job that reads it."""
+    table = ctx.tables.get("kits")
+    if table is None or not table.exists or not table.available:
+        return allocation.Kits()
+    return allocation.read_kits(table.frame, pd.Index(stock_rows["sku"].astype(str)), table.title)
 
 
 def _units(x: float) -> float | int:

@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import pandas as pd
 from ops_sheets.jobs.monitor import gather
 
-from ops_sheets.domain import kpis
+from ops_sheets.domain import allocation, kpis
 from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.mail import OutgoingEmail, charts
 from ops_sheets.mail.templates import _money as money  # the templates' own |money format
@@ -34,7 +35,7 @@ from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.tables import TEAM_TABS, WEEKLY_SUMMARY
 from ops_sheets.sheet.workbook.base import ChartSpec
 
-READS = ("daily_kpis", "weekly_summary")
+READS = ("daily_kpis", "weekly_summary", "kits")
 #: The team tabs behind each Weekly summary measure: the Daily KPIs' own, except
 #: the levels, which are averages of what monitor wrote on the Daily KPIs tab.
 ROW_INPUTS: dict[str, tuple[str, ...]] = {
@@ -218,6 +219,7 @@ def _context(
         ),
         "late_orders": late,
         "late_total": late_total,
+        "backorders": _backorders(ctx, facts),
         "return_reasons": kpis.return_reasons(ctx.tables["returns"].frame, monday, ctx.tz),
         "health": _health(ctx),
         "charts": [
@@ -236,6 +238,24 @@ def _context(
                 + ", ".join(_show(v, "pct") for v in weekly["shipped_on_time_pct"]),
             },
         ],
+    }
+
+
+def _backorders(ctx: JobContext, facts: kpis.ShopFacts) -> dict[str, Any]:
+    """Open lines stock cannot cover at ``now`` (:mod:`ops_sheets.domain.allocation`),
+    over the On hand the stock decision used."""
+    decision = facts.decision
+    alloc = allocation.allocate(
+        facts.orders,
+        pd.Index(decision["sku"]),
+        decision["on_hand"].to_numpy(dtype=float),
+        ctx.tables["purchase_orders"].frame,
+    )
+    short = allocation.backorder_summary(facts.orders, alloc)
+    return {
+        "lines": int(alloc.backorder.sum()),
+        "units": sum(short.values()),
+        "skus": [{"sku": k, "short": v} for k, v in sorted(short.items())],
     }
 
 

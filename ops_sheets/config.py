@@ -299,6 +299,11 @@ class StockSettings(JobSettings):
         3.0, "days between reminders for overdue POs", within=Range(0, 365, low_open=True)
     )
     delivery_address: str = _setting("", "address printed on purchase orders")
+    on_hand: Literal["typed", "computed"] = _setting(
+        "typed",
+        "typed = On hand as the team types it; computed = Counted + received − shipped "
+        "+ restocked since Counted at",
+    )
 
 
 @dataclass(frozen=True)

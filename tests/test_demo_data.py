@@ -86,11 +86,14 @@ def _values_digest(path: Path) -> str:
 
 def test_tabs_headers_and_formats(demo: tuple[Path, DemoFacts]) -> None:
     wb = openpyxl.load_workbook(demo[0])
-    assert wb.sheetnames == [TAB_SPECS[k].title for k in TEAM_TABS]
-    for key in TEAM_TABS:
+    assert wb.sheetnames == [*(TAB_SPECS[k].title for k in TEAM_TABS), "Kits"]
+    # wave 2's optional columns only where the demo fills them
+    used = {"purchase_orders": ["Qty received"]}
+    for key in (*TEAM_TABS, "kits"):
         spec = TAB_SPECS[key]
         ws = wb[spec.title]
         team = [c.header for c in spec.columns if c.owner == "team" and not c.optional]
+        team += used.get(key, [])
         assert [c.value for c in ws[1]] == team  # team columns only, in spec order
         assert all(c.font.bold for c in ws[1])
         assert ws.freeze_panes == "A2"
@@ -121,8 +124,8 @@ def test_now_must_carry_a_time_zone(tmp_path: Path) -> None:
 def test_sizes(facts: DemoFacts, book: dict[str, Rows]) -> None:
     assert facts.suppliers == len(book["Suppliers"]) == 5
     assert facts.forwarders == len(book["Forwarders"]) == 3
-    assert facts.skus == len({r["SKU"] for r in book["Stock"]}) == 60
-    assert facts.stock_rows == len(book["Stock"]) == 61
+    assert facts.skus == len({r["SKU"] for r in book["Stock"]}) == 61  # 60 products, 1 kit
+    assert facts.stock_rows == len(book["Stock"]) == 62
     assert facts.order_lines == len(book["Orders"])
     assert 2500 <= facts.order_lines <= 4000
     assert facts.orders == len({r["Order ID"] for r in book["Orders"]})
@@ -423,3 +426,13 @@ def test_demo_config_loads(tmp_path: Path) -> None:
     assert settings.state.path == "state.db"
     assert settings.shop_name == "Kitchen & Co"
     assert "#" in path.read_text(encoding="utf-8")  # commented for the reader
+
+
+def test_a_kit_and_a_partly_received_po_line(facts: DemoFacts, book: dict[str, Rows]) -> None:
+    wb_kits = [(r["Kit SKU"], r["Component SKU"], r["Qty"]) for r in book["Kits"]]
+    stock = {r["SKU"] for r in book["Stock"]}
+    assert {k for k, _, _ in wb_kits} == {facts.kit_sku} and facts.kit_sku in stock
+    assert len(wb_kits) == 3 and all(c in stock and q > 0 for _, c, q in wb_kits)
+    number, sku = facts.partly_received
+    (line,) = [r for r in book["Purchase orders"] if (r["PO number"], r["SKU"]) == (number, sku)]
+    assert line["Status"] == "SENT" and 0 < line["Qty received"] < line["Qty"]

@@ -78,7 +78,7 @@ def shop_tabs(extra_ready: int = 0) -> dict[str, list[list[Any]]]:
     for i in range(extra_ready):
         orders.append(order(f"SO-{100 + i}", "A-1", "2026-11-20 11:00", "READY"))
     return {
-        "Stock": [["SKU", "On hand"], ["A-1", 10], ["B-2", 5], ["C-3", 2]],
+        "Stock": [["SKU", "On hand"], ["A-1", 10 + extra_ready], ["B-2", 5], ["C-3", 2]],
         "Suppliers": [["Supplier", "Email"]],
         "Purchase orders": [["PO number", "Supplier", "SKU", "Qty", "Status"]],
         "Orders": orders,
@@ -88,6 +88,9 @@ def shop_tabs(extra_ready: int = 0) -> dict[str, list[list[Any]]]:
             ["Zip", "pickups@zip.example", "15:00", "Mon-Fri", "ZIP-123"],
             ["Rapid", "desk@rapid.example", "16:30", "Mon, Wed, Fri", "R-9"],
         ],
+        # as `init` makes it: on Google a tab the job reads that is not there costs a
+        # failed read and a metadata request
+        "Kits": [["Kit SKU", "Component SKU", "Qty"]],
     }
 
 

@@ -25,7 +25,7 @@ from conftest import NOW
 from ops_sheets.config import Settings, settings_from_dict
 from ops_sheets.emulator import SheetsEmulator
 from ops_sheets.service.runner import JobResult, run_job
-from ops_sheets.sheet.tables import ACTIVITY_LOG, PROBLEMS, STOCK, TODAY, layout_headers
+from ops_sheets.sheet.tables import ACTIVITY_LOG, KITS, PROBLEMS, STOCK, TODAY, layout_headers
 from ops_sheets.sheet.workbook.base import Cell, Workbook
 from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 from ops_sheets.store.state import State
@@ -93,6 +93,9 @@ def shop_tabs(extra_skus: int = 0, *, steady: bool = False) -> dict[str, Rows]:
         tabs["Problems"] = [layout_headers(PROBLEMS, None)]
         tabs["Activity log"] = [layout_headers(ACTIVITY_LOG, None)]
         tabs["Today"] = [layout_headers(TODAY, None)]
+        # `init` makes the Kits tab too: the job reads it (on Google, a tab that is
+        # not there costs a failed read and a metadata request)
+        tabs["Kits"] = [layout_headers(KITS, None)]
     return tabs
 
 

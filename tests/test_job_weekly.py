@@ -232,3 +232,14 @@ def test_dry_run_describes_the_email_and_changes_nothing(settings: Settings) -> 
     assert "Weekly summary" not in wb.tabs
     assert any(n.startswith("email weekly:2026-W47: to manager@example.com") for n in result.notes)
     assert any("'Weekly summary'!A2: (blank) → '2026-W47'" in line for line in result.dry_run_lines)
+
+
+def test_the_weekly_email_has_a_line_on_backorders(tmp_path: Path) -> None:
+    h = xlsx_harness(tmp_path)
+    shop = small_shop()
+    # A-1 has 0 on hand: a new order for 2 is a backorder
+    shop["Orders"].append(order("SO-9", "2026-11-22 10:00", "A-1", 2, 10.0, "NEW"))
+    h.seed(shop)
+    run(h, "weekly", NOW)
+    (mail,) = outbox(h.settings, "weekly")
+    assert "Backorders: 1 open line stock cannot cover, 2 units short (A-1 2 short)." in text(mail)

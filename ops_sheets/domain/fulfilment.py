@@ -716,8 +716,13 @@ def plan_pickups(
     forwarders: Mapping[str, Forwarder],
     bookings: Sequence[Booking] = (),
     booking_idx: np.ndarray | None = None,
+    *,
+    backorder: np.ndarray | None = None,
 ) -> PickupPlan:
     """New pickup requests for READY lines that no request holds yet.
+
+    ``backorder``: lines stock cannot cover (:mod:`ops_sheets.domain.allocation`);
+    no pickup is booked for them (DESIGN.md wave 2, contract).
 
     ``bookings`` are the requests of earlier runs (after :func:`settle_bookings`):
     their lines are held, and they decide the sequence number and whether a new
@@ -733,6 +738,8 @@ def plan_pickups(
         booking_idx = booking_index(frame, bookings)
     held = booking_idx >= 0
     ok = bookable(frame, forwarders, held)
+    if backorder is not None:
+        ok &= ~backorder
     ready = (frame["status"].to_numpy(dtype=object) == "READY") & ~held
     ready &= frame["shipped_at"].isna().to_numpy()
     unusable = [n for n, f in forwarders.items() if not f.usable]

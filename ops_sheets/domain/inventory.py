@@ -78,7 +78,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ops_sheets.sheet.tables import OPEN_PO_STATUSES
+from ops_sheets.domain import allocation
+from ops_sheets.domain.allocation import Kits
 
 if TYPE_CHECKING:
     from ops_sheets.config import StockSettings
@@ -383,11 +384,12 @@ def on_order_by_sku(
     po = purchase_orders
     if po.empty:
         return np.zeros(len(skus))
-    keep = po["status"].isin(OPEN_PO_STATUSES).to_numpy(dtype=bool)
+    # the rest of a partly received line stays on order (Qty received, wave 2)
+    qty = allocation.to_come_units(po)
+    keep = qty > 0
     if today is not None:
         keep = keep & (day_offsets(po["created_at"], today, tz) != 0)
     codes = skus.get_indexer(po["sku"])
-    qty = np.nan_to_num(po["qty"].to_numpy(dtype=float, na_value=np.nan))
     keep = keep & (codes >= 0)
     return np.bincount(codes[keep], weights=qty[keep], minlength=len(skus))
 
@@ -401,8 +403,14 @@ def decide(
     now: datetime,
     *,
     stockouts: pd.DataFrame | None = None,
+    kits: Kits | None = None,
 ) -> pd.DataFrame:
     """One row per usable Stock row: every number of the decision, unrounded for display.
+
+    Wave 2 (issue 16): open order lines are allocated (:mod:`allocation`) and the
+    position is Available + on order; Days of cover is Available ÷ demand; a
+    typed ``Forecast per day`` replaces the measured demand; kit rows (``kits``)
+    are never reordered, their sales are demand for their components.
 
     Columns: sku, row, product, supplier, active, on_hand, unit_cost, pack_size,
     min_order_qty, daily_demand, demand_sd, days_counted, history_days, window_days,
@@ -411,7 +419,7 @@ def decide(
     'sku', 'supplier', 'default'), lead_time_samples, typed_lead_time,
     safety_stock, safety_typed, reorder_point, reorder_typed, order_up_to,
     max_typed, on_order, position, needs_order, order_qty, blocked (reason or ""),
-    days_of_cover.
+    days_of_cover, committed, available, is_kit, forecast_typed, measured_demand.
     """
     tz = now.tzinfo
     stock = usable_stock_rows(stock)
@@ -422,8 +430,16 @@ def decide(
     active = _col(stock, "active", True).fillna(True).astype(bool).to_numpy()
     on_hand = _num(stock, "on_hand")
     price = _num(stock, "price")
-    dem = demand(orders, skus, start, policy.lookback_days, tz, stockouts=stockouts, prices=price)
-    d, sd = dem.daily, dem.sd
+    kits = kits or Kits()
+    sold = allocation.kit_order_lines(orders, kits)  # a kit sold is demand for its parts
+    dem = demand(sold, skus, start, policy.lookback_days, tz, stockouts=stockouts, prices=price)
+    forecast = _num(stock, "forecast_per_day")
+    forecast_typed = np.isfinite(forecast)
+    d = np.where(forecast_typed, forecast, dem.daily)
+    sd = dem.sd
+    is_kit = skus.isin(list(kits.components))
+    alloc = allocation.allocate(orders, skus, on_hand, purchase_orders, kits)
+    committed, available = alloc.committed, alloc.available
 
     abc = abc_classes(dem.revenue, active)
     is_a, is_b = abc == "A", abc == "B"
@@ -482,10 +498,10 @@ def decide(
     big_s = np.where(max_typed, max_typed_v, round_units(s + d * policy.review_days))
 
     on_order = on_order_by_sku(purchase_orders, skus)
-    position = on_hand + on_order
+    position = available + on_order
     known = np.isfinite(on_hand)
     raw = big_s - position
-    needs = active & known & (position <= s + _EPS) & (raw > _EPS)
+    needs = active & known & ~is_kit & (position <= s + _EPS) & (raw > _EPS)
     pack = _num(stock, "pack_size")
     moq = _num(stock, "min_order_qty")
     qty = np.where(needs, order_quantity(raw, moq, pack), 0.0)
@@ -507,8 +523,12 @@ def decide(
             blocked[i] = "no sales in the lookback; type a Max stock to order it anyway"
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        cover = np.where(d > 0, on_hand / np.where(d > 0, d, 1.0), np.nan)
+        # what is promised to customers already is not cover
+        cover = np.where(d > 0, np.clip(available, 0.0, None) / np.where(d > 0, d, 1.0), np.nan)
 
+    # a kit's stock is what its components' On hand allows: every reader of the
+    # decision (statuses, KPIs, the monitor's checks) sees that, not a typed On hand
+    on_hand = allocation.kit_levels(kits, skus, on_hand)
     return pd.DataFrame(
         {
             "sku": skus.to_numpy(dtype=object),
@@ -548,6 +568,11 @@ def decide(
             "order_qty": qty,
             "blocked": blocked,
             "days_of_cover": cover,
+            "committed": committed,
+            "available": available,
+            "is_kit": is_kit,
+            "forecast_typed": forecast_typed,
+            "measured_demand": dem.daily,
         }
     )
 
@@ -572,6 +597,10 @@ def statuses(decision: pd.DataFrame, placed: np.ndarray, review_days: float) -> 
     cover = f["days_of_cover"].to_numpy(dtype=float)
     lead = f["lead_time"].to_numpy(dtype=float)
     needs = f["needs_order"].to_numpy(dtype=bool)
+    if "is_kit" in f.columns:
+        # a kit: what its components allow (its own On hand is not what ships)
+        kit = f["is_kit"].to_numpy(dtype=bool)
+        on_hand = np.where(kit, f["available"].to_numpy(dtype=float), on_hand)
     with np.errstate(invalid="ignore"):
         low = (np.isfinite(cover) & (cover < lead + review_days)) | (needs & ~placed)
         return np.select(
@@ -593,6 +622,7 @@ def explain(
     *,
     placed_qty: Mapping[str, float] | None = None,
     notes: Mapping[str, str] | None = None,
+    kit_notes: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The ``Why`` line per SKU: the arithmetic first, then what became of it.
 
@@ -601,12 +631,17 @@ def explain(
     """
     placed_qty = placed_qty or {}
     notes = notes or {}
+    kit_notes = kit_notes or {}
     f = decision
+    committed = _col(f, "committed", 0.0).to_numpy(dtype=float)
+    is_kit = _col(f, "is_kit", False).to_numpy(dtype=bool)
+    forecast_typed = _col(f, "forecast_typed", False).to_numpy(dtype=bool)
+    measured = _col(f, "measured_demand", np.nan).to_numpy(dtype=float)
     out: list[str] = []
-    for (
+    for i, (
         sku, active, oh, oo, d, lead, src, lsd, ln, typed_lt, ss, ss_t, s, s_t, big_s, max_t,
         needs, q, moq, pack, blocked, so_days, short, history, window,
-    ) in zip(
+    ) in enumerate(zip(
         f["sku"], f["active"], f["on_hand"], f["on_order"], f["daily_demand"],
         f["lead_time"], f["lead_time_source"], f["lead_time_sd"], f["lead_time_samples"],
         f["typed_lead_time"], f["safety_stock"], f["safety_typed"], f["reorder_point"],
@@ -615,10 +650,13 @@ def explain(
         _col(f, "short_history", False), _col(f, "history_days", np.nan),
         _col(f, "window_days", np.nan),
         strict=True,
-    ):  # fmt: skip
+    )):  # fmt: skip
         note = notes.get(sku, "")
         if not active:
             out.append("inactive: not reordered" + (f"; {note}" if note else ""))
+            continue
+        if is_kit[i]:
+            out.append(kit_notes.get(sku, "kit: never reordered, its components are"))
             continue
         if not math.isfinite(oh):
             out.append("On hand is blank or not a number: no decision")
@@ -629,6 +667,9 @@ def explain(
             safety = f"{fmt(ss)} safety" + (" (typed)" if ss_t else "")
             calc = f"{fmt(d)}/day × {fmt(lead)} d + {safety} = {fmt(s)}"
         pos = f"{fmt(oh)} on hand + {fmt(oo)} on order"
+        if committed[i] > _EPS:  # promised to customers: not there to sell again
+            pos = f"{fmt(oh)} on hand − {fmt(committed[i])} committed + {fmt(oo)} on order"
+            oh = oh - committed[i]
         upto = f"up to {'max stock ' if max_t else ''}{fmt(big_s)}"
         if needs:
             extras = [upto]
@@ -646,6 +687,8 @@ def explain(
         else:
             verdict = f"{pos} > {fmt(s)} → no order"
         parts = [calc, verdict]
+        if forecast_typed[i]:
+            parts.insert(0, f"Forecast per day {fmt(d)} typed (measured {fmt(measured[i])}/day)")
         if note:
             parts.append(note)
         if src == "measured":

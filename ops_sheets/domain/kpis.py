@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from ops_sheets.domain import allocation
 from ops_sheets.domain.calendar import local_days_and_seconds
 from ops_sheets.domain.fulfilment import (
     IN_TRANSIT,
@@ -367,6 +368,8 @@ def stock_levels(decision: pd.DataFrame) -> dict[str, float]:
         out_of_stock = active & (on_hand <= 0)
         at_rop = active & (on_hand <= rop + 1e-9)
         valued = np.isfinite(on_hand) & np.isfinite(cost)
+        if "is_kit" in decision.columns:  # a kit's units are its components' units
+            valued &= ~decision["is_kit"].to_numpy(dtype=bool)
         value = float(np.sum(np.clip(on_hand[valued], 0, None) * cost[valued]))
     return {
         "skus_out_of_stock": int(out_of_stock.sum()),
@@ -634,6 +637,10 @@ def shop_facts(
     )
     assessment = assess(orders, rules, now)
     stock = frames["stock"]
+    kits = None
+    if frames.get("kits") is not None and len(frames["kits"]):
+        skus = pd.Index(stock["sku"].dropna().astype(str).unique())
+        kits = allocation.read_kits(frames["kits"], skus)  # stock reports its problems
     decision = decide(
         stock,
         frames["suppliers"],
@@ -642,6 +649,7 @@ def shop_facts(
         ReorderPolicy.from_settings(settings.jobs.stock),
         now,
         stockouts=stockouts,
+        kits=kits,
     )
     lines = line_facts(orders, assessment, settings.tz, sku_prices(stock))
     products = {

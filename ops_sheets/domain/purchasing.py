@@ -87,6 +87,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ops_sheets.domain.allocation import to_come_units
 from ops_sheets.domain.inventory import day_offsets, fmt, order_quantity
 
 DRAFT, APPROVED, SENT, CONFIRMED, RECEIVED, CANCELLED = (
@@ -784,6 +785,10 @@ def plan_reminders(
 ) -> list[Reminder]:
     """Overdue POs (SENT or CONFIRMED lines past Expected by) and which are due a reminder.
 
+    A line partly received (``Qty received``, issue 16) is overdue only for the
+    units still to come, and a line RECEIVED short is overdue for its rest: what
+    arrived is never chased.
+
     ``records`` is PO number → {"n": last reminder number, "on": ISO date queued}.
     A run on the day a reminder was queued queues the same key again (the ledger
     sends it once), so a crash between recording and sending loses nothing.
@@ -791,7 +796,15 @@ def plan_reminders(
     if lines.empty:
         return []
     today = now.date()
-    sel = lines[lines["status"].isin((SENT, CONFIRMED)) & lines["po_number"].notna()]
+    owed = lines["status"].isin((SENT, CONFIRMED))
+    if "qty_received" in lines.columns:
+        owed |= lines["status"].eq(RECEIVED) & lines["qty_received"].notna()
+    sel = lines[owed.fillna(False) & lines["po_number"].notna()]
+    qty = pd.to_numeric(sel["qty"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    rest = to_come_units(sel)
+    # units that arrived are not overdue; a line with nothing to come is not either
+    fully_received = (rest <= 0) & (qty > 0)
+    sel = sel.assign(qty=np.where(np.isfinite(qty), rest, qty))[~fully_received]
     if sel.empty:
         return []
     expected = _local_dates(sel["expected_by"], now.tzinfo)

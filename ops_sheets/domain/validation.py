@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from ops_sheets.domain.allocation import read_kits
 from ops_sheets.sheet.tables import Problem, Table
 
 Check = Callable[[Mapping[str, Table]], list[Problem]]
@@ -311,7 +312,20 @@ def _address_error(text: str, what: str) -> str | None:
     return None
 
 
-CHECKS: list[Check] = [unknown_references, order_checks, stock_checks, address_checks]
+def kit_checks(tables: Mapping[str, Table]) -> list[Problem]:
+    """Kits that cannot be used (issue 16): one that contains itself, a component not
+    on the Stock tab, a component without a positive Qty. Only for jobs that read
+    the Kits tab (``READS``), every one of them, so no run drops another's rows."""
+    kits, stock = tables.get("kits"), tables.get("stock")
+    if kits is None or stock is None or not kits.exists or not kits.available:
+        return []
+    skus = pd.Index(stock.frame["sku"].dropna().astype(str).unique())
+    return read_kits(kits.frame, skus, kits.title).problems
+
+
+CHECKS: list[Check] = [
+    unknown_references, order_checks, stock_checks, address_checks, kit_checks
+]  # fmt: skip
 
 
 def validate(tables: Mapping[str, Table]) -> list[Problem]:

@@ -5,7 +5,9 @@ orders, Orders, Returns, Forwarders) as they would look on a Monday morning,
 with 120 days of order history behind them, so every job has something real to
 do: best sellers running low, a late purchase order, orders waiting for pickup,
 late and stuck parcels, a product that keeps coming back faulty, new return
-requests to number, and a handful of typing mistakes for the Problems tab.
+requests to number, and a handful of typing mistakes for the Problems tab. Wave 2
+(issue 16) adds a Kits tab with one gift box, a partly received PO line (Qty
+received) and, from the out-of-stock best sellers' open orders, backorders.
 
 Everything comes from one ``random.Random(seed)`` and the given ``now`` (never
 the wall clock), so the same seed gives the same workbook, byte for byte. Which
@@ -182,6 +184,13 @@ TEXT_ON_HAND_SKU = "TXL-0007"  # On hand typed as a word
 DISCONTINUED_AFTER_DAYS = 45  # inactive SKUs stop selling this many days into the history
 
 UNKNOWN_SKU = "KIT-9999"
+#: A gift box sold as one SKU and packed from three others (the Kits tab): never
+#: reordered itself; what it can sell is what its components allow.
+KIT_SKU = "GFT-0001"
+KIT_COMPONENTS = (("KIT-0001", 1), ("KIT-0002", 1), ("KIT-0008", 1))
+#: The overdue Nordvik PO: half of this line has arrived (Qty received), the rest
+#: stays on order and is all the reminder chases.
+PARTLY_RECEIVED_SKU = "CKW-0006"
 FORMULA_CUSTOMER = '=HYPERLINK("http://example.com","click me")'
 
 
@@ -642,6 +651,8 @@ class DemoFacts:
     blank_return_id_rows: tuple[int, ...]  # new requests the returns job must number
     outside_window_return_row: int | None  # one of those, for an order delivered long ago
     mistakes: list[Mistake] = field(default_factory=list)
+    kit_sku: str = KIT_SKU  # on the Stock tab, its components on the Kits tab
+    partly_received: tuple[str, str] = ("", "")  # (PO number, SKU) with Qty received < Qty
 
 
 def _catalogue() -> list[_Product]:
@@ -1036,7 +1047,12 @@ def _display_width(value: Any, key: str) -> int:
 
 def _write_tab(wb: Workbook, spec: TabSpec, rows: Sequence[Row]) -> None:
     ws = wb.create_sheet(spec.title)
-    columns = [c for c in spec.columns if c.owner == "team" and not c.optional]
+    # wave 2's optional columns only where the demo fills them (Qty received)
+    columns = [
+        c
+        for c in spec.columns
+        if c.owner == "team" and (not c.optional or any(r.get(c.key) is not None for r in rows))
+    ]
     ws.append([c.header for c in columns])
     bold = Font(bold=True)
     for cell in ws[1]:
@@ -1113,9 +1129,22 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
     daily = {sku: units / DEMAND_LOOKBACK_DAYS for sku, units in _units_sold(orders, since).items()}
 
     stock = _stock_rows(products, daily, rng)
+    # the gift box goes before the duplicated row, which stays last
+    cost = sum(by_sku[s].cost * n for s, n in KIT_COMPONENTS)
+    stock.insert(
+        len(stock) - 1,
+        {"sku": KIT_SKU, "product": "Baker's Gift Box", "on_hand": 0, "pack_size": 1,
+         "unit_cost": round(cost, 2), "price": 24.99, "active": "yes"},
+    )  # fmt: skip
     order_rows = _order_rows(orders)
     returns, blank_return_rows, outside_window_row = _returns(order_rows, by_sku, rng, local_now)
     purchase_orders, open_pos, overdue_po = _purchase_orders(products, daily, rng, local_now)
+    part = next(
+        r
+        for r in purchase_orders
+        if r["po_number"] == overdue_po and r["sku"] == PARTLY_RECEIVED_SKU
+    )
+    part["qty_received"] = max(1, part["qty"] // 2)
 
     # -- the deliberate mistakes, applied cell by cell so each has one address
     mistakes: list[Mistake] = []
@@ -1190,6 +1219,11 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
     wb.remove(wb.active)
     for key in TEAM_TABS:
         _write_tab(wb, TAB_SPECS[key], tab_rows[key])
+    _write_tab(
+        wb,
+        TAB_SPECS["kits"],
+        [{"kit_sku": KIT_SKU, "component_sku": s, "qty": n} for s, n in KIT_COMPONENTS],
+    )
     wb.properties.creator = SHOP_NAME
     wb.properties.title = f"{SHOP_NAME} operations (demo)"
     path = Path(path)
@@ -1224,7 +1258,7 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
         seed=seed,
         shop_name=SHOP_NAME,
         suppliers=len(_SUPPLIERS),
-        skus=len(products),
+        skus=len({r["sku"] for r in stock}),
         stock_rows=len(stock),
         forwarders=len(_FORWARDERS),
         orders=len(orders),
@@ -1256,6 +1290,8 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
         blank_return_id_rows=tuple(blank_return_rows),
         outside_window_return_row=outside_window_row,
         mistakes=mistakes,
+        kit_sku=KIT_SKU,
+        partly_received=(overdue_po, PARTLY_RECEIVED_SKU),
     )
 
 

@@ -36,7 +36,8 @@ def workbook_layout(settings: Settings, existing: set[str]) -> dict[str, list[st
     for spec in TAB_SPECS.values():
         tab = layout_for(spec, settings)
         if tab.title in existing and not spec.service_owned:
-            wanted = [c for c in spec.columns if c.owner == "service"]
+            # wave 2's optional service columns are added by the job that writes them
+            wanted = [c for c in spec.columns if c.owner == "service" and not c.optional]
         else:
             wanted = [c for c in spec.columns if not c.optional]
         layout[tab.title] = [tab.headers[c.key] for c in wanted]

@@ -231,7 +231,8 @@ class JobContext:
             declared = (
                 [headers[c.key] for c in spec.columns]
                 if spec.service_owned
-                else [headers[c.key] for c in spec.service_columns]
+                # wave 2's optional service columns only once a job writes them
+                else [headers[c.key] for c in spec.service_columns if not c.optional]
             )
             anchors = [headers[k] for k in spec.key_columns]
             self.changes.declare(title, declared, anchors)
@@ -292,6 +293,14 @@ class JobContext:
     def set(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Write service columns of the row with this key (found again at write time)."""
         self.changes.updates.append(self._update(tab_key, key, values, team_ok=False))
+        spec, title, headers = self._spec(tab_key)
+        declared = self.changes.headers.get(title)
+        for k in values:
+            column = spec.column(k)
+            if column is None or not column.optional or declared is None:
+                continue
+            if headers[column.key] not in declared:  # added after the last used column
+                declared.append(headers[column.key])
 
     def set_team_cells(
         self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]

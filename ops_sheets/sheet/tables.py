@@ -129,6 +129,11 @@ STOCK = TabSpec(
         _team("unit_cost", "Unit cost", "number", minimum=0),
         _team("price", "Price", "number", minimum=0),
         _team("active", "Active", "bool", default=True),
+        # wave 2, optional: a Stock tab without them reads as before
+        _team("counted", "Counted", "number", minimum=0, optional=True),
+        _team("counted_at", "Counted at", "datetime", optional=True),
+        _team("forecast_per_day", "Forecast per day", "number", minimum=0, optional=True),
+        _team("url", "URL", optional=True),
         _service("daily_demand", "Daily demand", "number"),
         _service("days_of_cover", "Days of cover", "number"),
         _service("on_order", "On order", "number"),
@@ -136,6 +141,9 @@ STOCK = TabSpec(
         _service("stock_status", "Stock status", "enum", choices=STOCK_STATUSES),
         _service("why", "Why"),
         _service("checked_at", "Checked at", "datetime"),
+        # wave 2: added by the first run that writes them (``init`` leaves them to it)
+        _service("committed", "Committed", "number", optional=True),
+        _service("available", "Available", "number", optional=True),
     ),
     key_columns=("sku",),
 )
@@ -167,6 +175,8 @@ PURCHASE_ORDERS = TabSpec(
         _team("expected_by", "Expected by", "date"),
         _team("status", "Status", "enum", choices=PO_STATUSES, required=True),
         _team("received_at", "Received at", "datetime"),
+        # wave 2, optional: blank = all of Qty once RECEIVED
+        _team("qty_received", "Qty received", "number", minimum=0, optional=True),
     ),
     key_columns=("po_number", "sku"),
 )
@@ -221,6 +231,19 @@ RETURNS = TabSpec(
         _service("problems", "Problems"),
     ),
     key_columns=("return_id",),
+)
+
+#: Kits and bundles (wave 2): one row per component. Not a required tab: a shop
+#: without kits has none, and jobs that read it (``READS``) treat it as empty.
+KITS = TabSpec(
+    "kits",
+    "Kits",
+    (
+        _team("kit_sku", "Kit SKU", "key", required=True),
+        _team("component_sku", "Component SKU", "key", required=True),
+        _team("qty", "Qty", "number", minimum=0),
+    ),
+    key_columns=("kit_sku", "component_sku"),
 )
 
 FORWARDERS = TabSpec(
@@ -356,6 +379,7 @@ TAB_SPECS: dict[str, TabSpec] = {
         ORDERS,
         RETURNS,
         FORWARDERS,
+        KITS,
         PROBLEMS,
         ACTIVITY_LOG,
         DAILY_KPIS,

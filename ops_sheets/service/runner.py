@@ -617,7 +617,10 @@ def _run(
 ) -> JobResult:
     keys = tabs_to_read(job)
     titles = titles_to_read(job, settings, dry_run=dry_run)
+    looked_for = _optional_tabs_to_look_for(titles, settings, state, wb, now)
+    titles = [t for t in titles if t not in looked_for or looked_for[t]]
     grids = shared.read(titles) if shared is not None else wb.read(titles)
+    _remember_optional_tabs(looked_for, grids, state, wb, now)
     sent_log = SentLog.from_grid(
         grids.get(layout_for(TAB_SPECS["activity_log"], settings).title), settings
     )
@@ -767,6 +770,46 @@ def _keep_off_missing_tabs(ctx: JobContext) -> None:
     ctx.after_send = kept
     if dropped:
         ctx.note(f"{dropped} change(s) to missing tab(s) {', '.join(sorted(missing))} not written")
+
+
+#: Tabs a shop may well not have (a shop without kits has no Kits tab). Asking
+#: Google for a missing tab costs a failed read and a metadata request, so one
+#: found missing is looked for again once a day, not on every run.
+OPTIONAL_TABS = ("kits",)
+#: when an optional tab was last found missing: ISO time, by workbook and title
+MISSING_TAB = "sheet.missing_tab"
+MISSING_TAB_HOURS = 24
+
+
+def _optional_tabs_to_look_for(
+    titles: Sequence[str], settings: Settings, state: Any, wb: Workbook, now: datetime
+) -> dict[str, bool]:
+    """Each optional tab this run would read → whether to read it this time."""
+    out: dict[str, bool] = {}
+    for key in OPTIONAL_TABS:
+        title = layout_for(TAB_SPECS[key], settings).title
+        if title not in titles:
+            continue
+        missing_since = state.get(MISSING_TAB, f"{wb.name}|{title}") if state else None
+        out[title] = not missing_since or now - datetime.fromisoformat(missing_since) >= (
+            timedelta(hours=MISSING_TAB_HOURS)
+        )
+    return out
+
+
+def _remember_optional_tabs(
+    looked_for: Mapping[str, bool],
+    grids: Mapping[str, Grid],
+    state: Any,
+    wb: Workbook,
+    now: datetime,
+) -> None:
+    if state is None:
+        return
+    for title, read in looked_for.items():
+        if read:
+            found = title in grids
+            state.put(MISSING_TAB, f"{wb.name}|{title}", None if found else now.isoformat())
 
 
 #: the spreadsheet's locale as last fetched, and when: (locale, ISO time)

@@ -433,15 +433,18 @@ def line_issues(
     idx = np.flatnonzero(mask)
     if len(idx) == 0:
         return {}
-    cols = {}
-    for f in FIELDS:
-        if f in frame.columns:
-            cols[f] = frame[f].iloc[idx].map(_text).to_numpy(dtype=object)
-        else:
-            cols[f] = np.full(len(idx), "", dtype=object)
-    parts = pd.DataFrame(cols)
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(parts[list(FIELDS)]), sort=False)
-    verdicts = [check(a, c, st, pc, co, state_column=state_column) for a, c, st, pc, co in uniques]
+    present = [f for f in FIELDS if f in frame.columns]
+    sub = frame.iloc[idx][present].astype(object)
+    # each distinct address once: a shop has many lines (and orders) per address
+    codes = sub.groupby(present, dropna=False, sort=False).ngroup().to_numpy()
+    uniques = sub.drop_duplicates()
+    verdicts = [
+        check(
+            *(_text(row.get(f)) for f in ("address", "city", "state", "postcode", "country")),
+            state_column=state_column,
+        )
+        for row in uniques.to_dict("records")
+    ]
     out: dict[int, tuple[Issue, ...]] = {}
     for pos, code in zip(idx, codes, strict=True):
         found = verdicts[code]

@@ -409,11 +409,13 @@ def _packing(
         return
     from ops_sheets.service.slips import write_slips
 
-    report = write_slips(ctx.settings.resolve(folder), made, ctx.now)
+    packable = pk.packable_orders(frame, a.open_, hold.held)
+    report = write_slips(ctx.settings.resolve(folder), made, ctx.now, packable=packable)
     ctx.counts["slips_written"] = len(report.written)
+    gone = f", {len(report.removed)} removed (order no longer to pack)" if report.removed else ""
     ctx.note(
         f"packing slips in {folder}: {len(report.written)} written, "
-        f"{len(report.unchanged)} unchanged"
+        f"{len(report.unchanged)} unchanged{gone}"
     )
 
 

@@ -341,3 +341,19 @@ def test_slip_file_names_are_safe_and_distinct() -> None:
     assert names["../etc/passwd"] == "etc_passwd.pdf"
     assert names["CON"] == "_CON.pdf"
     assert names["a/b"] != names["a_b"] and all("/" not in n for n in names.values())
+
+
+def test_the_slip_of_an_order_cancelled_since_is_removed_and_no_other_file_touched(
+    shop: Shop,
+) -> None:
+    shop.run()
+    (shop.slips / "notes.txt").write_text("the team's own file")
+    first = shop.slip_files()
+    shop.set_cell("SO-1", "A-1", "Status", "CANCELLED")
+    shop.set_cell("SO-1", "B-2", "Status", "CANCELLED")
+    result = shop.run()
+    after = shop.slip_files()
+    assert sorted(first) == sorted([*after, "SO-1.pdf"])
+    assert all(after[n] == first[n] for n in after)
+    assert (shop.slips / "notes.txt").read_text() == "the team's own file"
+    assert any("1 removed" in n for n in result.notes)

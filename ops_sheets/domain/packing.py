@@ -426,6 +426,13 @@ def slips(
     return out
 
 
+def packable_orders(frame: pd.DataFrame, open_: np.ndarray, held: np.ndarray) -> set[str]:
+    """Order IDs with a line that may still be packed (open and not held): a slip
+    of any other order is stale (cancelled, shipped, held or gone)."""
+    keep = np.asarray(open_, dtype=bool) & ~np.asarray(held, dtype=bool)
+    return {str(o) for o in frame["order_id"].to_numpy(dtype=object)[keep] if not _blank(o)}
+
+
 def _item(frame: pd.DataFrame, i: int, products: Mapping[str, str]) -> SlipItem:
     sku = _cell_text(frame["sku"].iloc[i])
     qty = float(frame["qty"].iloc[i])

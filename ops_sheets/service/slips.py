@@ -12,8 +12,12 @@ A slip is rewritten only when what it shows changed: the hash of its content
 runs the job). A slip whose file was deleted or whose hash differs is written
 again, atomically (temporary file + rename); any other file is left untouched,
 byte for byte and with its modification time, so a printer queue or a person
-watching the folder sees only real changes. The service writes no other file
-there and deletes none.
+watching the folder sees only real changes.
+
+A slip the service wrote for an order that can no longer be packed (cancelled,
+shipped, put on hold, or gone from the tab) is deleted, so nobody prints and
+packs it from the folder. Files the service did not write (not in the index)
+are never touched.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +44,17 @@ INDEX = ".packing-slips.json"
 class SlipReport:
     written: list[str] = field(default_factory=list)  # file names
     unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
 
-def write_slips(folder: Path, slips: Sequence[Slip], now: datetime) -> SlipReport:
-    """Write the slips whose content changed; leave every other file untouched."""
+def write_slips(
+    folder: Path, slips: Sequence[Slip], now: datetime, *, packable: Collection[str] = ()
+) -> SlipReport:
+    """Write the slips whose content changed; leave every other file untouched.
+
+    ``packable``: the order IDs that may still be packed; the slips this service
+    wrote for any other order (and not in ``slips``) are removed.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -65,7 +76,14 @@ def write_slips(folder: Path, slips: Sequence[Slip], now: datetime) -> SlipRepor
         _atomic_write(path, render(slip, now))
         index[slip.order_id] = {"file": name, "hash": digest}
         report.written.append(name)
-    if report.written:
+    current = {s.order_id for s in slips}
+    for order_id in sorted(set(index) - current - set(packable)):
+        entry = index.pop(order_id)
+        name = str(entry.get("file", "")) if isinstance(entry, dict) else ""
+        if name and Path(name).name == name and name.endswith(".pdf"):
+            (folder / name).unlink(missing_ok=True)
+            report.removed.append(name)
+    if report.written or report.removed:
         _atomic_write(
             folder / INDEX,
             json.dumps(index, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8"),

@@ -357,3 +357,12 @@ def test_the_slip_of_an_order_cancelled_since_is_removed_and_no_other_file_touch
     assert all(after[n] == first[n] for n in after)
     assert (shop.slips / "notes.txt").read_text() == "the team's own file"
     assert any("1 removed" in n for n in result.notes)
+
+
+def test_today_asks_to_chase_the_payment_of_an_unpaid_order_not_to_ship_it(shop: Shop) -> None:
+    shop.run()
+    shop.run()  # Today reads Ship by as the tab shows it: written by the first run
+    today = {r[3]: r[2] for r in shop.rows("Today")[1:]}
+    assert today["SO-4"].startswith("Order SO-4 is on HOLD: UNPAID: chase the payment")
+    assert today["SO-5"].startswith("Order SO-5 is on HOLD: ADDRESS: correct the delivery")
+    assert today["SO-1"].startswith("Ship order SO-1")

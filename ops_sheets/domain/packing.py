@@ -83,6 +83,7 @@ def holds(
     *,
     unreadable_payment: np.ndarray | None = None,
     state_column: bool = False,
+    check_address: bool = True,
 ) -> Holds:
     """Which open lines are held, and why (see the module docstring).
 
@@ -115,7 +116,7 @@ def holds(
         why.setdefault(int(i), []).append(
             f"{HOLD_UNPAID}: {reason.get(order_ids[i], 'unpaid')}, not packed or booked until PAID"
         )
-    found = line_issues(frame, open_, state_column=state_column)
+    found = line_issues(frame, open_, state_column=state_column) if check_address else {}
     bad_address = np.zeros(n, dtype=bool)
     bad_address[list(found)] = True
     address_orders = _orders_with(order_ids, bad_address)
@@ -132,6 +133,24 @@ def holds(
             + ("" if bad_address[i] else f" (another line of the order: {text})")
         )
     return Holds(unpaid, address, why)
+
+
+def held_orders(frame: pd.DataFrame, *, state_column: bool = False) -> dict[str, str]:
+    """Order ID -> its hold words, for orders with an open line on hold, from the
+    Orders frame alone (the Today tab: an unpaid order is no order to ship)."""
+    if frame.empty or not {"order_id", "status"} <= set(frame.columns):
+        return {}
+    status = frame["status"].to_numpy(dtype=object)
+    open_ = np.isin(status, ("NEW", "PACKED", "READY"))
+    if "shipped_at" in frame.columns:
+        open_ &= frame["shipped_at"].isna().to_numpy()
+    if not open_.any():
+        return {}
+    # a frame without the address cannot judge it
+    judged = {"address", "city", "postcode", "country"} <= set(frame.columns)
+    h = holds(frame, open_, state_column=state_column, check_address=judged)
+    order_ids = frame["order_id"].to_numpy(dtype=object)
+    return {str(order_ids[i]): h.words(int(i)) for i in np.flatnonzero(h.held)}
 
 
 def _word(value: object) -> str:

@@ -434,6 +434,9 @@ def line_issues(
     if len(idx) == 0:
         return {}
     present = [f for f in FIELDS if f in frame.columns]
+    if not present:  # no address at all: one verdict for every line
+        found = check("", "", "", "", "", state_column=state_column)
+        return {int(i): found for i in idx} if found else {}
     sub = frame.iloc[idx][present].astype(object)
     # each distinct address once: a shop has many lines (and orders) per address
     codes = sub.groupby(present, dropna=False, sort=False).ngroup().to_numpy()

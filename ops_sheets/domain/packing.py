@@ -106,7 +106,7 @@ def holds(
         else np.asarray(unreadable_payment, dtype=bool)
     )
     unpaid_orders = _orders_with(order_ids, line_unpaid | bad)
-    unpaid = open_ & np.isin(order_ids, list(unpaid_orders)) if unpaid_orders else np.zeros(n, bool)
+    unpaid = open_ & _member(order_ids, unpaid_orders)
     reason = {}
     for i in np.flatnonzero(line_unpaid | bad):
         reason.setdefault(
@@ -120,9 +120,7 @@ def holds(
     bad_address = np.zeros(n, dtype=bool)
     bad_address[list(found)] = True
     address_orders = _orders_with(order_ids, bad_address)
-    address = (
-        open_ & np.isin(order_ids, list(address_orders)) if address_orders else np.zeros(n, bool)
-    )
+    address = open_ & _member(order_ids, address_orders)
     first_issue = {}
     for pos in sorted(found):
         first_issue.setdefault(order_ids[pos], found[pos][0].problem)
@@ -161,6 +159,13 @@ def _word(value: object) -> str:
 
 def _orders_with(order_ids: np.ndarray, mask: np.ndarray) -> set[object]:
     return {o for o in order_ids[mask] if o is not None and not _blank(o)}
+
+
+def _member(values: np.ndarray, among: set[object]) -> np.ndarray:
+    """``values`` in ``among``, by hash (IDs of mixed types cannot be sorted)."""
+    if not among:
+        return np.zeros(len(values), dtype=bool)
+    return pd.Series(values, dtype=object).isin(among).to_numpy(dtype=bool)
 
 
 def _blank(value: object) -> bool:
@@ -417,7 +422,7 @@ def slips(
     going = np.asarray(open_, bool) & ~np.asarray(held, bool) & ~np.asarray(backorder, bool)
     later = np.asarray(open_, bool) & ~np.asarray(held, bool) & np.asarray(backorder, bool)
     positions: dict[object, list[int]] = {}
-    for i in np.flatnonzero(np.isin(order_ids, wanted)):
+    for i in np.flatnonzero(_member(order_ids, set(wanted))):
         positions.setdefault(order_ids[i], []).append(int(i))
     out: list[Slip] = []
     for order_id in wanted:

@@ -34,7 +34,15 @@ published with :func:`ops_sheets.domain.findings.publish` (replacing the previou
 run's): ``pickup-overdue:<reference>``, ``pickup-pending:<reference>``,
 ``pickup-blocked:<forwarder>`` (see ``fulfilment.pickup_findings``), and
 ``backorder:<SKU>`` (issue 16: open lines stock cannot cover, in Order date
-order; metric = units short). Late lines,
+order; metric = units short), and ``double-order:<id> + <id>`` (issue 22: the
+same email, SKUs and quantities within two hours, neither shipped; never a hold).
+
+Packing day (issue 22, rules in :mod:`ops_sheets.domain.packing`): open lines of
+an unpaid order or one whose address fails its country's rules are ``HOLD:
+UNPAID`` / ``HOLD: ADDRESS`` (never booked; READY on one is a Problems row); the
+``Pick list`` tab is rewritten for the lines due by the next pickup; with
+``[jobs.orders] packing_slips_dir`` one PDF per order on it is written
+(:mod:`ops_sheets.service.slips`), only when it changed, never on a dry run. Late lines,
 parcels stuck in transit and requests awaiting review are found by ``monitor``
 itself, with the same rules (``fulfilment.assess``) and the ledger.
 """

@@ -13,7 +13,14 @@ from typing import Any, Literal
 
 from ops_sheets.config import Settings
 from ops_sheets.errors import LedgerError
-from ops_sheets.store.ledger import FAILED_PERMANENT, SENT, UNKNOWN, Ledger, LedgerRow
+from ops_sheets.store.ledger import (
+    CHANNEL_JOB_PREFIX,
+    FAILED_PERMANENT,
+    SENT,
+    UNKNOWN,
+    Ledger,
+    LedgerRow,
+)
 
 from .postman import ActivityEntry, DeliveryReport, Postman
 from .samples import write_preview
@@ -134,7 +141,7 @@ def review_message(
     entry = ActivityEntry(
         time=_wall(),
         job="review",
-        action="Email reviewed",
+        action="Post reviewed" if row.job.startswith(CHANNEL_JOB_PREFIX) else "Email reviewed",
         subject=row.subject,
         to=row.to,
         reference=row.reference or key,
@@ -146,7 +153,17 @@ def review_message(
         ),
     )
     result = ReviewResult(row=row, activity=[entry])
-    if decision == "resend":
+    if decision == "resend" and row.job.startswith(CHANNEL_JOB_PREFIX):
+        # a post to Slack, Teams...: posted again from the stored body
+        from .channels.poster import ChannelPoster
+
+        posted = ChannelPoster(settings, ledger).resend([key], now=now)
+        result.delivery = posted  # type: ignore[assignment]  # same outcome()/ok shape
+        result.activity.extend(posted.activity)
+        after = ledger.get(key)
+        if after is not None:
+            result.row = after
+    elif decision == "resend":
         postman = Postman(settings, ledger, transport=transport)
         report = postman.resend([key], job=row.job or "review", now=now)
         result.delivery = report

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -477,13 +478,15 @@ class ChannelPoster:
         )
 
 
-def default_http(channel: Channel) -> HttpPoster:
+def default_http(channel: Channel, sleep: Callable[[float], None] = time.sleep) -> HttpPoster:
+    """The channel's HTTP client as its config sets it (``sleep``: tests' hook)."""
     c = channel.config
     return HttpPoster(
         timeout=c.timeout_seconds,
         ca_file=channel.settings.resolve(c.ca_file) if c.ca_file else None,
         max_retries=c.max_retries,
         max_wait=c.max_retry_wait_seconds,
+        sleep=sleep,
         where=channel.where,
     )
 
@@ -510,3 +513,23 @@ def report_notes(report: ChannelReport) -> list[str]:
         if o.status in _BAD:
             notes.append(f"  {o.key or o.channel}: {o.status.replace('_', ' ')}: {o.detail}")
     return notes
+
+
+def post_job_failure(settings: Settings, job: str, at: datetime, error: str) -> ChannelReport:
+    """``serve``: one line to the channels that carry ``heartbeat_failure`` when a job
+    run fails (key: job + minute, so a retried run posts once). Never raises."""
+    from .compose import HEARTBEAT_FAILURE, heartbeat_context
+
+    report = ChannelReport()
+    if not any(HEARTBEAT_FAILURE in c.send for c in settings.channels.values()):
+        return report
+    key = f"job-failed:{job}:{at.astimezone(UTC):%Y%m%dT%H%MZ}"
+    message = ChannelMessage(
+        HEARTBEAT_FAILURE, key, heartbeat_context(settings.shop_name, job, at, error), job
+    )
+    try:
+        with Ledger.from_settings(settings) as ledger:
+            return ChannelPoster(settings, ledger).deliver([message], job=job, now=at)
+    except Exception as exc:  # the service loop must go on
+        log.error("could not post the failure of %s to the channels: %s", job, exc)
+        return report

@@ -74,7 +74,9 @@ class ChannelServer:
         ca.issue_cert("127.0.0.1").configure_cert(context)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def url(self, path: str = "/hooks/T000/B000/s3cr3t-token-value") -> str:
         return f"https://127.0.0.1:{self.port}{path}"

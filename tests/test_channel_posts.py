@@ -41,9 +41,9 @@ HOOK_PATH = "/hook/webhook-s3cr3t-path"
 TOKEN = "123456789:AAH-telegram-s3cr3t-token-value"
 
 
-@pytest.fixture
-def ca_pem(tmp_path: Path) -> tuple[Any, Path]:
-    return make_ca(tmp_path)
+@pytest.fixture(scope="module")
+def ca_pem(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture
@@ -482,10 +482,12 @@ def test_secrets_never_appear_in_logs_reports_or_the_ledger(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    settings = channel_settings(tmp_path, server, ca_pem[1], monkeypatch, max_retries=1)
+    settings = channel_settings(
+        tmp_path, server, ca_pem[1], monkeypatch, max_retries=1, timeout_seconds=0.5
+    )
     server.answer(
         *[Answer(500, b"down")] * 2,  # slack: fails after a retry
-        Answer(200, b"1", delay=3.0),  # teams: unknown
+        Answer(200, b"1", delay=1.5),  # teams: unknown
     )
     reports = [poster(settings, ledger, sleeps).deliver([alert()], job="monitor", now=NOW)]
     monkeypatch.setenv("OPS_TEST_HOOK_URL", "http://127.0.0.1/hook/webhook-s3cr3t-path")

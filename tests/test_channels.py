@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,64 @@ def test_a_failing_email_never_stops_the_channel_post(
     # a second run the same day posts nothing new
     run_job("monitor", settings, DEMO_NOW)
     assert len(server.posts) == 1
+
+
+def test_serve_posts_one_line_when_a_job_run_fails(
+    tmp_path: Path, server: ChannelServer, ca_pem: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ops_sheets.service.scheduler import (
+        RunOutcome,
+        Service,
+        _channel_failure_poster,
+        parse_schedule,
+    )
+
+    monkeypatch.setenv("OPS_TEST_HOOK", server.url("/hook/x"))
+    settings = settings_from_dict(
+        {
+            "state": {"path": "state.db"},
+            "channels": {
+                "ops": {"kind": "webhook", "url_env": "OPS_TEST_HOOK", "ca_file": str(ca_pem[1])},
+                "quiet": {"kind": "slack", "url_env": "X", "send": ["weekly_summary"]},
+            },
+        },
+        base_dir=tmp_path,
+    )
+    results = iter(["failed", "ok"])
+    service = Service(
+        {"orders": parse_schedule("every 30 minutes", settings.tz)},
+        lambda job, now: RunOutcome(job, next(results), error="the Orders tab is missing"),
+        lambda job: None,
+        catch_up=timedelta(hours=1),
+        clock=lambda: DEMO_NOW,
+        wait=lambda seconds: None,
+        on_failure=_channel_failure_poster(settings),
+    )
+    service.planner.start(DEMO_NOW, lambda job: None)
+    service.run_one("orders", DEMO_NOW)
+    service.run_one("orders", DEMO_NOW + timedelta(minutes=30))  # ok: nothing posted
+    (post,) = server.posts
+    assert post.json["message"] == "heartbeat_failure"
+    assert (
+        "the orders job failed at Mon 23 Nov 09:00: the Orders tab is missing" in post.json["title"]
+    )
+
+
+def test_a_channel_without_heartbeat_failure_gets_no_failure_hook(tmp_path: Path) -> None:
+    from ops_sheets.service.scheduler import _channel_failure_poster
+
+    settings = load({"ops": {**SLACK, "send": ["manager_alert"]}}, tmp_path)
+    assert _channel_failure_poster(settings) is None
+
+
+def test_dry_run_says_what_each_channel_would_post(
+    tmp_path: Path, server: ChannelServer, ca_pem: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPS_TEST_HOOK", server.url("/hook/x"))
+    settings = demo_shop(tmp_path, ca_pem[1])
+    result = run_job("monitor", settings, DEMO_NOW, dry_run=True)
+    assert any(
+        n.startswith("--- would post manager_alert [") and "to [channels.ops] (webhook" in n
+        for n in result.notes
+    )
+    assert server.posts == []

@@ -224,8 +224,12 @@ def delivery_findings(
                     "severity": "high",
                     "title": f"{what} {ref} to {row.to}: delivery unknown",
                     "detail": f"{row.last_error} (since {_local(row.updated_at, settings)}).",
-                    "action": "Ask the recipient whether it arrived, then run "
-                    f"`ops-sheets review {row.key} --sent` or `--resend`.",
+                    "action": (
+                        "Look in the channel whether it was posted"
+                        if row.job.startswith(CHANNEL_JOB_PREFIX)
+                        else "Ask the recipient whether it arrived"
+                    )
+                    + f", then run `ops-sheets review {row.key} --sent` or `--resend`.",
                     "resolved": False,
                 }
             )

@@ -674,6 +674,10 @@ def _run(
         sendable = [e for e in ctx.emails if e.key not in bad]
         if dry_run:
             ctx.notes += [_describe_email(p, sent_log) for p in prepared if p.ok]
+    if dry_run and settings.channels and not guard.hold:  # what Slack, Teams... would get
+        from ops_sheets.mail.channels.poster import describe_posts
+
+        ctx.notes += describe_posts(settings, ctx.emails)
 
     if guard.hold:  # a new state next to a processed sheet: no mail at all, every job
         unsent = [e for e in sendable if not sent_log.shows_sent(e.key)]

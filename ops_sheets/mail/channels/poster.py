@@ -533,3 +533,23 @@ def post_job_failure(settings: Settings, job: str, at: datetime, error: str) -> 
     except Exception as exc:  # the service loop must go on
         log.error("could not post the failure of %s to the channels: %s", job, exc)
         return report
+
+
+def describe_posts(settings: Settings, emails: Sequence[Any]) -> list[str]:
+    """What a dry run prints: the posts each channel would make (nothing is posted)."""
+    poster = ChannelPoster(settings, None)
+    lines: list[str] = []
+    for channel in channels_of(settings):
+        for e in emails:
+            message = ChannelMessage(e.kind, e.key, e.context, e.reference)
+            try:
+                posts = poster.compose(channel, message)
+            except TemplateError as exc:
+                lines.append(f"--- cannot post {e.kind} to {channel.where}: {exc}")
+                continue
+            if posts:
+                lines.append(
+                    f"--- would post {e.kind} [{posts[0].key}] to {channel.where} "
+                    f"({channel.kind}, {len(posts)} request(s)): {posts[0].title}"
+                )
+    return lines

@@ -120,6 +120,7 @@ def test_slack_blocks_have_a_header_and_sections_within_limits() -> None:
     (payload,) = channel.payloads(text)
     header, *sections = payload["blocks"]
     assert header["type"] == "header" and len(header["text"]["text"]) == 150
+    assert sections[0]["text"]["text"] == "T" * 200  # the cut header, whole below it
     assert all(len(s["text"]["text"]) <= 3000 for s in sections) and len(sections) >= 2
 
 

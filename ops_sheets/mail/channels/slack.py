@@ -53,7 +53,10 @@ class SlackChannel(Channel):
                 },
             }
         ]
-        sections = _sections(text.paragraphs)
+        paragraphs = text.paragraphs
+        if len(text.title) > HEADER_LIMIT:  # the header is cut: the whole line goes below it
+            paragraphs = (text.title, *paragraphs)
+        sections = _sections(paragraphs)
         if len(sections) > MAX_BLOCKS - 1:
             rest = len(sections) - (MAX_BLOCKS - 2)
             sections = [*sections[: MAX_BLOCKS - 2], f"… and {rest} more (see the email)"]

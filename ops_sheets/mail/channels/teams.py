@@ -11,7 +11,8 @@ A ``TextBlock`` reads a subset of Markdown (``**``, ``_``, ``[..](..)``) and
 Teams there may turn ``<`` and ``&`` into tags and entities; a ``TextRun`` inside
 a ``RichTextBlock`` is never read as markup (Adaptive Cards 1.2+). So every text
 that comes from the sheet is a ``TextRun``: a product named ``**Sale** <b>`` is
-shown as typed, with no escaping to get wrong.
+shown as typed, with no escaping to get wrong. A paragraph is a separated
+group of blocks, one per line.
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ class TeamsChannel(Channel):
             }
         ]
         for paragraph in text.paragraphs:
-            body.append(
-                {
-                    "type": "RichTextBlock",
-                    "separator": True,
-                    "spacing": "Medium",
-                    "inlines": [_run(paragraph)],
-                }
-            )
+            # one block per line: line breaks inside a TextRun are not kept by every client
+            for i, line in enumerate(paragraph.split("\n")):
+                block: Payload = {"type": "RichTextBlock", "inlines": [_run(line)]}
+                if i == 0:
+                    block.update(separator=True, spacing="Medium")
+                else:
+                    block["spacing"] = "None"
+                body.append(block)
         card: Payload = {
             "type": "AdaptiveCard",
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -548,3 +548,21 @@ def test_weekly_headline_and_job_failure_line(
     assert line["title"] == (
         "Harbour & Pine: the orders job failed at Mon 23 Nov 09:00: the Orders tab cannot be read"
     )
+
+
+def test_a_ca_file_that_cannot_be_loaded_is_a_config_problem_and_nothing_is_claimed(
+    tmp_path: Path,
+    server: ChannelServer,
+    ca_pem: Any,
+    monkeypatch: Any,
+    ledger: Ledger,
+    sleeps: Sleeps,
+) -> None:
+    settings = channel_settings(
+        tmp_path, server, ca_pem[1], monkeypatch, only=["ops-slack"], ca_file="missing.pem"
+    )
+    report = poster(settings, ledger, sleeps).deliver([alert()], job="monitor", now=NOW)
+    key = post_key("alert:20261123-0900", "ops-slack")
+    assert "ca_file: cannot load" in report.problems[0].problem
+    assert ledger.get(key).state == "planned"  # type: ignore[union-attr]
+    assert server.posts == []

@@ -327,3 +327,14 @@ def test_dry_run_says_what_each_channel_would_post(
         for n in result.notes
     )
     assert server.posts == []
+
+
+def test_check_lists_a_channel_whose_variable_is_unset(
+    tmp_path: Path, ca_pem: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPS_TEST_HOOK", raising=False)
+    settings = demo_shop(tmp_path, ca_pem[1])
+    result = run_job("check", settings, DEMO_NOW)
+    (problem,) = [p for p in result.problems if p.column == "channels.ops"]
+    assert "environment variable OPS_TEST_HOOK is not set" in problem.problem
+    assert result.exit_code == 1

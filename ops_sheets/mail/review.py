@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ops_sheets.config import Settings
 from ops_sheets.errors import LedgerError
@@ -25,6 +25,9 @@ from ops_sheets.store.ledger import (
 from .postman import ActivityEntry, DeliveryReport, Postman
 from .samples import write_preview
 from .transports import Transport
+
+if TYPE_CHECKING:
+    from .channels.poster import ChannelReport
 
 _KIND_NAMES = {
     "purchase_order": "Purchase order",
@@ -89,7 +92,8 @@ def review_status_lines(ledger: Ledger, settings: Settings | None = None) -> lis
 class ReviewResult:
     row: LedgerRow
     activity: list[ActivityEntry] = field(default_factory=list)
-    delivery: DeliveryReport | None = None
+    #: the resend's report: a ChannelReport for a post (same ``outcome``/``ok``)
+    delivery: DeliveryReport | ChannelReport | None = None
     note: str = ""
 
     @property
@@ -158,7 +162,7 @@ def review_message(
         from .channels.poster import ChannelPoster
 
         posted = ChannelPoster(settings, ledger).resend([key], now=now)
-        result.delivery = posted  # type: ignore[assignment]  # same outcome()/ok shape
+        result.delivery = posted
         result.activity.extend(posted.activity)
         after = ledger.get(key)
         if after is not None:

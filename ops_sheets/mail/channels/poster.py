@@ -299,6 +299,7 @@ class ChannelPoster:
         assert self.ledger is not None
         try:
             url = channel.endpoint(channel.read_secret())
+            http = self._http(channel)  # a ca_file that cannot be loaded fails here
         except ConnectError as exc:
             # nothing claimed: the posts wait, planned, until the config is fixed
             for key in keys:
@@ -315,7 +316,6 @@ class ChannelPoster:
             log.warning("not posting to %s: %s", channel.where, exc)
             return
         host = host_of(url)
-        http = self._http(channel)
         try:
             for i, key in enumerate(keys):
                 stop = self._send_one(channel, http, url, host, key, job, now, token, report)

@@ -268,7 +268,7 @@ def test_a_failing_email_never_stops_the_channel_post(
     assert len(server.posts) == 1
 
 
-def test_serve_posts_one_line_when_a_job_run_fails(
+def test_serve_posts_one_line_when_a_job_starts_failing(
     tmp_path: Path, server: ChannelServer, ca_pem: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ops_sheets.service.scheduler import (
@@ -289,7 +289,7 @@ def test_serve_posts_one_line_when_a_job_run_fails(
         },
         base_dir=tmp_path,
     )
-    results = iter(["failed", "ok"])
+    results = iter(["failed", "failed", "ok", "interrupted"])
     service = Service(
         {"orders": parse_schedule("every 30 minutes", settings.tz)},
         lambda job, now: RunOutcome(job, next(results), error="the Orders tab is missing"),
@@ -300,10 +300,11 @@ def test_serve_posts_one_line_when_a_job_run_fails(
         on_failure=_channel_failure_poster(settings),
     )
     service.planner.start(DEMO_NOW, lambda job: None)
-    service.run_one("orders", DEMO_NOW)
-    service.run_one("orders", DEMO_NOW + timedelta(minutes=30))  # ok: nothing posted
-    (post,) = server.posts
+    for slot in range(4):  # failed, failed again (no repeat), ok, failed anew
+        service.run_one("orders", DEMO_NOW + timedelta(minutes=30 * slot))
+    post, again = server.posts
     assert post.json["message"] == "heartbeat_failure"
+    assert "job failed at Mon 23 Nov 10:30" in again.json["title"]
     assert (
         "the orders job failed at Mon 23 Nov 09:00: the Orders tab is missing" in post.json["title"]
     )

@@ -798,8 +798,10 @@ class Service:
         self.heartbeat = heartbeat
         #: the longest sleep: the clock is read again at least this often (suspend, NTP steps)
         self.max_wait_seconds = max_wait_seconds
-        #: told (job, now, error) when a run fails: the channels' one-line alert
+        #: told (job, now, error) when a job starts failing: the channels' one-line
+        #: alert, once until a run of that job succeeds again (no post every slot)
         self.on_failure = on_failure
+        self._failing: set[str] = set()
 
     def run(self) -> int:
         started = self.clock().astimezone(UTC)
@@ -839,7 +841,10 @@ class Service:
                 self.heartbeat.success(job)
             elif self.heartbeat:
                 self.heartbeat.failure(job)
-            if self.on_failure is not None and not outcome.succeeded:
+            if outcome.succeeded:
+                self._failing.discard(job)
+            elif self.on_failure is not None and job not in self._failing:
+                self._failing.add(job)
                 self.on_failure(job, now, outcome.error or outcome.result)
         tz = self.planner.schedules[job].tz
         log.info("%s: next run %s", job, _when(self.planner.due_at[job], tz))

@@ -566,3 +566,41 @@ def test_a_ca_file_that_cannot_be_loaded_is_a_config_problem_and_nothing_is_clai
     assert "ca_file: cannot load" in report.problems[0].problem
     assert ledger.get(key).state == "planned"  # type: ignore[union-attr]
     assert server.posts == []
+
+
+def test_a_split_message_is_never_posted_out_of_order(
+    tmp_path: Path,
+    server: ChannelServer,
+    ca_pem: Any,
+    monkeypatch: Any,
+    ledger: Ledger,
+    sleeps: Sleeps,
+) -> None:
+    settings = channel_settings(
+        tmp_path, server, ca_pem[1], monkeypatch, only=["ops-telegram"], max_retries=0
+    )
+    message = alert()
+    message.context["findings"] = [  # type: ignore[index]
+        {
+            "severity": "high",
+            "title": f"Late {n}",
+            "detail": "y" * 400,
+            "action": "",
+            "resolved": False,
+        }
+        for n in range(20)
+    ]
+    server.answer(Answer(502, b"bad gateway"))  # part 1 fails; parts 2.. must wait
+    first = poster(settings, ledger, sleeps).deliver([message], job="monitor", now=NOW)
+    base = post_key("alert:20261123-0900", "ops-telegram")
+    assert first.outcome(base).status == "failed"  # type: ignore[union-attr]
+    assert len(server.posts) == 1
+    # before part 1's retry time: part 2 is due (planned) but waits for part 1
+    poster(settings, ledger, sleeps).deliver([], job="stock", now=NOW + timedelta(minutes=1))
+    assert len(server.posts) == 1
+    later = poster(settings, ledger, sleeps).deliver([], job="stock", now=NOW + timedelta(hours=1))
+    parts = len(server.posts) - 1
+    assert parts >= 2
+    assert later.keys("sent") == [base] + [f"{base}#{i}" for i in range(2, parts + 1)]
+    assert server.posts[1].body == server.posts[0].body
+    assert "Late 0" in server.posts[1].json["text"] and "Late 19" in server.posts[-1].json["text"]

@@ -245,8 +245,25 @@ class ChannelPoster:
         targets += [
             k for k in self.ledger.pending_keys(JOB_PREFIX + channel.name, now) if k not in batch
         ]
+        targets = self._parts_in_order(channel, targets)
         if targets:
             self._send(channel, targets, job, now, token, report)
+
+    def _parts_in_order(self, channel: Channel, keys: list[str]) -> list[str]:
+        """Part n of a split message waits until part n-1 went (or goes first now),
+        so a Telegram message never arrives with its middle before its start."""
+        assert self.ledger is not None
+        marker = f"#{channel.name}#"
+        out: list[str] = []
+        for key in dict.fromkeys(keys):
+            head, found, part = key.rpartition(marker)
+            if found and part.isdigit() and int(part) > 1:
+                previous = post_key(head, channel.name, int(part) - 1)
+                row = self.ledger.get(previous)
+                if previous not in out and (row is None or row.state != SENT):
+                    continue
+            out.append(key)
+        return out
 
     def _entry(self, post: ChannelPost) -> PlanEntry:
         data = post.data

@@ -505,7 +505,7 @@ def test_secrets_never_appear_in_logs_reports_or_the_ledger(
     assert "127.0.0.1" in caplog.text  # the host is named...
     for secret in secrets:
         assert secret not in joined  # ...never the path, query or token
-    assert "not an https URL" in joined
+    assert "not a usable https URL" in joined
 
 
 def test_a_failing_channel_never_stops_the_others(

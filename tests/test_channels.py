@@ -96,7 +96,7 @@ def test_check_reports_an_unset_variable_and_a_plain_http_url(
     problems = {p.key: p for p in channel_problems(settings)}
     assert "OPS_SLACK_URL is not set" in problems["ops"].problem
     assert "export OPS_SLACK_URL" in problems["ops"].fix
-    assert "not an https URL (scheme 'http')" in problems["hook"].problem
+    assert "not a usable https URL (scheme 'http')" in problems["hook"].problem
     assert "secret-part" not in problems["hook"].problem + problems["hook"].value
     assert "is empty" in problems["tg"].problem
     assert all(
@@ -339,3 +339,15 @@ def test_check_lists_a_channel_whose_variable_is_unset(
     (problem,) = [p for p in result.problems if p.column == "channels.ops"]
     assert "environment variable OPS_TEST_HOOK is not set" in problem.problem
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["http://hooks.example.com/x", "https://hooks.example.com:port/x", "hooks.example.com/x"]
+)
+def test_an_unusable_webhook_url_is_refused_without_showing_it(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPS_SLACK_URL", url)
+    (problem,) = channel_problems(load({"ops": SLACK}, tmp_path))
+    assert "not a usable https URL" in problem.problem
+    assert "hooks.example.com" not in problem.problem + problem.fix

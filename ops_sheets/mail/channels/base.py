@@ -28,26 +28,10 @@ from urllib.parse import urlsplit
 from ops_sheets.config import ChannelSettings, Settings
 from ops_sheets.logs import register_secret
 from ops_sheets.mail.transports.base import ConnectError
+from ops_sheets.mail.transports.smtp import Secret  # the SMTP password's wrapper, reused
 
 #: A request body: JSON-serialisable, never holding a secret.
 Payload = dict[str, Any]
-
-
-class Secret:
-    """A string that does not show itself in reprs, tracebacks or f-strings."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -162,6 +146,7 @@ class Channel:
         # the path and query of a webhook URL are the secret part
         parts = urlsplit(url)
         register_secret(parts.path.strip("/"))
+        register_secret(parts.query)
         return url
 
     def problems(self) -> list[str]:
@@ -178,12 +163,13 @@ def check_https(url: str, where: str) -> None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        _ = parts.port  # a port that is not a number raises here, not in the client
     except ValueError:
         host, parts = None, None
     if parts is None or parts.scheme != "https" or not host:
         scheme = f"'{parts.scheme}'" if parts is not None and parts.scheme else "none"
         raise ConnectError(
-            f"{where}: the value is not an https URL (scheme {scheme}); use the https URL "
+            f"{where}: the value is not a usable https URL (scheme {scheme}); use the https URL "
             "the service gave you (posts are never sent unencrypted)",
             config=True,
         )

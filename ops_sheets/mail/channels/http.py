@@ -245,6 +245,10 @@ class HttpPoster:
                 f"({type(exc).__name__}); it may or may not have arrived",
                 stage="data",
             ) from None
+        except httpx.InvalidURL:
+            raise PermanentDeliveryError(
+                f"the URL for {host} is not valid; copy the webhook URL from the service again"
+            ) from None
         except httpx.HTTPError as exc:
             self.close()
             raise UnknownOutcomeError(

@@ -123,27 +123,24 @@ def _plural(n: float, word: str, plural: str | None = None) -> str:
 
 # ---------------------------------------------------------------- anomalies
 
-#: Weeks of history the day check compares with (fewer than MIN_WEEKS: no judgement).
+#: Weeks of history the checks compare with (fewer than MIN_WEEKS: no judgement).
 MIN_WEEKS, MAX_WEEKS = 4, 8
-#: Calibrated spread of the day score per measure and weeks of history
-#: (``python -m benchmarks.bench_alerts --calibrate``): the raw score divided by this
-#: is as rare beyond ±3.1 as a standard normal value on clean simulated shops.
+#: Calibrated scale of the day score per measure and weeks of history
+#: (``python -m benchmarks.bench_alerts --calibrate``): divided by it, a clean day's
+#: score is beyond ±3.09 as rarely as a standard normal value (0.2%).
 DAY_SCALE = {
     "orders": {4: 1.05, 5: 1.08, 6: 1.05, 7: 1.11, 8: 1.03},
     "revenue": {4: 1.27, 5: 1.28, 6: 1.25, 7: 1.29, 8: 1.24},
 }
-#: The slow-decline check: the last DECLINE_DAYS complete days against the weeks
-#: before them, a one-sided CUSUM with DECLINE_SLACK spreads of slack a day, alert at
-#: DECLINE_LEVEL[weeks of reference] (calibrated like DAY_SCALE).
-DECLINE_DAYS = 14
 #: Once a day is flagged for one measure, the other one, moved the same way, needs
 #: only this score to be reported with it (no more days are flagged for it: a closed
 #: test, so the clean-day rate stays the one calibrated).
 CONFIRM = 2.0
-#: One day adds at most this to the decline CUSUM: a single bad day is the day
-#: check's business, a slide is several days short.
-DECLINE_CAP = 2.5
-DECLINE_SLACK = 1.0
+#: The slow-decline check: the last DECLINE_DAYS complete days against the weeks
+#: before them, a one-sided CUSUM of each day's shortfall (at most DECLINE_CAP: a
+#: single bad day is the day check's business) less DECLINE_SLACK, alert above
+#: DECLINE_LEVEL, calibrated like DAY_SCALE (exceeded on 0.25% of clean days).
+DECLINE_DAYS, DECLINE_SLACK, DECLINE_CAP = 14, 1.0, 2.5
 DECLINE_LEVEL = {
     "orders": {4: 2.5, 5: 2.5, 6: 2.6, 7: 2.6, 8: 2.5},
     "revenue": {4: 3.7, 5: 3.8, 6: 3.4, 7: 3.9, 8: 3.6},
@@ -180,7 +177,9 @@ def unroot(g: np.ndarray | float, count: bool) -> np.ndarray:
     return np.maximum(x - 0.375, 0.0) if count else x
 
 
-def baseline(past: np.ndarray, count: bool, floor: float | np.ndarray = 1.0) -> tuple[Any, Any]:
+def baseline(
+    past: np.ndarray, count: bool, floor: float | np.ndarray = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Usual root per day of the week and one spread for all of them.
 
     ``past`` holds whole weeks of daily values, oldest first (last axis 7 × weeks;
@@ -245,7 +244,7 @@ def _money(currency: str) -> Callable[[float], str]:
 
 
 def _rarity(z: float) -> str:
-    """ "about 1 day in 4,000" for a standard normal value this far out (two-sided)."""
+    """How rarely a standard normal value is this far out (two-sided), in words."""
     p = math.erfc(abs(z) / math.sqrt(2))
     return "less than 1 day in a million" if p < 1e-6 else f"about 1 day in {round(1 / p):,}"
 
@@ -296,7 +295,7 @@ def anomaly_findings(
         usual, spread = baseline(values[:-1], m.count, floor)
         reach = bar * float(spread) * math.sqrt(1 + 1 / weeks) * DAY_SCALE[m.key][weeks]
         lo, hi = (float(unroot(usual[0] + s * reach, m.count)) for s in (-1, 1))
-        low = value < med
+        low = z < 0
         severity = "warning" if low else "info"
         if low and m.count and value == 0:
             severity = "critical"
@@ -351,7 +350,7 @@ def decline_cusum(orders: np.ndarray, revenue: np.ndarray) -> tuple[np.ndarray, 
         cols = np.arange(DECLINE_DAYS) % 7
         with np.errstate(divide="ignore", invalid="ignore"):
             short = (usual[..., cols] - root(values[..., ref:], count)) / scale
-        short = np.minimum(np.nan_to_num(short, nan=0.0, neginf=0.0), DECLINE_CAP)
+        short = np.minimum(np.nan_to_num(short, nan=0.0), DECLINE_CAP)
         s = np.zeros(short.shape[:-1])
         start = np.full(short.shape[:-1], -1)
         for i in range(DECLINE_DAYS):
@@ -403,9 +402,8 @@ def decline_findings(
                 f"{shown(seen)} vs {shown(expected)} expected ({pct:+.0f}%)",
                 f"Expected {shown(expected)} over the {_plural(len(days), 'day')} since "
                 f"{_day(since)} (each weekday's usual level over the {weeks} weeks before "
-                f"{_day(window)}); seen {shown(seen)}. No single day stands out, but together "
-                f"the shortfalls are more than noise (CUSUM {float(s):.1f}, "
-                f"alert above {level:g}): "
+                f"{_day(window)}); seen {shown(seen)}. Day by day the gap can pass for noise; "
+                f"added up it cannot (CUSUM {float(s):.1f}, alert above {level:g}): "
                 "a slow slide costs more than a bad day and rarely fixes itself.",
                 "Look for what changed around that day: a best seller out of stock or "
                 "delisted, a price change, ads paused, a drop in search ranking, a checkout "
@@ -469,6 +467,12 @@ class BusinessHours:
         end = self.end.hour + self.end.minute / 60
         return max(0.0, min(end, hour + 1) - max(start, hour))
 
+    def daily_orders(self, rates: np.ndarray) -> float:
+        """Orders in an open day's business hours at ``rates`` (the open days' average)."""
+        per_day = rates @ np.array([self.open_fraction(h) for h in range(24)])
+        open_days = [d for d in range(7) if self.weekmask[d] == "1"]
+        return float(per_day[open_days].mean()) if open_days else 0.0
+
     def expected_orders(self, rates: np.ndarray, a: datetime, b: datetime, tz: ZoneInfo) -> float:
         """Orders expected in the business hours of [a, b] at ``rates`` (weekday × clock hour,
         :func:`usual_rates`; at most the 14 days before ``b``)."""
@@ -523,7 +527,7 @@ def quiet_finding(
         return None
     rates, weeks = usual
     expected = hours.expected_orders(rates, last, now, tz)
-    daily = hours.expected_orders(rates, now - timedelta(weeks=1), now, tz) / 7
+    daily = hours.daily_orders(rates)
     chance = math.exp(-expected)
     day_hours = hours.day_hours
     if chance >= QUIET_PROBABILITY or (daily < QUIET_MIN_DAILY and quiet < day_hours):

@@ -92,6 +92,19 @@ def test_a_day_within_poisson_noise_of_a_steady_history_is_not_alerted() -> None
     assert monitoring.anomaly_findings(data, SUNDAY, threshold=3, first_day=None) == []
 
 
+def test_revenue_moving_with_unusual_orders_is_reported_on_a_lower_bar() -> None:
+    # 40 orders of 30 GBP every Sunday; revenue of 657 scores about −2.5 on its own
+    values = {SUNDAY - timedelta(weeks=w): (40.0, 1200.0) for w in range(1, 9)}
+    alone = flow({**values, SUNDAY: (40.0, 657.0)})
+    assert monitoring.anomaly_findings(alone, SUNDAY, threshold=3, first_day=None) == []
+    # with orders well below usual the same day, it is reported with them
+    both = flow({**values, SUNDAY: (15.0, 657.0)})
+    found = monitoring.anomaly_findings(both, SUNDAY, threshold=3, first_day=None)
+    assert [f.key for f in found] == ["anomaly:orders:2026-11-22", "anomaly:revenue:2026-11-22"]
+    assert "alert beyond ±3)" in found[0].detail
+    assert "alert beyond ±2 on a day orders are unusual too" in found[1].detail
+
+
 def test_a_busy_day_is_reported_as_information() -> None:
     data = sundays([40, 41, 39, 42, 40, 38, 41, 40], 90)
     found = monitoring.anomaly_findings(data, SUNDAY, threshold=3, first_day=None)

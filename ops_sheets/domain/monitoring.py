@@ -281,7 +281,7 @@ def anomaly_findings(
     ):
         other = scores[1 - j]
         bar, also = threshold, ""
-        if abs(other) >= threshold and z * other > 0:  # the day is flagged already
+        if abs(z) < threshold <= abs(other) and z * other > 0:  # the day is flagged already
             bar = min(threshold, CONFIRM)
             o = ANOMALY_MEASURES[1 - j]
             also = f" on a day {o.name.lower()} {'are' if o.count else 'is'} unusual too"
@@ -295,6 +295,8 @@ def anomaly_findings(
         usual, spread = baseline(values[:-1], m.count, floor)
         reach = bar * float(spread) * math.sqrt(1 + 1 / weeks) * DAY_SCALE[m.key][weeks]
         lo, hi = (float(unroot(usual[0] + s * reach, m.count)) for s in (-1, 1))
+        if m.count:
+            lo, hi = math.floor(lo), math.ceil(hi)
         low = z < 0
         severity = "warning" if low else "info"
         if low and m.count and value == 0:

@@ -270,6 +270,11 @@ def test_a_busy_shop_is_alerted_after_an_improbable_quiet_spell() -> None:
     # still quiet at 17:00: 7 business hours, 35 orders expected, five times improbable
     later = monitoring.quiet_finding(times, ids, last.replace(hour=17), LONDON, HOURS, 1)
     assert later is not None and later.metric == 5
+    # an order of many lines is one order: 10 lines each do not make 10 times the rate
+    lines = pd.concat([times.iloc[:-1]] * 10 + [times.iloc[-1:]], ignore_index=True)
+    line_ids = pd.concat([ids.iloc[:-1]] * 10 + [ids.iloc[-1:]], ignore_index=True)
+    one_hour = last + timedelta(hours=1)
+    assert monitoring.quiet_finding(lines, line_ids, one_hour, LONDON, HOURS, 1) is None
     # quiet_hours is the shortest spell alerted, whatever the rate
     assert monitoring.quiet_finding(times, ids, last + timedelta(hours=2), LONDON, HOURS, 3) is None
 

@@ -524,7 +524,9 @@ def quiet_finding(
     quiet = hours.hours_between(last, now, tz)
     if quiet < quiet_hours:
         return None
-    usual = usual_rates(placed, now, tz, hours)
+    # one row per order line: an order of three lines is one order
+    ids = order_ids.reindex(placed.index)
+    usual = usual_rates(placed[ids.isna() | ~ids.duplicated()], now, tz, hours)
     if usual is None:
         return None
     rates, weeks = usual

@@ -247,6 +247,24 @@ def test_an_anomalous_yesterday_is_alerted_once(settings: Settings, state: State
     assert len(outbox(settings)) == 1, later.notes
 
 
+def test_a_slow_slide_reaches_the_alert_as_a_decline(settings: Settings, state: State) -> None:
+    tabs = small_shop()
+    # 10 orders a day for ten weeks, 5 a day in the last 7 days: no single day is far
+    # enough off for the day check, but a week of them is (issue 20)
+    for back in range(1, 71):
+        day = datetime(2026, 11, 23) - timedelta(days=back)
+        tabs["Orders"] += [
+            order(f"SO-D{back}-{i}", f"{day:%Y-%m-%d} 1{i % 8}:00", "B-1", 1, 4.0,
+                  "DELIVERED", f"{day:%Y-%m-%d} 18:00", f"{day:%Y-%m-%d} 20:00")
+            for i in range(5 if back <= 7 else 10)
+        ]  # fmt: skip
+    wb = MemoryWorkbook(tabs)
+    run_job("monitor", settings, NOW, workbook=wb, state=state)
+    body = text(outbox(settings)[-1])
+    assert "[MEDIUM] Orders sliding below usual since" in body
+    assert "Orders on Sun 22 Nov" not in body  # the day check sees nothing
+
+
 def test_dry_run_describes_the_alert_and_changes_nothing(settings: Settings) -> None:
     wb = MemoryWorkbook(small_shop())
     result = run_job("monitor", settings, NOW, workbook=wb, dry_run=True)

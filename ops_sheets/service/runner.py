@@ -285,10 +285,13 @@ class JobContext:
         *,
         team_ok: bool,
         upsert: bool = False,
+        keep_existing: bool = False,
     ) -> Update:
         spec, title, headers = self._spec(tab_key)
         cells = self._cells(spec, headers, values, team_ok=team_ok)
-        return Update(title, self._key(spec, headers, key), cells, upsert=upsert)
+        return Update(
+            title, self._key(spec, headers, key), cells, upsert=upsert, keep_existing=keep_existing
+        )
 
     def set(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Write service columns of the row with this key (found again at write time)."""
@@ -320,6 +323,16 @@ class JobContext:
         service_tab = TAB_SPECS[tab_key].service_owned
         self.changes.updates.append(
             self._update(tab_key, key, values, team_ok=service_tab, upsert=True)
+        )
+
+    def add_if_missing(
+        self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
+        """Append the row with this key unless a row has it at write time, which is
+        then left exactly as it is (a back-filled past week of the Weekly summary)."""
+        service_tab = TAB_SPECS[tab_key].service_owned
+        self.changes.updates.append(
+            self._update(tab_key, key, values, team_ok=service_tab, upsert=True, keep_existing=True)
         )
 
     def append(self, tab_key: str, values: Mapping[str, Any], *, before_send: bool = False) -> None:

@@ -37,6 +37,9 @@ class Update:
     key: Mapping[str, str]
     values: Mapping[str, Cell]
     upsert: bool = False  # append the row when no row has the key
+    #: with ``upsert``: a row that has the key is left exactly as it is (a
+    #: back-filled Weekly summary week is added once, never rewritten)
+    keep_existing: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,8 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
                     Skipped(upd.tab, label, "no row has this key any more (deleted or renamed?)")
                 )
             continue
+        if upd.keep_existing:
+            continue  # only ever added: what the row holds stays
         if len(rows) > 1:
             plan.skipped.append(
                 Skipped(upd.tab, label, f"{len(rows)} rows have this key (rows {_rows(rows)})")

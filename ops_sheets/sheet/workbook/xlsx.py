@@ -76,6 +76,7 @@ from openpyxl.styles import Font
 from openpyxl.styles.numbers import is_date_format, is_datetime
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.hyperlink import Hyperlink
 
 from ops_sheets.errors import (
     SheetAccessError,
@@ -285,6 +286,8 @@ class XlsxWorkbook(Workbook):
                 )
                 if looks:
                     dress(ws, looks)
+                if tab in plan.link_columns:
+                    _write_links(ws, cells, plan.link_columns[tab], _link_locations(plan, tab))
             _draw_charts(book, changes.charts)
             self._save(pending, book.save)
             self._held = None  # the file now holds what was held, and this write
@@ -316,6 +319,8 @@ class XlsxWorkbook(Workbook):
                     formats=formats,
                     widths=widths,
                     grow_filter=tab.casefold() in self.service_tabs,
+                    link_column=plan.link_columns.get(tab, 0),
+                    links=_link_locations(plan, tab),
                 )
             )
         skipped: list[Skipped] = []
@@ -748,6 +753,40 @@ def _write_cells(
     if new_tab:
         ws.freeze_panes = "A2"
     _grow_tables(ws, snap.last_row, last_row)
+
+
+def _link_locations(plan: WritePlan, tab: str) -> dict[tuple[int, int], str]:
+    """(row, col) -> where the cell's link leads, as an xlsx hyperlink ``location``."""
+    return {
+        (row, col): f"'{link.tab.replace(chr(39), chr(39) * 2)}'!{link.a1}"
+        for (t, row, col), link in plan.links.items()
+        if t == tab
+    }
+
+
+#: a link's font, as Excel's "Hyperlink" cell style has it
+_LINK_FONT = {"color": "0563C1", "underline": "single"}
+
+
+def _write_links(
+    ws: Any, cells: Iterable[Any], column: int, locations: Mapping[tuple[int, int], str]
+) -> None:
+    """Each written cell of the link column (below the header) gets its link, or
+    loses the one it had: a real cell hyperlink to a place in this workbook."""
+    for c in cells:
+        if c.col != column or c.row <= 1:
+            continue
+        cell = ws.cell(row=c.row, column=c.col)
+        if isinstance(cell, MergedCell):
+            continue
+        location = locations.get((c.row, c.col)) if c.value is not None else None
+        if location is None:
+            cell.hyperlink = None
+            continue
+        cell.hyperlink = Hyperlink(ref=cell.coordinate, location=location, display=location)
+        cell.font = Font(
+            name=cell.font.name, size=cell.font.size, bold=cell.font.bold, **_LINK_FONT
+        )
 
 
 def _style_new_header(ws: Any, cell: Any, header_width: int, *, new_tab: bool) -> None:

@@ -71,6 +71,10 @@ class TabWrite:
     #: the tab is the service's own: its filter grows over the rows appended
     #: (a team's filter stays as the team set it)
     grow_filter: bool = False
+    #: the column whose written cells (below the header) get their link set, or
+    #: cleared (0: none), and (row, col) -> the link's location ('Stock'!D58)
+    link_column: int = 0
+    links: Mapping[tuple[int, int], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -477,6 +481,9 @@ class _Styles:
             if "numFmtId" in a and "formatCode" in a:
                 self.formats[int(a["numFmtId"])] = a["formatCode"]
         self._derived: dict[tuple[int, str | None, bool | None], int] = {}
+        self._linked: dict[int, int] = {}  # cell format -> the same as a link
+        self._link_fonts: dict[int, int] = {}  # font -> the same, blue and underlined
+        self.new_fonts: list[str] = []
 
     def _xf(self, index: int) -> str:
         every = self.xfs + self.new_xfs
@@ -518,6 +525,40 @@ class _Styles:
         self._derived[key] = new_index
         return new_index
 
+    def linked(self, index: int) -> int:
+        """A cell format like ``index`` whose font is a link's: blue and underlined
+        (the font's size and name kept)."""
+        found = self._linked.get(index)
+        if found is not None:
+            return found
+        xf = self._xf(index)
+        tag = _open_tag(xf)
+        font_id = self._link_font(int(_attrs(tag).get("fontId", "0") or 0))
+        new_tag = _set_attr(_set_attr(tag, "fontId", str(font_id)), "applyFont", "1")
+        self.new_xfs.append(new_tag + xf[len(tag) :])
+        self.changed = True
+        self._linked[index] = len(self.xfs) + len(self.new_xfs) - 1
+        return self._linked[index]
+
+    def _link_font(self, base: int) -> int:
+        if base in self._link_fonts:
+            return self._link_fonts[base]
+        block = re.search(r"<(?:\w+:)?fonts\b[^>]*>(.*?)</(?:\w+:)?fonts>", self.text, re.S)
+        if block is None:
+            raise InPlaceUnsupported("the styles part has no fonts")
+        fonts = re.findall(r"<(?:\w+:)?font\b(?:[^>]*/>|.*?</(?:\w+:)?font>)", block.group(1), re.S)
+        old = fonts[base] if 0 <= base < len(fonts) else ""
+        size = re.search(r"<(?:\w+:)?sz\s+val=\"([^\"]+)\"", old)
+        name = re.search(r"<(?:\w+:)?name\s+val=\"([^\"]+)\"", old)
+        p = self.prefix
+        self.new_fonts.append(
+            f'<{p}font><{p}u/><{p}sz val="{size.group(1) if size else "11"}"/>'
+            f'<{p}color rgb="FF0563C1"/>'
+            f'<{p}name val="{name.group(1) if name else "Calibri"}"/></{p}font>'
+        )
+        self._link_fonts[base] = len(fonts) + len(self.new_fonts) - 1
+        return self._link_fonts[base]
+
     def _format_id(self, code: str) -> int:
         for fmt_id, known in self.formats.items():
             if known == code:
@@ -554,6 +595,25 @@ class _Styles:
                     total = count + len(self.new_formats)
                     opening = _set_attr(opening, "count", str(total))
                     text = text[: m.start()] + opening + text[m.end() : end] + added + text[end:]
+        if self.new_fonts:
+            m = re.search(r"<(?:\w+:)?fonts\b[^>]*>", text)
+            assert m is not None
+            end = re.search(r"</(?:\w+:)?fonts>", text[m.end() :])
+            assert end is not None
+            close = m.end() + end.start()
+            count = len(
+                re.findall(
+                    r"<(?:\w+:)?font\b(?:[^>]*/>|.*?</(?:\w+:)?font>)", text[m.end() : close], re.S
+                )
+            )
+            opening = _set_attr(m.group(0), "count", str(count + len(self.new_fonts)))
+            text = (
+                text[: m.start()]
+                + opening
+                + text[m.end() : close]
+                + "".join(self.new_fonts)
+                + text[close:]
+            )
         if self.new_xfs:
             m = re.search(r"<(?:\w+:)?cellXfs\b[^>]*>", text)
             assert m is not None
@@ -659,6 +719,8 @@ class _Sheet:
         self.max_col = 0
         self.new_widths: dict[int, str] = {}
         self.filter_ref: tuple[str, str] | None = None
+        #: cell reference -> its link's location, or None: the cell's link removed
+        self.link_cells: dict[str, str | None] = {}
 
     @property
     def last_row(self) -> int:
@@ -690,6 +752,11 @@ class _Sheet:
             if old is not None and "<" + self.p + "f" in old:
                 self._check_formula(old)
                 self.overwrote_formula = True
+            if tab.link_column and c.col == tab.link_column and c.row > 1:
+                location = tab.links.get((c.row, c.col)) if c.value is not None else None
+                self.link_cells[f"{get_column_letter(c.col)}{c.row}"] = location
+                if location is not None:
+                    style = self.styles.linked(style)  # blue, underlined: a link
             new = self._cell_xml(c.row, c.col, c.value, style)
             if new is None:
                 row.cells.pop(c.col, None)
@@ -859,8 +926,41 @@ class _Sheet:
                 tail,
                 count=1,
             )
+        if self.link_cells:
+            tail = self._with_hyperlinks(tail)
         text = head + self.data_open + self._body() + close + tail
         return text.encode("utf-8")
+
+    def _with_hyperlinks(self, tail: str) -> str:
+        """The part after sheetData with the written cells' links set or removed: a
+        ``<hyperlinks>`` entry with a ``location`` (a place in this workbook needs no
+        relationship); the links of other cells are kept as they were."""
+        p = self.p
+        ep = re.escape(p)
+        block = re.search(rf"<{ep}hyperlinks\b[^>]*?(?:/>|>(.*?)</{ep}hyperlinks>)", tail, re.S)
+        kept: list[str] = []
+        if block is not None:
+            for m in re.finditer(
+                rf"<{ep}hyperlink\b([^>]*?)(?:/>|>.*?</{ep}hyperlink>)", block.group(1) or "", re.S
+            ):
+                if _attrs(m.group(1)).get("ref") not in self.link_cells:
+                    kept.append(m.group(0))
+            tail = tail[: block.start()] + tail[block.end() :]
+        ours = [
+            f'<{p}hyperlink ref="{ref}" location="{html.escape(loc, quote=True)}" '
+            f'display="{html.escape(loc, quote=True)}"/>'
+            for ref, loc in sorted(self.link_cells.items(), key=lambda i: _ref_order(i[0]))
+            if loc is not None
+        ]
+        if not kept and not ours:
+            return tail
+        element = f"<{p}hyperlinks>{''.join(kept + ours)}</{p}hyperlinks>"
+        # CT_Worksheet order: hyperlinks come after dataValidations, before printOptions
+        after = re.search(rf"<{ep}(?:{'|'.join(_AFTER_HYPERLINKS)})\b", tail)
+        at = after.start() if after is not None else tail.rfind(f"</{p}worksheet>")
+        if at < 0:
+            raise InPlaceUnsupported("a worksheet part that does not end")
+        return tail[:at] + element + tail[at:]
 
     def _body(self) -> str:
         pieces: list[str] = []
@@ -925,6 +1025,36 @@ class _Sheet:
         merged = sorted([*self._cols(), *new], key=lambda c: c[0])
         elements = "".join(e for _, _, e in merged)
         return head[: block.start(1)] + elements + head[block.end(1) :]
+
+
+#: the worksheet elements that follow <hyperlinks> (ECMA-376 CT_Worksheet order)
+_AFTER_HYPERLINKS = (
+    "printOptions",
+    "pageMargins",
+    "pageSetup",
+    "headerFooter",
+    "rowBreaks",
+    "colBreaks",
+    "customProperties",
+    "cellWatches",
+    "ignoredErrors",
+    "smartTags",
+    "drawing",
+    "legacyDrawing",
+    "legacyDrawingHF",
+    "drawingHF",
+    "picture",
+    "oleObjects",
+    "controls",
+    "webPublishItems",
+    "tableParts",
+    "extLst",
+)
+
+
+def _ref_order(ref: str) -> tuple[int, int]:
+    m = _CELL_REF_RE.match(ref)
+    return (int(m.group(2)), column_index_from_string(m.group(1))) if m else (0, 0)
 
 
 def _plain(value: object) -> object:

@@ -133,6 +133,28 @@ def test_on_google_without_known_sheet_ids_the_links_wait_and_cost_no_request(
     assert h.requests() == with_ids  # no metadata request to learn them
 
 
+def test_a_remembered_sheet_id_gone_stale_is_read_again_and_the_write_made_once_more(
+    tmp_path: Path, sheets_emulator: Any
+) -> None:
+    h = google_harness(tmp_path, sheets_emulator)
+    h.seed(shop())
+    init_workbook(h.settings)  # the state remembers the ids, Problems' among them
+    sid = h.extra["sheet_id"]
+    ss = sheets_emulator.spreadsheet(sid)
+    header = ss.get_values("Problems")[0]
+    ss.delete_sheet(ss.sheet("Problems").sheet_id)  # a person deletes the tab and
+    ss.add_sheet("Problems")  # makes it again: a new sheet id
+    ss.set_values("Problems", "A1", [header])
+    h.reset_requests()
+    run(h)
+    # refused for the old id, then made again with the ids of one metadata read
+    assert sheets_emulator.count("spreadsheets.batchUpdate") == 2
+    rows = problems(h)
+    at = next(i for i, r in enumerate(rows, 1) if r[0] == "Stock" and r[2] == "On hand")
+    stock_gid = ss.sheet("Stock").sheet_id
+    assert link_of(sheets_emulator, sid, f"A{at}") == f"#gid={stock_gid}&range=D2"
+
+
 def test_the_emulator_takes_a_link_as_google_does_and_refuses_other_names(
     sheets_emulator: Any,
 ) -> None:

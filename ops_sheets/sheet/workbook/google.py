@@ -660,17 +660,73 @@ class GoogleWorkbook(Workbook):
         self._metadata()
         done = super().ensure_layout(layout, header_rows, looks)
         self._metadata()
-        dropdowns, protections = self._decorate(layout)
+        dressed = self._undressed_looks(layout, header_rows or {}, looks or {})
+        dropdowns, protections = self._decorate(layout, dressed)
         # dropdowns are set again on every init (it is idempotent): say so only
         # when this init changed the layout, so a second init reports nothing new
-        return done + (dropdowns if done else []) + protections
+        headers = sum(1 for r in dressed if r.get("repeatCell", {}).get("cell", {}).get("note"))
+        found = (
+            [f"formatted {headers} service column(s) found without their look"] if headers else []
+        )
+        return done + (dropdowns if done else []) + protections + found
 
-    def _decorate(self, layout: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
-        """(dropdown lines, protection lines) of one batchUpdate of decorations."""
+    def _undressed_looks(
+        self,
+        layout: Mapping[str, Sequence[str]],
+        header_rows: Mapping[str, int],
+        looks: Mapping[str, dict[str, ColumnLook]],
+    ) -> list[dict[str, Any]]:
+        """The look requests of service columns ``init`` finds without their look
+        (an older version made them, or a person typed the header): the header
+        cell carries no service note. One request reads every header row with its
+        notes; a column with its note is left alone, so a second init adds nothing."""
+        tabs = [
+            t
+            for t in layout
+            if t in self._sheet_ids
+            and header_rows.get(t, 1) == 1
+            and any(look.service for look in looks.get(t, {}).values())
+        ]
+        if not tabs:
+            return []
+        meta = self._call(
+            self.http.fetch_sheet_metadata,
+            params={
+                "includeGridData": "true",
+                "ranges": [f"{quote_title(t)}!1:1" for t in tabs],
+                "fields": "sheets(properties(title),data(rowData(values(note,userEnteredValue))))",
+            },
+        )
+        out: list[dict[str, Any]] = []
+        for sheet in meta.get("sheets", []):
+            title = sheet.get("properties", {}).get("title")
+            if title not in tabs:
+                continue
+            data = sheet.get("data") or [{}]
+            rows = data[0].get("rowData") or [{}]
+            cells = rows[0].get("values") or []
+            wanted = {normalise_header(h): look for h, look in looks[title].items()}
+            seen: set[str] = set()
+            for col, cell in enumerate(cells):
+                value = (cell.get("userEnteredValue") or {}).get("stringValue", "")
+                norm = normalise_header(value)
+                look = wanted.get(norm)
+                if look is None or not look.service or norm in seen:
+                    continue
+                seen.add(norm)
+                if cell.get("note") != HEADER_NOTE:
+                    out += _column_look(self._sheet_ids[title], col, look)
+        return out
+
+    def _decorate(
+        self, layout: Mapping[str, Sequence[str]], looks: Sequence[dict[str, Any]] = ()
+    ) -> tuple[list[str], list[str]]:
+        """(dropdown lines, protection lines) of one batchUpdate of decorations,
+        with ``looks`` (the requests that dress columns found without their look)."""
         from ops_sheets.sheet.tables import TAB_SPECS
 
         grids = self.read(list(layout))
-        requests_: list[dict[str, Any]] = []
+        requests_: list[dict[str, Any]] = list(looks)
         dropdowns: list[str] = []
         done: list[str] = []
         specs = {s.title: s for s in TAB_SPECS.values()}

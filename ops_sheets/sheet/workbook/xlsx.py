@@ -309,7 +309,10 @@ class XlsxWorkbook(Workbook):
             header_width = max(
                 (i for i, h in enumerate(snap.header, 1) if h not in (None, "")), default=0
             )
-            formats, widths = _column_looks(snap.header, cells, changes.looks.get(tab, {}))
+            looks = changes.looks.get(tab, {})
+            formats, widths = _column_looks(snap.header, cells, looks)
+            # a service header found without the service's fill gets it, as a new one
+            dressed = _service_columns(snap.header, cells, looks) if snap.header_row == 1 else ()
             tabs.append(
                 TabWrite(
                     package.title_of(tab) or tab,
@@ -321,6 +324,7 @@ class XlsxWorkbook(Workbook):
                     grow_filter=tab.casefold() in self.service_tabs,
                     link_column=plan.link_columns.get(tab, 0),
                     links=_link_locations(plan, tab),
+                    service_columns=dressed,
                 )
             )
         skipped: list[Skipped] = []
@@ -826,6 +830,19 @@ def _column_looks(
         if look.service and look.width:
             widths[col] = look.width
     return formats, widths
+
+
+def _service_columns(
+    header: Sequence[Cell], cells: Sequence[Any], looks: Mapping[str, ColumnLook]
+) -> tuple[int, ...]:
+    """The columns of the service's own headers, in the header as it is after this write."""
+    if not looks:
+        return ()
+    row = list(header) + [None] * max(0, max((c.col for c in cells), default=0))
+    for c in cells:
+        if c.row == 1:
+            row[c.col - 1] = c.value
+    return tuple(col for col, (_, look) in columns_of(row, looks).items() if look.service)
 
 
 def _dimension_covering(ws: Any, col: int) -> Any:

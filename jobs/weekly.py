@@ -32,6 +32,7 @@ from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.mail import OutgoingEmail, charts
 from ops_sheets.mail.templates import _money as money  # the templates' own |money format
 from ops_sheets.service.runner import JobContext
+from ops_sheets.sheet.looks import looks_for
 from ops_sheets.sheet.tables import TEAM_TABS, WEEKLY_SUMMARY
 from ops_sheets.sheet.workbook.base import ChartSpec
 
@@ -210,6 +211,7 @@ def _native_charts(ctx: JobContext, backfilled: int = 0) -> None:
     # the header, the back-filled weeks and this run's new week, a blank row
     top = len(table.all_rows) + backfilled + 4
     column = "A"
+    beside = _column_after(table, CHART_WIDTH_CHARS)
     ctx.chart(
         ChartSpec(
             table.title,
@@ -231,11 +233,37 @@ def _native_charts(ctx: JobContext, backfilled: int = 0) -> None:
             "line",
             table.header("week"),
             (table.header("shipped_on_time_pct"),),
-            anchor=f"K{top}",
+            anchor=f"{beside}{top}",
             last_rows=CHART_WEEKS,
             y_title="%",
         )
     )
+
+
+#: a chart's width (15 cm) in column-width characters, and a little room after it
+CHART_WIDTH_CHARS = 84.0
+
+
+def _column_after(table: Any, width: float) -> str:
+    """The letter of the first column that starts at least ``width`` characters from
+    the left edge, by the widths the service gives this tab's columns: the second
+    chart then sits just right of the first, whatever the columns are."""
+    headers = [table.header(c.key) for c in WEEKLY_SUMMARY.columns]
+    looks = looks_for(
+        WEEKLY_SUMMARY, dict(zip([c.key for c in WEEKLY_SUMMARY.columns], headers, strict=True)), ""
+    )
+    edge, n = 0.0, 0
+    for header in headers:
+        if edge >= width:
+            break
+        edge += looks[header].width or 8.43
+        n += 1
+    letters = ""
+    n += 1  # 1-based: the column after the last one counted
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
 
 
 # ---------------------------------------------------------------- the email

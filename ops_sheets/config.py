@@ -406,6 +406,63 @@ class WeeklySettings(JobSettings):
     )
 
 
+# ---------------------------------------------------------------- issue 19: listings, content
+
+
+def _networks(values: list[str]) -> None:
+    import ipaddress
+
+    for text in values:
+        try:
+            ipaddress.ip_network(str(text).strip(), strict=False)
+        except ValueError:
+            raise ValueError(
+                f'"{text}" is not a network; valid: an address or CIDR block such as '
+                '"127.0.0.1/32" or "10.20.0.0/16"'
+            ) from None
+
+
+@dataclass(frozen=True)
+class ListingsSettings(JobSettings):
+    schedule: str = _setting("every day at 06:00", "when `serve` runs the job")
+    requests_per_minute_per_host: float = _setting(
+        30.0, "at most this many page requests to one site a minute", within=Range(0.1, 600)
+    )
+    #: the shop's own staging server may sit on the private network
+    allow_networks: list[str] = _setting(
+        [],
+        'private addresses pages may be fetched from, e.g. ["10.20.0.0/16"]; '
+        "loopback, private and link-local addresses are refused otherwise",
+        valid=_networks,
+    )
+    timeout_seconds: float = _setting(
+        10.0, "longest wait for one page", within=Range(0, 120, low_open=True)
+    )
+    max_page_mb: float = _setting(
+        5.0, "a page larger than this is not read", within=Range(0, 100, low_open=True)
+    )
+    run_minutes: float = _setting(
+        10.0,
+        "the checks of one run stop after this long; the rest wait for the next run",
+        within=Range(0, 1440, low_open=True),
+    )
+    retries: int = _setting(
+        2, "more tries after a server error or failed connection", within=Range(0, 5)
+    )
+    user_agent: str = _setting(
+        "ops-sheets/0.1 (product page check for the shop's operations team)",
+        "the User-Agent header page requests carry (and robots.txt is read for)",
+    )
+
+
+@dataclass(frozen=True)
+class ContentSettings(JobSettings):
+    schedule: str = _setting("every day at 08:00", "when `serve` runs the job")
+    remind_days_before: int = _setting(
+        2, "days before a post's date its Owner is reminded (0 = never)", within=Range(0, 60)
+    )
+
+
 @dataclass(frozen=True)
 class JobsSettings:
     check: CheckSettings = field(default_factory=CheckSettings)
@@ -414,6 +471,8 @@ class JobsSettings:
     returns: ReturnsSettings = field(default_factory=ReturnsSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     weekly: WeeklySettings = field(default_factory=WeeklySettings)
+    listings: ListingsSettings = field(default_factory=ListingsSettings)
+    content: ContentSettings = field(default_factory=ContentSettings)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB_NAMES = ("check", "stock", "orders", "returns", "monitor", "weekly")
+JOB_NAMES += ("listings", "content")  # issue 19
 
 
 def to_cell(value: Any) -> Cell:
@@ -776,6 +777,7 @@ def _keep_off_missing_tabs(ctx: JobContext) -> None:
 #: Google for a missing tab costs a failed read and a metadata request, so one
 #: found missing is looked for again once a day, not on every run.
 OPTIONAL_TABS = ("kits",)
+OPTIONAL_TABS += ("content_plan",)  # issue 19: a shop may have no content plan
 #: when an optional tab was last found missing: ISO time, by workbook and title
 MISSING_TAB = "sheet.missing_tab"
 MISSING_TAB_HOURS = 24

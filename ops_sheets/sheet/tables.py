@@ -390,6 +390,53 @@ TAB_SPECS: dict[str, TabSpec] = {
 TEAM_TABS = ("stock", "suppliers", "purchase_orders", "orders", "returns", "forwarders")
 
 
+# ---------------------------------------------------------------- issue 19: listings, content
+
+CONTENT_STATUSES = ("IDEA", "DRAFT", "READY", "SCHEDULED", "PUBLISHED", "SKIPPED")
+
+#: The content plan (wave 2): one row per planned post, key Date + Channel + Title.
+#: Not a required tab: a shop without one has no content plan.
+CONTENT_PLAN = TabSpec(
+    "content_plan",
+    "Content plan",
+    (
+        _team("date", "Date", "date", required=True, keep_text=True),
+        _team("channel", "Channel", "key", required=True),
+        _team("title", "Title", "key", required=True),
+        _team("owner", "Owner", "email"),
+        _team("status", "Status", "enum", choices=CONTENT_STATUSES),
+        _team("link", "Link"),
+        # optional: when it went out; blank = the day the service first saw PUBLISHED
+        _team("published_at", "Published at", "date", optional=True),
+        _service("ops_status", "Ops status"),
+    ),
+    key_columns=("date", "channel", "title"),
+)
+
+#: Listings (wave 2): one row per product page checked, rewritten by `listings`.
+LISTINGS = TabSpec(
+    "listings",
+    "Listings",
+    (
+        _service("sku", "SKU"),
+        _service("url", "URL"),
+        _service("checked_at", "Checked at", "datetime"),
+        _service("http_status", "HTTP status", "int"),
+        _service("page_price", "Page price", "number"),
+        _service("sheet_price", "Sheet price", "number"),
+        _service("page_availability", "Page availability"),
+        _service("available", "Available", "number"),
+        _service("result", "Result"),
+        _service("details", "Details"),
+    ),
+    key_columns=("sku",),
+    service_owned=True,
+)
+
+TAB_SPECS[CONTENT_PLAN.key] = CONTENT_PLAN
+TAB_SPECS[LISTINGS.key] = LISTINGS
+
+
 # ---------------------------------------------------------------- problems
 
 

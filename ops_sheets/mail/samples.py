@@ -258,6 +258,17 @@ def sample_context(kind: str) -> dict[str, Any]:
             ],
         },
     }
+    contexts["content_reminder"] = {  # issue 19
+        "shop_name": _SHOP,
+        "title": 'Gift guide: "Under £20" & stocking fillers',
+        "channel": "Instagram",
+        "date": date(2026, 11, 25),
+        "days_left": 2,
+        "status": "DRAFT",
+        "link": "https://docs.example/gift-guide",
+        "owner": "sam@harbourandpine.example",
+        "remind_days_before": 2,
+    }
     if kind not in contexts:
         raise KeyError(f"no sample for kind {kind!r}; kinds: {', '.join(KINDS)}")
     return contexts[kind]

@@ -46,6 +46,7 @@ KINDS: tuple[str, ...] = (
     "manager_alert",
     "weekly_summary",
 )
+KINDS += ("content_reminder",)  # issue 19
 PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
 
 _CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}

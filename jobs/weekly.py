@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 from ops_sheets.jobs.monitor import gather
 
-from ops_sheets.domain import allocation, kpis
+from ops_sheets.domain import allocation, content, kpis, listings
 from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.mail import OutgoingEmail, charts
 from ops_sheets.mail.templates import _money as money  # the templates' own |money format
@@ -36,6 +36,7 @@ from ops_sheets.sheet.tables import TEAM_TABS, WEEKLY_SUMMARY
 from ops_sheets.sheet.workbook.base import ChartSpec
 
 READS = ("daily_kpis", "weekly_summary", "kits")
+READS += ("content_plan",)  # issue 19: the email's content plan section
 #: The team tabs behind each Weekly summary measure: the Daily KPIs' own, except
 #: the levels, which are averages of what monitor wrote on the Daily KPIs tab.
 ROW_INPUTS: dict[str, tuple[str, ...]] = {
@@ -222,6 +223,7 @@ def _context(
         "backorders": _backorders(ctx, facts),
         "return_reasons": kpis.return_reasons(ctx.tables["returns"].frame, monday, ctx.tz),
         "health": _health(ctx),
+        **_store_health(ctx, monday, sunday),  # issue 19
         "charts": [
             {
                 "cid": "orders-revenue",
@@ -328,3 +330,26 @@ def _show(value: Any, how: str, currency: str = "") -> str:
     if how == "level":
         return f"{value:,.1f}".removesuffix(".0")
     return f"{value:,.0f}"
+
+
+# ---------------------------------------------------------------- issue 19
+
+
+def _store_health(ctx: JobContext, monday: date, sunday: date) -> dict[str, Any]:
+    """The product pages (the last ``listings`` run) and the week's content plan;
+    a section whose data is not there (no run yet, no Content plan tab) is left out."""
+    out: dict[str, Any] = {}
+    if ctx.state is not None:
+        latest = ctx.state.get(listings.SUMMARY_NAMESPACE, "latest")
+        if latest and latest.get("pages"):
+            out["listings"] = latest
+    table = ctx.tables.get("content_plan")
+    if table is not None and table.available:
+        memory = ctx.state.items(content.POSTS_NAMESPACE) if ctx.state is not None else {}
+        today = ctx.now.astimezone(ctx.tz).date()
+        summary = content.week_summary(
+            content.read_posts(table.frame), monday, sunday, today, memory
+        )
+        if summary["planned"]:
+            out["content_plan"] = summary
+    return out

@@ -82,6 +82,7 @@ def run(ctx: JobContext) -> None:
             row = check_page(item, visit, ctx.now, ctx.settings.currency)
             rows[item.sku + "\0" + item.url] = row
         requests = len(fetcher.requests)
+        peak = fetcher.peak_per_minute()
     ordered = [rows[i.sku + "\0" + i.url] for i in items]  # sheet order on the tab
     _write(ctx, ordered)
     findings = listing_findings(ordered)
@@ -102,6 +103,7 @@ def run(ctx: JobContext) -> None:
             "listing_problems": len(ordered) - summary.ok,
             "listing_requests": requests,
             "listing_unchanged": unchanged,
+            "listing_peak_requests_per_minute_per_host": peak,
         }
     )
 

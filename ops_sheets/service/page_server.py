@@ -41,6 +41,9 @@ class PageServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body in one segment: no 40 ms Nagle / delayed-ACK stall per page
+            disable_nagle_algorithm = True
+            wbufsize = 64 * 1024
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]

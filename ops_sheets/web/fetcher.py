@@ -150,6 +150,21 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def peak_per_minute(self) -> int:
+        """The most requests any one host got within 60 s (on this fetcher's clock)."""
+        peak = 0
+        by_host: dict[str, list[float]] = {}
+        for host, t in self.requests:
+            by_host.setdefault(host, []).append(t)
+        for starts in by_host.values():
+            starts.sort()
+            first = 0
+            for i, t in enumerate(starts):
+                while starts[first] <= t - 60.0:
+                    first += 1
+                peak = max(peak, i - first + 1)
+        return peak
+
     @property
     def out_of_time(self) -> bool:
         return self.clock.monotonic() >= self.deadline

@@ -29,13 +29,25 @@ _SCHEMA = re.compile(r"^https?://schema\.org/")
 
 def products(html: str, url: str) -> list[PageProduct]:
     """Every product/offer the page describes, JSON-LD first; [] when none (or the
-    page cannot be parsed at all)."""
+    page cannot be parsed at all).
+
+    RDFa is read only when JSON-LD and microdata give no product and the page has
+    RDFa markup at all: its parser (rdflib) costs ~100 times the other two, and
+    the platforms' themes give JSON-LD.
+    """
+    out = _extract(html, url, ["json-ld", "microdata"])
+    if not out and ("typeof=" in html or "vocab=" in html):
+        out = _extract(html, url, ["rdfa"])
+    return out
+
+
+def _extract(html: str, url: str, syntaxes: list[str]) -> list[PageProduct]:
     try:
-        data = extruct.extract(html, base_url=url, syntaxes=SYNTAXES, uniform=True, errors="ignore")
+        data = extruct.extract(html, base_url=url, syntaxes=syntaxes, uniform=True, errors="ignore")
     except Exception:  # extruct raises whatever its parsers raise on broken markup
         return []
     out: list[PageProduct] = []
-    for syntax in SYNTAXES:
+    for syntax in syntaxes:
         items = data.get(syntax) or []
         if syntax == "rdfa":
             items = _compact_rdfa(items)

@@ -14,6 +14,7 @@ published before stay.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from ops_sheets.domain.content import (
@@ -64,11 +65,12 @@ def run(ctx: JobContext) -> None:
 
     counts: dict[str, int] = {}
     for r in plan.rows:
-        word = r.ops_status.split(" ")[0] if not r.ops_status.startswith("PUBLISHED ") else "LATE"
+        # "OVERDUE 3 DAYS" → "overdue", "PUBLISHED 2 DAYS LATE" → "published late"
+        word = re.sub(r" \d+ DAYS", "", r.ops_status).lower()
         counts[word] = counts.get(word, 0) + 1
     ctx.note(
         f"{len(plan.rows)} planned post(s): "
-        + ", ".join(f"{n} {w.lower()}" for w, n in sorted(counts.items()))
+        + ", ".join(f"{n} {w}" for w, n in sorted(counts.items()))
         + (f"; reminders queued: {len(sent)}" if sent else "")
     )
     ctx.counts.update(

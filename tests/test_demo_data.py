@@ -86,10 +86,10 @@ def _values_digest(path: Path) -> str:
 
 def test_tabs_headers_and_formats(demo: tuple[Path, DemoFacts]) -> None:
     wb = openpyxl.load_workbook(demo[0])
-    assert wb.sheetnames == [*(TAB_SPECS[k].title for k in TEAM_TABS), "Kits"]
+    assert wb.sheetnames == [*(TAB_SPECS[k].title for k in TEAM_TABS), "Kits", "Content plan"]
     # wave 2's optional columns only where the demo fills them
-    used = {"purchase_orders": ["Qty received"]}
-    for key in (*TEAM_TABS, "kits"):
+    used = {"purchase_orders": ["Qty received"], "stock": ["URL"]}
+    for key in (*TEAM_TABS, "kits", "content_plan"):
         spec = TAB_SPECS[key]
         ws = wb[spec.title]
         team = [c.header for c in spec.columns if c.owner == "team" and not c.optional]

@@ -1061,12 +1061,18 @@ def parse_now(text: str | None, tz: ZoneInfo) -> datetime:
     return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
 
 
+#: jobs that report what the others found (`run all` runs them after the rest)
+REPORTING_JOBS = ("monitor", "weekly")
+
+
 def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
     present = available_jobs(settings)
     out: list[str] = []
     for name in names:
         if name == "all":
-            out += [j for j in present if settings.job(j).enabled]
+            enabled = [j for j in present if settings.job(j).enabled]
+            # issue 19: the reporting jobs last, so they see what every other job found
+            out += sorted(enabled, key=lambda j: j in REPORTING_JOBS)
         elif name in present:
             out.append(name)
         else:

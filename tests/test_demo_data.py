@@ -88,7 +88,7 @@ def test_tabs_headers_and_formats(demo: tuple[Path, DemoFacts]) -> None:
     wb = openpyxl.load_workbook(demo[0])
     assert wb.sheetnames == [*(TAB_SPECS[k].title for k in TEAM_TABS), "Kits", "Content plan"]
     # wave 2's optional columns only where the demo fills them
-    used = {"purchase_orders": ["Qty received"], "stock": ["URL"]}
+    used = {"purchase_orders": ["Qty received"]}
     for key in (*TEAM_TABS, "kits", "content_plan"):
         spec = TAB_SPECS[key]
         ws = wb[spec.title]

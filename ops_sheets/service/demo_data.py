@@ -1145,7 +1145,8 @@ def build_demo_workbook(
         {"sku": KIT_SKU, "product": "Baker's Gift Box", "on_hand": 0, "pack_size": 1,
          "unit_cost": round(cost, 2), "price": 24.99, "active": "yes"},
     )  # fmt: skip
-    listing = _listing_pages(stock, shop_url or DEMO_SHOP_URL)  # issue 19
+    # issue 19: product pages only when the demo serves them (no URL the run cannot reach)
+    listing = _listing_pages(stock, shop_url) if shop_url else _Listing({}, (), "", "")
     order_rows = _order_rows(orders)
     returns, blank_return_rows, outside_window_row = _returns(order_rows, by_sku, rng, local_now)
     purchase_orders, open_pos, overdue_po = _purchase_orders(products, daily, rng, local_now)
@@ -1358,8 +1359,6 @@ def write_demo_config(directory: Path) -> Path:
 
 # ---------------------------------------------------------------- issue 19: pages, content plan
 
-#: where the demo's product pages are when no page server is given (not fetched then)
-DEMO_SHOP_URL = f"https://www.{SHOP_DOMAIN}"
 #: the out-of-stock SKU whose page still says InStock
 SHOWN_IN_STOCK_SKU = OUT_OF_STOCK_SKUS[0]
 LISTED_ORDINARY = 4  # well-stocked SKUs with a page; the second shows a wrong price

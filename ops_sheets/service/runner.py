@@ -423,6 +423,8 @@ def available_jobs(settings: Settings | None = None) -> list[str]:
     names = list(JOB_NAMES)
     bundled = Path(importlib.import_module("ops_sheets.jobs").__file__ or ".").parent
     present = [n for n in names if (bundled / f"{n}.py").is_file()]
+    # issue 19: the reporting jobs last, so they see what every other job found
+    present.sort(key=lambda j: j in REPORTING_JOBS)
     if settings is not None:
         user_dir = settings.resolve(settings.jobs_dir)
         if user_dir.is_dir():

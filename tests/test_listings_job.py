@@ -340,3 +340,37 @@ def test_an_unreadable_stock_tab_fetches_nothing_and_keeps_the_findings(
     assert sum(server.hits.values()) == hits
     assert before == after and before
     assert any("Listings: not updated" in n for n in result.notes)
+
+
+def test_https_pages_are_fetched_from_the_checked_address_with_the_name_verified(
+    clock: SkippingClock,
+) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("shop.test")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    resolved: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        resolved.append(host)
+        return ["127.0.0.1"]
+
+    guard = AddressGuard(parse_networks(["127.0.0.1/32"]), resolver)
+    pages = {"/robots.txt": Page(404), "/bowl": page("microdata.html")}
+    with PageServer(pages, tls=server_tls) as s:
+        with Fetcher(FetchPolicy(), guard, clock, verify=client_tls) as fetcher:
+            ok = fetcher.fetch(f"https://shop.test:{s.port}/bowl")
+        other = AddressGuard(parse_networks(["127.0.0.1/32"]), lambda h, p: ["127.0.0.1"])
+        with Fetcher(FetchPolicy(retries=0), other, clock, verify=client_tls) as fetcher:
+            wrong_name = fetcher.fetch(f"https://other.test:{s.port}/bowl")
+    assert (ok.status, ok.error) == (200, "")
+    assert b"Serving Bowl" in ok.body
+    assert resolved == ["shop.test", "shop.test"]  # robots.txt and the page, each checked
+    # the certificate is checked against the name, not the address connected to
+    assert wrong_name.status is None and "CERTIFICATE_VERIFY_FAILED" in wrong_name.message

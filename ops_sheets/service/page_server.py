@@ -8,6 +8,7 @@ redirect loop, a 20 MB body, errors. Every request is counted per path.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ class Page:
 
 
 class PageServer:
-    def __init__(self, pages: Mapping[str, Page]) -> None:
+    def __init__(self, pages: Mapping[str, Page], tls: ssl.SSLContext | None = None) -> None:
         self.pages = dict(pages)
         self.hits: Counter[str] = Counter()
         #: (path, monotonic time) of every request, in arrival order
@@ -88,6 +89,10 @@ class PageServer:
                 pass  # quiet
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:  # HTTPS (tests: a certificate for a name, served on 127.0.0.1)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -96,7 +101,7 @@ class PageServer:
         return int(self._server.server_address[1])
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def start(self) -> PageServer:
         self._thread.start()

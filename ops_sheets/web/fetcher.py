@@ -26,6 +26,7 @@ the deadline without sleeping for real.
 
 from __future__ import annotations
 
+import ssl
 import time
 import urllib.robotparser
 from collections.abc import Callable
@@ -123,6 +124,7 @@ class Fetcher:
         clock: Clock | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.policy = policy
         self.guard = guard
@@ -138,6 +140,7 @@ class Fetcher:
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment: we connect to what we checked
             transport=transport,
+            verify=verify,  # the system's CAs; tests pass their own
             headers={"User-Agent": policy.user_agent},
         )
 

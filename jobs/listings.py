@@ -64,6 +64,11 @@ def run(ctx: JobContext) -> None:
         return
     items = listed_skus(ctx.tables["stock"].frame)
     pages: dict[str, Any] = ctx.state.items(PAGES_NAMESPACE) if ctx.state is not None else {}
+    if not items and not pages:
+        # a shop that lists no URL gets no Listings tab (one that had URLs gets it emptied)
+        ctx.note("no active Stock row has a URL: no product page to check")
+        publish(ctx.state, "listings", [], ctx.now)
+        return
     # the pages waited longest first: a run cut short by its time limit rotates
     order = sorted(items, key=lambda i: (pages.get(i.url) or {}).get("checked_at") or "")
     guard = AddressGuard(parse_networks(ctx.settings.jobs.listings.allow_networks))

@@ -374,3 +374,11 @@ def test_https_pages_are_fetched_from_the_checked_address_with_the_name_verified
     assert resolved == ["shop.test", "shop.test"]  # robots.txt and the page, each checked
     # the certificate is checked against the name, not the address connected to
     assert wrong_name.status is None and "CERTIFICATE_VERIFY_FAILED" in wrong_name.message
+
+
+def test_a_shop_without_urls_gets_no_listings_tab(tmp_path: Path, clock: SkippingClock) -> None:
+    wb = MemoryWorkbook({"Stock": [["SKU", "On hand"], ["A-1", 3]]})
+    with closing(State(tmp_path / "state.db")) as state:
+        result = run(make_settings(tmp_path), wb, state)
+    assert "Listings" not in wb.tab_titles()
+    assert any("no product page to check" in n for n in result.notes)

@@ -52,6 +52,7 @@ from ops_sheets.service.status import collect_status, format_status, print_statu
 from ops_sheets.store.state import JobRun, State
 
 ALL_JOBS = ("check", "stock", "orders", "returns", "monitor", "weekly")
+ALL_JOBS += ("listings", "content")  # issue 19: scheduled by default too
 
 HELPER = '''
 """serve's run target in tests: the real runner on an in-memory copy of an empty shop."""

@@ -79,13 +79,24 @@ from ops_sheets.sheet.workbook.base import (
 from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 if TYPE_CHECKING:
+    from ops_sheets.domain.today import Todo
     from ops_sheets.mail.postman import DeliveryReport, OutgoingEmail
     from ops_sheets.service.shared_read import SharedRead
     from ops_sheets.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES = ("check", "stock", "orders", "returns", "monitor", "weekly")
+JOB_NAMES = (
+    "check",
+    "stock",
+    "orders",
+    "returns",
+    "monitor",
+    "weekly",
+    # issue 18
+    "customers",
+    "complaints",
+)
 
 
 def to_cell(value: Any) -> Cell:
@@ -157,6 +168,9 @@ class JobContext:
     _columns: dict[tuple[str, str], tuple[Column, str]] = field(
         default_factory=dict, init=False, repr=False
     )
+    #: to-dos the job works out itself (complaints due today), by source name: each
+    #: replaces its set on the Today tab; a source not given keeps its last set
+    todos: dict[str, list[Todo]] = field(default_factory=dict)
 
     # -------------------------------------------------------------- reading
 

@@ -594,12 +594,15 @@ def acknowledgement_key(complaint_id: str) -> str:
 
 
 def ack_due(r: ComplaintRow, now: datetime) -> bool:
-    """A new complaint not answered yet, received recently, with an address."""
+    """A complaint not answered yet, with an address, whose response deadline is
+    still ahead: the acknowledgement promises a reply by it, so one that has passed
+    gets no automatic promise (it is escalated to the manager instead)."""
     return (
         r.open
         and r.first_response_at is None
         and r.received_at is not None
-        and r.received_at <= now
+        and r.respond_by is not None
+        and r.received_at <= now < r.respond_by
         and now - r.received_at <= timedelta(days=ACK_WITHIN_DAYS)
         and bool(r.email)
     )

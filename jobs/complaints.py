@@ -44,8 +44,10 @@ from ops_sheets.mail.postman import OutgoingEmail
 from ops_sheets.service.runner import JobContext
 
 KIND = "complaint_acknowledgement"
-#: not a required tab: read on request
+#: not a required tab: read on request, and looked for on every run of this job
+#: (other jobs look for a missing one once a day, see runner.OPTIONAL_TABS)
 READS = ("complaints",)
+ALWAYS_READS = ("complaints",)
 
 
 def run(ctx: JobContext) -> None:

@@ -415,9 +415,7 @@ class WeeklySettings(JobSettings):
 class CustomersSettings(JobSettings):
     """Customer mail about orders (issue 18); the rules are in domain/customers.py."""
 
-    schedule: str = _setting(
-        "every 30 minutes from 08:00 to 20:00", "when `serve` runs the job"
-    )
+    schedule: str = _setting("every 30 minutes from 08:00 to 20:00", "when `serve` runs the job")
     shipping_confirmation: bool = _setting(True, "email the customer when lines ship")
     order_delayed: bool = _setting(True, "email the customer when an order is late or backordered")
     review_request_days: int = _setting(

@@ -156,3 +156,33 @@ def test_without_a_complaints_tab_the_job_says_so_and_writes_nothing(tmp_path: A
         not in __import__("openpyxl").load_workbook(tmp_path / "workbook.xlsx").sheetnames
     )
     assert ORDERS_HEADER  # the shop is the customers tests' shop
+
+
+def test_daily_kpis_weekly_row_and_email_show_complaints_and_customer_emails(
+    env: tuple[Harness, SmtpServer, Settings],
+) -> None:
+    harness, server, settings = env
+    run_job("complaints", settings, MON)
+    run_job("monitor", settings, MON)
+    header, *rows = harness.values("Daily KPIs")
+    today = dict(zip(header, rows[-1], strict=False))
+    assert today["Complaints opened"] == 2  # r1 and r4 came in on Monday morning
+    assert today["Complaint acknowledgements sent"] == 1
+    assert today["Shipping confirmations sent"] == 0
+    assert today["Emails sent"] >= 1  # the existing columns are still there
+
+    run_job("weekly", settings, MON)
+    header, *rows = harness.values("Weekly summary")
+    week = dict(zip(header, rows[-1], strict=False))
+    assert week["Week"] == "2026-W47"
+    assert week["Complaints opened"] == 2  # r3 (Mon 16) and r2 (Thu 19)
+    assert week["Median hours to first response"] == 1  # r3 answered in an hour
+    assert week["Answered within SLA %"] == 50  # r2 is past its deadline unanswered
+    assert "Complaints opened change" in header
+    mail = [m for m in server.handler.parsed() if str(m["X-Ops-Key"]).startswith("weekly")]
+    body = next(
+        p.get_payload(decode=True).decode()
+        for p in mail[0].walk()
+        if p.get_content_type() == "text/plain"
+    )
+    assert "Complaints opened" in body and "Complaints answered within SLA" in body

@@ -632,6 +632,8 @@ def _run(
     keys = tabs_to_read(job)
     titles = titles_to_read(job, settings, dry_run=dry_run)
     looked_for = _optional_tabs_to_look_for(titles, settings, state, wb, now)
+    for key in getattr(job, "ALWAYS_READS", ()):  # a job's own optional tab
+        looked_for.pop(layout_for(TAB_SPECS[key], settings).title, None)
     titles = [t for t in titles if t not in looked_for or looked_for[t]]
     grids = shared.read(titles) if shared is not None else wb.read(titles)
     _remember_optional_tabs(looked_for, grids, state, wb, now)
@@ -789,7 +791,12 @@ def _keep_off_missing_tabs(ctx: JobContext) -> None:
 #: Tabs a shop may well not have (a shop without kits has no Kits tab). Asking
 #: Google for a missing tab costs a failed read and a metadata request, so one
 #: found missing is looked for again once a day, not on every run.
-OPTIONAL_TABS = ("kits",)
+OPTIONAL_TABS = (
+    "kits",
+    # issue 18: read by customers, monitor and weekly; the complaints job, whose
+    # tab it is, looks for it on every run (its ALWAYS_READS)
+    "complaints",
+)
 #: when an optional tab was last found missing: ISO time, by workbook and title
 MISSING_TAB = "sheet.missing_tab"
 MISSING_TAB_HOURS = 24

@@ -322,6 +322,14 @@ KPI_COLUMNS = (
     "Open problems",
     "Emails sent",
     "Emails awaiting review",
+    # issue 18: customers and complaints (ops_sheets.domain.customer_kpis)
+    "Complaints opened",
+    "Median hours to first response",
+    "Answered within SLA %",
+    "Shipping confirmations sent",
+    "Delay notices sent",
+    "Review requests sent",
+    "Complaint acknowledgements sent",
 )
 
 

@@ -422,8 +422,9 @@ class CustomersSettings(JobSettings):
         0, "days after delivery to ask for a review; 0 = never", within=Range(0, 365)
     )
     recent_days: int = _setting(
-        7,
-        "only shipments and deliveries this recent are mailed (no mail about old history)",
+        3,
+        "only shipments (and review requests fallen due) this recent are mailed, so "
+        "turning the job on does not mail old history",
         within=Range(1, 365),
     )
     review_url: str = _setting(

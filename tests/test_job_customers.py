@@ -332,3 +332,70 @@ def test_review_requests_are_off_by_default(xlsx_shop: Shop) -> None:
     s.seed(shop([line("SO-8", "A-1", "DELIVERED", date=at(16), shipped=at(17), delivered=at(19))]))
     s.run()
     assert s.mail() == []
+
+
+# ---------------------------------------------------------------- honest dates
+
+
+def outbox_keys(settings: Settings) -> list[str]:
+    folder = settings.resolve(settings.mail.outbox_dir)
+    return sorted(p.stem for p in folder.glob("*.eml")) if folder.is_dir() else []
+
+
+def test_an_overdue_po_gives_no_date_and_a_known_date_later_is_a_second_notice(
+    tmp_path: Any,
+) -> None:
+    harness = xlsx_harness(tmp_path)
+    tabs = shop([line("SO-4", "C-3", qty=2, date=at(20))])
+    tabs["Purchase orders"][1][4] = datetime(2026, 11, 20)  # expected Friday: overdue now
+    harness.seed(tabs)
+    run_job("customers", harness.settings, MON)
+    assert outbox_keys(harness.settings) == ["delayed_SO-4_backorder_unknown"]
+    text = (tmp_path / "outbox" / "delayed_SO-4_backorder_unknown.eml").read_text()
+    assert "do not have a firm date yet" in text
+
+    # the supplier confirms a new date: the customer hears it, once
+    book = openpyxl.load_workbook(tmp_path / "workbook.xlsx")
+    book["Purchase orders"]["E2"] = datetime(2026, 12, 1)
+    book.save(tmp_path / "workbook.xlsx")
+    run_job("customers", harness.settings, MON + timedelta(hours=1))
+    run_job("customers", harness.settings, MON + timedelta(hours=2))
+    assert outbox_keys(harness.settings) == [
+        "delayed_SO-4_backorder_2026-12-02",
+        "delayed_SO-4_backorder_unknown",
+    ]
+
+
+def test_a_date_that_holds_or_improves_sends_nothing_more(tmp_path: Any) -> None:
+    harness = xlsx_harness(tmp_path)
+    harness.seed(shop([line("SO-4", "C-3", qty=2, date=at(20))]))  # PO expected Fri 27
+    run_job("customers", harness.settings, MON)
+    book = openpyxl.load_workbook(tmp_path / "workbook.xlsx")
+    book["Purchase orders"]["E2"] = datetime(2026, 11, 25)  # arrives sooner
+    book.save(tmp_path / "workbook.xlsx")
+    run_job("customers", harness.settings, MON + timedelta(hours=1))
+    assert outbox_keys(harness.settings) == ["delayed_SO-4_backorder_2026-11-30"]
+
+
+def test_no_shipping_confirmation_for_a_parcel_already_delivered_or_old(tmp_path: Any) -> None:
+    harness = xlsx_harness(tmp_path)
+    harness.seed(
+        shop(
+            [
+                line(
+                    "SO-1",
+                    "A-1",
+                    "DELIVERED",
+                    tracking="T1",
+                    shipped=at(22),
+                    delivered=at(23, "08:00"),
+                ),
+                line("SO-2", "A-1", "SHIPPED", tracking="T2", shipped=at(12)),
+                line("SO-3", "A-1", "SHIPPED", tracking="T3", shipped=at(20, "15:00")),
+                line("SO-4", "A-1", "SHIPPED", shipped=at(23, "08:00")),  # no tracking number
+            ]
+        )
+    )
+    result = run_job("customers", harness.settings, MON)
+    assert outbox_keys(harness.settings) == ["shipped_SO-3_T3"]  # Friday's, still on its way
+    assert any("no confirmation: SO-4" in n for n in result.notes)

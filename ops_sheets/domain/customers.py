@@ -16,14 +16,16 @@ The rules (DESIGN.md wave 2, contract where it says so):
   courier and a tracking link made from the forwarder's ``Tracking URL``
   (``{tracking}`` replaced by the number, URL-encoded). Only shipments of the
   last ``recent_days`` (by ``Shipped at``; a SHIPPED line without one counts)
-  are mailed, so turning the job on does not mail the shop's history. A shipped
-  line without a tracking number gets no confirmation (the summary says so).
+  that have not arrived yet (not DELIVERED, no ``Delivered at``) are mailed, so
+  turning the job on does not mail the shop's history. A shipped line without a
+  tracking number gets no confirmation (the summary says so).
 * **Delay notice** (key ``delayed:<order>:<cause>:<new date>``): an order with
   an open line that is late (its ship-by date has ended) or on BACKORDER. The
   new date is honest: for a late line, the ship-by date the rules give an order
   placed now (the next business day they allow); for a backordered line, the
   ship-by date counted from the expected PO date (``Expected by`` of the open PO
-  line, see :mod:`.allocation`), or "unknown" when no PO is expected. The
+  line, see :mod:`.allocation`), or "unknown" when no PO is expected or the PO
+  is itself overdue (its date has passed: there is no honest date to give). The
   order's date is the latest of its lines'; the cause is ``backorder`` when any
   line is backordered, else ``late``. A second notice goes only when the new
   date is later than the one last promised (or a date is now known where it was
@@ -204,13 +206,11 @@ def plan_customers(
                 if shipped[i] <= 0:
                     continue
                 at = _moment(f.at[i, "shipped_at"], tz) if "shipped_at" in f.columns else None
-                recent = (
-                    (since <= at <= now)
-                    if at is not None
-                    else _text(f.at[i, "status"]) != "DELIVERED"
+                arrived = _text(f.at[i, "status"]) == "DELIVERED" or (
+                    "delivered_at" in f.columns and _moment(f.at[i, "delivered_at"], tz)
                 )
-                if not recent:
-                    continue
+                if arrived or (at is not None and not since <= at <= now):
+                    continue  # "on its way" about a parcel already there, or old news
                 tracking = _text(f.at[i, "tracking"]) if "tracking" in f.columns else ""
                 if not tracking:
                     plan.no_tracking.append(order)
@@ -362,7 +362,9 @@ def _delay(
         if allocation is not None and bool(allocation.backorder[i]):
             back_lines.append(int(i))
             when = allocation.expected[i]
-            back_dates.append(None if np.isnat(when) else when.astype("datetime64[D]").astype(date))
+            expected = None if np.isnat(when) else when.astype("datetime64[D]").astype(date)
+            # a PO already past its Expected by date is late itself: no date to promise
+            back_dates.append(expected if expected is not None and expected >= today else None)
             continue
         due = ship_by[i]
         if not np.isnat(due) and due.astype("datetime64[D]").astype(date) < today:

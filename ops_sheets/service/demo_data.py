@@ -653,6 +653,9 @@ class DemoFacts:
     mistakes: list[Mistake] = field(default_factory=list)
     kit_sku: str = KIT_SKU  # on the Stock tab, its components on the Kits tab
     partly_received: tuple[str, str] = ("", "")  # (PO number, SKU) with Qty received < Qty
+    # issue 18: the Complaints tab (rows 2-5) and the one whose first response is overdue
+    complaints: int = 0
+    overdue_complaint: str = ""
 
 
 def _catalogue() -> list[_Product]:
@@ -1211,6 +1214,8 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
                 "pickup_cutoff": f.cutoff,
                 "pickup_days": f.pickup_days,
                 "account": f.account,
+                # issue 18: the couriers' tracking pages (not the groupage one)
+                "tracking_url": _TRACKING_URLS.get(f.name),
             }
             for f in _FORWARDERS
         ],
@@ -1224,6 +1229,8 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
         TAB_SPECS["kits"],
         [{"kit_sku": KIT_SKU, "component_sku": s, "qty": n} for s, n in KIT_COMPONENTS],
     )
+    complaint_rows = _complaints(order_rows, local_now)  # issue 18
+    _write_tab(wb, TAB_SPECS["complaints"], complaint_rows)
     wb.properties.creator = SHOP_NAME
     wb.properties.title = f"{SHOP_NAME} operations (demo)"
     path = Path(path)
@@ -1292,7 +1299,52 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
         mistakes=mistakes,
         kit_sku=KIT_SKU,
         partly_received=(overdue_po, PARTLY_RECEIVED_SKU),
+        complaints=len(complaint_rows),
+        overdue_complaint=OVERDUE_COMPLAINT,
     )
+
+
+# ---------------------------------------------------------------- complaints (issue 18)
+
+_TRACKING_URLS = {
+    "Swiftpost Parcels": "https://track.swiftpost-parcels.example/?parcel={tracking}",
+    "Northline Couriers": "https://northline-couriers.example/track/{tracking}",
+}
+OVERDUE_COMPLAINT = "CMP-2026-0012"
+
+
+def _complaints(order_rows: Sequence[Row], now: datetime) -> list[Row]:
+    """Four complaints as of Monday morning: two about the faulty milk frother (one
+    of them unanswered since Thursday: overdue; its SKU finding joins the returns
+    job's), one answered and in progress, one resolved, and one that came in this
+    morning with a blank Complaint ID (the job numbers and acknowledges it)."""
+    delivered = [r for r in order_rows if r["delivered_at"] is not None and r["email"]]
+    delivered.sort(key=lambda r: r["delivered_at"], reverse=True)
+    frother = [r for r in delivered if r["sku"] == FAULTY_SKU]
+    others = [r for r in delivered if r["sku"] != FAULTY_SKU]
+
+    def row(r: Row, **kw: Any) -> Row:
+        return {"customer": r["customer"], "email": r["email"], "order_id": r["order_id"],
+                "sku": r["sku"], **kw}  # fmt: skip
+
+    thursday = datetime.combine(now.date() - timedelta(days=4), time(8, 40))
+    rows = [
+        row(frother[0], complaint_id=OVERDUE_COMPLAINT, received_at=thursday,
+            category="QUALITY", description="The frother stopped working after two days.",
+            owner="Priya", status="NEW"),
+        row(others[3], complaint_id="CMP-2026-0013", received_at=thursday + timedelta(hours=6),
+            category="DAMAGED", description="The box was crushed and one bowl is chipped.",
+            owner="Priya", status="IN PROGRESS",
+            first_response_at=thursday + timedelta(hours=7)),
+        row(others[8], complaint_id="CMP-2026-0009", received_at=now - timedelta(days=9),
+            category="LATE", description="Parcel arrived three days after the date promised.",
+            owner="Sam", status="RESOLVED", first_response_at=now - timedelta(days=9, hours=-2),
+            resolved_at=now - timedelta(days=7)),
+        row(frother[1] if len(frother) > 1 else frother[0], received_at=now - timedelta(hours=1),
+            category="QUALITY", description="Milk frother: the whisk & the motor are loose.",
+            status="NEW"),
+    ]  # fmt: skip
+    return rows
 
 
 _DEMO_CONFIG = f"""\

@@ -236,3 +236,21 @@ def test_settings_refuse_a_bad_business_hours_range() -> None:
     assert dataclasses.is_dataclass(settings().jobs.complaints)
     assert settings().jobs.complaints.first_response_hours == 24
     assert settings().jobs.customers.review_request_days == 0
+
+
+def test_a_complaint_resolved_within_its_first_business_day_is_resolved_same_day() -> None:
+    r = rules(settings())
+    plan = plan_complaints(
+        frame(
+            {
+                "complaint_id": "CMP-2026-0001",
+                "received_at": t("2026-11-21 10:00"),  # Saturday
+                "first_response_at": t("2026-11-23 09:30"),
+                "resolved_at": t("2026-11-23 16:00"),  # Monday, the first business day
+                "status": "CLOSED",
+            }
+        ),
+        r,
+        t("2026-11-24 09:00"),
+    )
+    assert plan.rows[0].ops_status == "RESOLVED SAME DAY"

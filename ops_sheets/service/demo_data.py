@@ -1079,6 +1079,8 @@ def _write_tab(wb: Workbook, spec: TabSpec, rows: Sequence[Row]) -> None:
         # cell) may overflow rather than widen the whole column.
         widths = sorted(_display_width(r.get(c.key), c.key) for r in rows) or [0]
         typical = widths[int(0.98 * (len(widths) - 1))]
+        if c.kind in _FORMATS:  # a date shows as ### when cut: sparse columns too
+            typical = max(typical, widths[-1])
         ws.column_dimensions[get_column_letter(i)].width = min(
             40, max(8, len(c.header), typical) + 2
         )

@@ -1080,12 +1080,20 @@ def parse_now(text: str | None, tz: ZoneInfo) -> datetime:
     return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
 
 
+#: Jobs that report on what the others found (findings, emails sent): ``all``
+#: runs them after the rest, so one ``run all`` alerts about everything it found
+#: (an overdue complaint) and a second run the same day finds nothing new.
+REPORTING_JOBS = ("monitor", "weekly")
+
+
 def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
     present = available_jobs(settings)
     out: list[str] = []
     for name in names:
         if name == "all":
-            out += [j for j in present if settings.job(j).enabled]
+            enabled = [j for j in present if settings.job(j).enabled]
+            out += [j for j in enabled if j not in REPORTING_JOBS]
+            out += [j for j in enabled if j in REPORTING_JOBS]
         elif name in present:
             out.append(name)
         else:

@@ -399,3 +399,14 @@ def test_no_shipping_confirmation_for_a_parcel_already_delivered_or_old(tmp_path
     result = run_job("customers", harness.settings, MON)
     assert outbox_keys(harness.settings) == ["shipped_SO-3_T3"]  # Friday's, still on its way
     assert any("no confirmation: SO-4" in n for n in result.notes)
+
+
+def test_a_line_waiting_for_payment_gets_no_delay_notice(tmp_path: Any) -> None:
+    harness = xlsx_harness(tmp_path)
+    tabs = shop([line("SO-3", "A-1", date=at(18)), line("SO-5", "A-1", date=at(18))])
+    tabs["Orders"][0] = [*ORDERS_HEADER, "Payment"]
+    tabs["Orders"][1] = [*tabs["Orders"][1], "PENDING"]
+    tabs["Orders"][2] = [*tabs["Orders"][2], "PAID"]
+    harness.seed(tabs)
+    run_job("customers", harness.settings, MON)
+    assert outbox_keys(harness.settings) == ["delayed_SO-5_late_2026-11-24"]

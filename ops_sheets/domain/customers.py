@@ -26,10 +26,11 @@ The rules (DESIGN.md wave 2, contract where it says so):
   ship-by date counted from the expected PO date (``Expected by`` of the open PO
   line, see :mod:`.allocation`), or "unknown" when no PO is expected or the PO
   is itself overdue (its date has passed: there is no honest date to give). The
-  order's date is the latest of its lines'; the cause is ``backorder`` when any
-  line is backordered, else ``late``. A second notice goes only when the new
-  date is later than the one last promised (or a date is now known where it was
-  not): a date that holds or improves sends nothing.
+  order's date is the latest of its lines' (lines ON HOLD, or whose ``Payment``
+  is not PAID, wait on the shop or the customer and are left out); the cause is
+  ``backorder`` when any line is backordered, else ``late``. A second notice
+  goes only when the new date is later than the one last promised (or a date is
+  now known where it was not): a date that holds or improves sends nothing.
 * **Review request** (key ``review:<order>``, off while ``review_request_days``
   is 0): ``review_request_days`` after the last ``Delivered at`` of an order all
   of whose lines are delivered; never for an order with a return (any Returns
@@ -353,11 +354,19 @@ def _delay(
 ) -> tuple[str, date | None, list[int]] | None:
     """(cause, new date or None = unknown, delayed lines) of an order, or None."""
     status = f["status"].to_numpy(dtype=object)
+    # a line held for payment (``HOLD: UNPAID``) waits on the customer, not on us
+    payment = (
+        f["payment"].to_numpy(dtype=object)
+        if "payment" in f.columns
+        else np.full(len(f), None, dtype=object)
+    )
     late_lines: list[int] = []
     back_lines: list[int] = []
     back_dates: list[date | None] = []
     for i in idx:
         if status[i] in CLOSED_STATUSES or status[i] == "ON HOLD" or outstanding[i] <= 0:
+            continue
+        if isinstance(payment[i], str) and payment[i] not in ("", "PAID"):
             continue
         if allocation is not None and bool(allocation.backorder[i]):
             back_lines.append(int(i))

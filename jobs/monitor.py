@@ -50,8 +50,9 @@ NAMESPACE = "monitor"
 #: The stock job's daily snapshot of SKUs out of stock (``jobs/stock.py``), which
 #: its demand, and so the reorder points here, leave out.
 STOCKOUTS = "stock.stockouts"
-#: Days of history behind the anomaly check (8 weeks) plus the day judged.
-HISTORY_DAYS = 8 * 7 + 1
+#: Days of history behind the anomaly checks: 8 weeks before the slow-decline
+#: check's 14 days (the day check needs 8 weeks and the day judged).
+HISTORY_DAYS = monitoring.MAX_WEEKS * 7 + monitoring.DECLINE_DAYS
 
 
 def run(ctx: JobContext) -> None:
@@ -239,14 +240,19 @@ def _order_checks(
     out: list[Any] = []
     ordered = facts.lines["ordered"].dropna()
     first_day = ordered.min().date() if len(ordered) else None
+    yesterday = now.date() - timedelta(days=1)
     anomalies = monitoring.anomaly_findings(
         flow,
-        now.date() - timedelta(days=1),
+        yesterday,
         threshold=ms.anomaly_threshold,
         first_day=first_day,
         currency=settings.currency,
     )
-    for finding in anomalies:  # "anomaly:<measure>:<day>": the measure's own tabs
+    anomalies += monitoring.decline_findings(
+        flow, yesterday, first_day=first_day, currency=settings.currency
+    )
+    # "anomaly:<measure>:<day>", "decline:<measure>": the measure's own tabs
+    for finding in anomalies:
         tabs = kpis.KPI_INPUTS.get(finding.key.split(":")[1], ORDER_TABS)
         if not ctx.unavailable(*tabs):
             out += published.computed_from([finding], tabs)

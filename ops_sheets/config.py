@@ -380,8 +380,9 @@ class ReturnsSettings(JobSettings):
 class MonitorSettings(JobSettings):
     schedule: str = _setting("every hour", "when `serve` runs the job")
     quiet_hours: float = _setting(
-        4.0,
-        "no orders for this long in business hours is alerted",
+        1.0,
+        "the shortest quiet spell alerted, in business hours (longer ones only when "
+        "improbable at the shop's usual rate for those hours)",
         within=Range(0, 168, low_open=True),
     )
     business_hours: str = _setting(
@@ -397,7 +398,10 @@ class MonitorSettings(JobSettings):
         24.0, "repeat an unchanged finding after this long", within=Range(0, 8760, low_open=True)
     )
     anomaly_threshold: float = _setting(
-        3.5, "robust z-score (median/MAD) that flags a day", within=Range(0, 100, low_open=True)
+        3.0,
+        "calibrated z-score that flags a day's orders or revenue (3: about 1 normal day "
+        "in 370 per measure)",
+        within=Range(0, 100, low_open=True),
     )
 
 

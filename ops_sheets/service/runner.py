@@ -44,6 +44,7 @@ from ops_sheets.domain.validation import validate
 from ops_sheets.errors import JobError, OpsSheetsError, UsageError
 from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
+from ops_sheets.service.problem_links import LINK_HEADER, problem_links
 from ops_sheets.service.state_guard import MailGuard, guard_mail
 from ops_sheets.service.synced_orders import preset_of, read_synced_orders
 from ops_sheets.service.synced_stock import read_synced_stock
@@ -299,10 +300,13 @@ class JobContext:
         *,
         team_ok: bool,
         upsert: bool = False,
+        keep_existing: bool = False,
     ) -> Update:
         spec, title, headers = self._spec(tab_key)
         cells = self._cells(spec, headers, values, team_ok=team_ok)
-        return Update(title, self._key(spec, headers, key), cells, upsert=upsert)
+        return Update(
+            title, self._key(spec, headers, key), cells, upsert=upsert, keep_existing=keep_existing
+        )
 
     def set(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Write service columns of the row with this key (found again at write time)."""
@@ -334,6 +338,16 @@ class JobContext:
         service_tab = TAB_SPECS[tab_key].service_owned
         self.changes.updates.append(
             self._update(tab_key, key, values, team_ok=service_tab, upsert=True)
+        )
+
+    def add_if_missing(
+        self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
+        """Append the row with this key unless a row has it at write time, which is
+        then left exactly as it is (a back-filled past week of the Weekly summary)."""
+        service_tab = TAB_SPECS[tab_key].service_owned
+        self.changes.updates.append(
+            self._update(tab_key, key, values, team_ok=service_tab, upsert=True, keep_existing=True)
         )
 
     def append(self, tab_key: str, values: Mapping[str, Any], *, before_send: bool = False) -> None:
@@ -712,7 +726,10 @@ def _run(
 
     problem_rows = [p.as_row(name, now) for p in problems]
     _, problems_title, _ = ctx._spec("problems")
-    ctx.changes.replaces.append(Replace(problems_title, problem_rows))
+    links = problem_links(problems, grids)  # each row's Tab cell leads to its cell
+    ctx.changes.replaces.append(
+        Replace(problems_title, problem_rows, link_header=LINK_HEADER, links=links)
+    )
     add_today(ctx, problems, now)  # the team's to-do list, in the same write
     ctx.counts.setdefault("problems", len(problems))
 
@@ -750,8 +767,10 @@ def _run(
 
     # One write of everything else, located by key against a fresh look taken now,
     # after sending: values that depend on delivery (PO Status SENT) land by key too.
+    _recall_sheet_ids(wb, state)
     try:
         result.write = _following(shared, ctx.changes, lambda: wb.write(ctx.changes))
+        _remember_sheet_ids(wb, state)
         if carried_over or (result.delivery is not None and result.delivery.activity):
             wb.flush()  # the record of mail sent is never held back (Workbook.hold_saves)
     except OpsSheetsError:
@@ -867,6 +886,24 @@ def _sheet_locale(wb: Workbook, state: Any, now: datetime) -> str:
     if state is not None and locale:
         state.put(SHEET_LOCALE, wb.name, [locale, now.isoformat()])
     return locale
+
+
+#: the sheet ids of a Google spreadsheet's tabs, by title: the Problems links
+#: (``#gid=…``) need them, and a steady-state run makes no metadata request
+SHEET_IDS = "sheet.ids"
+
+
+def _recall_sheet_ids(wb: Workbook, state: Any) -> None:
+    if state is not None:
+        ids = state.get(SHEET_IDS, wb.name)
+        if isinstance(ids, dict) and ids:
+            wb.learn_sheet_ids(ids)
+
+
+def _remember_sheet_ids(wb: Workbook, state: Any) -> None:
+    ids = wb.known_sheet_ids()
+    if state is not None and ids and state.get(SHEET_IDS, wb.name) != ids:
+        state.put(SHEET_IDS, wb.name, ids)
 
 
 PENDING_ACTIVITY = "activity.unwritten"

@@ -128,6 +128,11 @@ def _time_range(value: str) -> None:
         ) from None
 
 
+def _time_range_or_blank(value: str) -> None:
+    if value.strip():
+        _time_range(value)
+
+
 def _day_list(value: str) -> None:
     from ops_sheets.domain.calendar import DaysError, parse_days
 
@@ -468,6 +473,54 @@ class ContentSettings(JobSettings):
 
 
 @dataclass(frozen=True)
+class CustomersSettings(JobSettings):
+    """Customer mail about orders (issue 18); the rules are in domain/customers.py."""
+
+    schedule: str = _setting("every 30 minutes from 08:00 to 20:00", "when `serve` runs the job")
+    shipping_confirmation: bool = _setting(True, "email the customer when lines ship")
+    order_delayed: bool = _setting(True, "email the customer when an order is late or backordered")
+    review_request_days: int = _setting(
+        0, "days after delivery to ask for a review; 0 = never", within=Range(0, 365)
+    )
+    recent_days: int = _setting(
+        3,
+        "only shipments (and review requests fallen due) this recent are mailed, so "
+        "turning the job on does not mail old history",
+        within=Range(1, 365),
+    )
+    review_url: str = _setting(
+        "", "the page where customers write a review (review requests); blank = reply by email"
+    )
+
+
+@dataclass(frozen=True)
+class ComplaintsSettings(JobSettings):
+    """The Complaints tab (issue 18); the rules are in domain/complaints.py."""
+
+    schedule: str = _setting("every hour from 08:00 to 18:00", "when `serve` runs the job")
+    first_response_hours: float = _setting(
+        24.0, "business hours to the first response", within=Range(0, 1000, low_open=True)
+    )
+    resolve_days: int = _setting(5, "business days to resolve", within=Range(1, 365))
+    business_hours: str = _setting(
+        "",
+        "hours of a business day the response clock runs, e.g. 09:00-17:00; "
+        "blank = the whole business day",
+        valid=_time_range_or_blank,
+    )
+    notify_customer: bool = _setting(True, "email an acknowledgement for each new complaint")
+    repeat_count: int = _setting(
+        3, "complaints from one customer that make a repeat complainer", within=Range(2, 100)
+    )
+    sku_count: int = _setting(
+        2, "complaints about one SKU that flag the product", within=Range(2, 1000)
+    )
+    window_days: int = _setting(
+        90, "days of complaints counted for repeats and SKUs", within=Range(1, 730)
+    )
+
+
+@dataclass(frozen=True)
 class JobsSettings:
     check: CheckSettings = field(default_factory=CheckSettings)
     stock: StockSettings = field(default_factory=StockSettings)
@@ -477,6 +530,8 @@ class JobsSettings:
     weekly: WeeklySettings = field(default_factory=WeeklySettings)
     listings: ListingsSettings = field(default_factory=ListingsSettings)
     content: ContentSettings = field(default_factory=ContentSettings)
+    customers: CustomersSettings = field(default_factory=CustomersSettings)
+    complaints: ComplaintsSettings = field(default_factory=ComplaintsSettings)
 
 
 @dataclass(frozen=True)

@@ -660,6 +660,9 @@ class DemoFacts:
     shown_in_stock_sku: str = ""  # out of stock, its page says InStock
     overdue_post: str = ""  # the Title of the one overdue post
     content_posts: int = 0  # rows on the Content plan tab
+    # issue 18: the Complaints tab (rows 2-5) and the one whose first response is overdue
+    complaints: int = 0
+    overdue_complaint: str = ""
 
 
 def _catalogue() -> list[_Product]:
@@ -1083,6 +1086,8 @@ def _write_tab(wb: Workbook, spec: TabSpec, rows: Sequence[Row]) -> None:
         # cell) may overflow rather than widen the whole column.
         widths = sorted(_display_width(r.get(c.key), c.key) for r in rows) or [0]
         typical = widths[int(0.98 * (len(widths) - 1))]
+        if c.kind in _FORMATS:  # a date shows as ### when cut: sparse columns too
+            typical = max(typical, widths[-1])
         ws.column_dimensions[get_column_letter(i)].width = min(
             40, max(8, len(c.header), typical) + 2
         )
@@ -1222,6 +1227,8 @@ def build_demo_workbook(
                 "pickup_cutoff": f.cutoff,
                 "pickup_days": f.pickup_days,
                 "account": f.account,
+                # issue 18: the couriers' tracking pages (not the groupage one)
+                "tracking_url": _TRACKING_URLS.get(f.name),
             }
             for f in _FORWARDERS
         ],
@@ -1235,6 +1242,8 @@ def build_demo_workbook(
         TAB_SPECS["kits"],
         [{"kit_sku": KIT_SKU, "component_sku": s, "qty": n} for s, n in KIT_COMPONENTS],
     )
+    complaint_rows = _complaints(order_rows, local_now)  # issue 18
+    _write_tab(wb, TAB_SPECS["complaints"], complaint_rows)
     posts = _content_plan(local_now)  # issue 19
     _write_tab(wb, TAB_SPECS["content_plan"], posts)
     wb.properties.creator = SHOP_NAME
@@ -1311,7 +1320,52 @@ def build_demo_workbook(
         shown_in_stock_sku=listing.shown_in_stock_sku,
         overdue_post=OVERDUE_POST,
         content_posts=len(posts),
+        complaints=len(complaint_rows),
+        overdue_complaint=OVERDUE_COMPLAINT,
     )
+
+
+# ---------------------------------------------------------------- complaints (issue 18)
+
+_TRACKING_URLS = {
+    "Swiftpost Parcels": "https://track.swiftpost-parcels.example/?parcel={tracking}",
+    "Northline Couriers": "https://northline-couriers.example/track/{tracking}",
+}
+OVERDUE_COMPLAINT = "CMP-2026-0012"
+
+
+def _complaints(order_rows: Sequence[Row], now: datetime) -> list[Row]:
+    """Four complaints as of Monday morning: two about the faulty milk frother (one
+    of them unanswered since Thursday: overdue; its SKU finding joins the returns
+    job's), one answered and in progress, one resolved, and one that came in this
+    morning with a blank Complaint ID (the job numbers and acknowledges it)."""
+    delivered = [r for r in order_rows if r["delivered_at"] is not None and r["email"]]
+    delivered.sort(key=lambda r: r["delivered_at"], reverse=True)
+    frother = [r for r in delivered if r["sku"] == FAULTY_SKU]
+    others = [r for r in delivered if r["sku"] != FAULTY_SKU]
+
+    def row(r: Row, **kw: Any) -> Row:
+        return {"customer": r["customer"], "email": r["email"], "order_id": r["order_id"],
+                "sku": r["sku"], **kw}  # fmt: skip
+
+    thursday = datetime.combine(now.date() - timedelta(days=4), time(8, 40))
+    rows = [
+        row(frother[0], complaint_id=OVERDUE_COMPLAINT, received_at=thursday,
+            category="QUALITY", description="The frother stopped working after two days.",
+            owner="Priya", status="NEW"),
+        row(others[3], complaint_id="CMP-2026-0013", received_at=thursday + timedelta(hours=6),
+            category="DAMAGED", description="The box was crushed and one bowl is chipped.",
+            owner="Priya", status="IN PROGRESS",
+            first_response_at=thursday + timedelta(hours=7)),
+        row(others[8], complaint_id="CMP-2026-0009", received_at=now - timedelta(days=10),
+            category="LATE", description="Parcel arrived three days after the date promised.",
+            owner="Sam", status="RESOLVED", first_response_at=now - timedelta(days=10, hours=-2),
+            resolved_at=now - timedelta(days=7)),
+        row(frother[1] if len(frother) > 1 else frother[0], received_at=now - timedelta(hours=1),
+            category="QUALITY", description="Milk frother: the whisk & the motor are loose.",
+            status="NEW"),
+    ]  # fmt: skip
+    return rows
 
 
 _DEMO_CONFIG = f"""\

@@ -40,11 +40,12 @@ from ops_sheets.domain.inventory import demand_window, stockout_frame
 from ops_sheets.domain.returns import ReturnRules, faulty_findings, return_rates
 from ops_sheets.errors import ConfigError
 from ops_sheets.mail import OutgoingEmail
+from ops_sheets.service.customer_figures import customer_figures
 from ops_sheets.service.runner import JobContext, missing_tab_problems
 from ops_sheets.service.scheduler import job_settings, parse_schedule
 from ops_sheets.sheet.tables import DAILY_KPIS, TEAM_TABS, Problem
 
-READS = ("daily_kpis", "kits")
+READS = ("daily_kpis", "kits", "complaints")
 NAMESPACE = "monitor"
 #: The stock job's daily snapshot of SKUs out of stock (``jobs/stock.py``), which
 #: its demand, and so the reorder points here, leave out.
@@ -86,6 +87,12 @@ def run(ctx: JobContext) -> None:
         emails_sent=counts["sent"],
         emails_awaiting_review=counts["awaiting_review"],
     )
+    # issue 18: customers and complaints; one unknown (no ledger, an unreadable
+    # Complaints tab) is left as it was
+    day_start = datetime.combine(today, time(0), tzinfo=ctx.tz)
+    day_end = datetime.combine(today + timedelta(1), time(0), tzinfo=ctx.tz)
+    figures = customer_figures(ctx, day_start, day_end)
+    row.update({k: v for k, v in figures.items() if v is not None})
     unknown = kpis.unknown_measures(unavailable)
     if unknown:
         tabs = sorted({t for k in unknown for t in kpis.KPI_INPUTS[k]} & set(unavailable))

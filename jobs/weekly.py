@@ -27,16 +27,17 @@ from typing import Any
 import pandas as pd
 from ops_sheets.jobs.monitor import gather
 
-from ops_sheets.domain import allocation, kpis
+from ops_sheets.domain import allocation, content, customer_kpis, kpis, listings
 from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.mail import OutgoingEmail, charts
 from ops_sheets.mail.templates import _money as money  # the templates' own |money format
+from ops_sheets.service.customer_figures import customer_figures
 from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.looks import looks_for
 from ops_sheets.sheet.tables import TEAM_TABS, WEEKLY_SUMMARY
 from ops_sheets.sheet.workbook.base import ChartSpec
 
-READS = ("daily_kpis", "weekly_summary", "kits")
+READS = ("daily_kpis", "weekly_summary", "kits", "complaints", "content_plan")
 #: The team tabs behind each Weekly summary measure: the Daily KPIs' own, except
 #: the levels, which are averages of what monitor wrote on the Daily KPIs tab.
 ROW_INPUTS: dict[str, tuple[str, ...]] = {
@@ -63,7 +64,17 @@ HEADLINES: tuple[tuple[str, str, str, bool | None], ...] = (
     ("stuck_shipments", "Stuck shipments (daily average)", "level", False),
     ("skus_out_of_stock", "SKUs out of stock (daily average)", "level", False),
     ("inventory_value", "Inventory value (daily average)", "money", None),
+    # issue 18: customers and complaints (shown when the shop has them)
+    ("complaints_opened", "Complaints opened", "count", False),
+    ("median_hours_to_first_response", "First response to a complaint (median)", "hours", False),
+    ("answered_within_sla_pct", "Complaints answered within SLA", "pct", True),
+    ("shipping_confirmations_sent", "Shipping confirmations sent", "count", None),
+    ("delay_notices_sent", "Delay notices sent", "count", False),
+    ("review_requests_sent", "Review requests sent", "count", None),
+    ("complaint_acknowledgements_sent", "Complaint acknowledgements sent", "count", None),
 )
+#: headlines left out of the email while they are 0 this week and the week before
+QUIET_WHEN_ZERO = frozenset(customer_kpis.KEYS)
 
 
 def run(ctx: JobContext) -> None:
@@ -155,7 +166,8 @@ def _week(ctx: JobContext, facts: kpis.ShopFacts, weekly: Any, monday: date) -> 
         end,
     )
     levels = kpis.week_levels(ctx.tables["daily_kpis"].frame, monday)
-    return kpis.week_row(weekly, monday, levels, return_rate=rate, emails_sent=sent)
+    row = kpis.week_row(weekly, monday, levels, return_rate=rate, emails_sent=sent)
+    return {**row, **customer_figures(ctx, start, end)}  # issue 18
 
 
 def _back_fill(
@@ -299,6 +311,7 @@ def _context(
         "backorders": _backorders(ctx, facts),
         "return_reasons": kpis.return_reasons(ctx.tables["returns"].frame, monday, ctx.tz),
         "health": _health(ctx),
+        **_store_health(ctx, monday, sunday),  # issue 19
         "charts": [
             {
                 "cid": "orders-revenue",
@@ -357,7 +370,7 @@ def metrics(
     out = []
     for key, name, how, up_is_good in HEADLINES:
         a, b = this.get(key), before.get(key)
-        if a is None:
+        if a is None or (key in QUIET_WHEN_ZERO and not a and not b):
             continue
         diff = None if b is None else a - b
         if diff is None:
@@ -405,3 +418,26 @@ def _show(value: Any, how: str, currency: str = "") -> str:
     if how == "level":
         return f"{value:,.1f}".removesuffix(".0")
     return f"{value:,.0f}"
+
+
+# ---------------------------------------------------------------- issue 19
+
+
+def _store_health(ctx: JobContext, monday: date, sunday: date) -> dict[str, Any]:
+    """The product pages (the last ``listings`` run) and the week's content plan;
+    a section whose data is not there (no run yet, no Content plan tab) is left out."""
+    out: dict[str, Any] = {}
+    if ctx.state is not None:
+        latest = ctx.state.get(listings.SUMMARY_NAMESPACE, "latest")
+        if latest and latest.get("pages"):
+            out["listings"] = latest
+    table = ctx.tables.get("content_plan")
+    if table is not None and table.available:
+        memory = ctx.state.items(content.POSTS_NAMESPACE) if ctx.state is not None else {}
+        today = ctx.now.astimezone(ctx.tz).date()
+        summary = content.week_summary(
+            content.read_posts(table.frame), monday, sunday, today, memory
+        )
+        if summary["planned"]:
+            out["content_plan"] = summary
+    return out

@@ -80,13 +80,27 @@ from ops_sheets.sheet.workbook.base import (
 from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 if TYPE_CHECKING:
+    from ops_sheets.domain.today import Todo
     from ops_sheets.mail.postman import DeliveryReport, OutgoingEmail
     from ops_sheets.service.shared_read import SharedRead
     from ops_sheets.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES = ("check", "stock", "orders", "returns", "monitor", "weekly")
+JOB_NAMES = (
+    "check",
+    "stock",
+    "orders",
+    "returns",
+    "monitor",
+    "weekly",
+    # issue 18
+    "customers",
+    "complaints",
+    # issue 19
+    "listings",
+    "content",
+)
 
 
 def to_cell(value: Any) -> Cell:
@@ -158,6 +172,9 @@ class JobContext:
     _columns: dict[tuple[str, str], tuple[Column, str]] = field(
         default_factory=dict, init=False, repr=False
     )
+    #: to-dos the job works out itself (complaints due today), by source name: each
+    #: replaces its set on the Today tab; a source not given keeps its last set
+    todos: dict[str, list[Todo]] = field(default_factory=dict)
 
     # -------------------------------------------------------------- reading
 
@@ -440,6 +457,8 @@ def available_jobs(settings: Settings | None = None) -> list[str]:
     names = list(JOB_NAMES)
     bundled = Path(importlib.import_module("ops_sheets.jobs").__file__ or ".").parent
     present = [n for n in names if (bundled / f"{n}.py").is_file()]
+    # issue 19: the reporting jobs last, so they see what every other job found
+    present.sort(key=lambda j: j in REPORTING_JOBS)
     if settings is not None:
         user_dir = settings.resolve(settings.jobs_dir)
         if user_dir.is_dir():
@@ -636,6 +655,8 @@ def _run(
     keys = tabs_to_read(job)
     titles = titles_to_read(job, settings, dry_run=dry_run)
     looked_for = _optional_tabs_to_look_for(titles, settings, state, wb, now)
+    for key in getattr(job, "ALWAYS_READS", ()):  # a job's own optional tab
+        looked_for.pop(layout_for(TAB_SPECS[key], settings).title, None)
     titles = [t for t in titles if t not in looked_for or looked_for[t]]
     grids = shared.read(titles) if shared is not None else wb.read(titles)
     _remember_optional_tabs(looked_for, grids, state, wb, now)
@@ -810,7 +831,14 @@ def _keep_off_missing_tabs(ctx: JobContext) -> None:
 #: Tabs a shop may well not have (a shop without kits has no Kits tab). Asking
 #: Google for a missing tab costs a failed read and a metadata request, so one
 #: found missing is looked for again once a day, not on every run.
-OPTIONAL_TABS = ("kits",)
+OPTIONAL_TABS = (
+    "kits",
+    # issue 18: read by customers, monitor and weekly; the complaints job, whose
+    # tab it is, looks for it on every run (its ALWAYS_READS)
+    "complaints",
+    # issue 19: a shop may have no content plan
+    "content_plan",
+)
 #: when an optional tab was last found missing: ISO time, by workbook and title
 MISSING_TAB = "sheet.missing_tab"
 MISSING_TAB_HOURS = 24
@@ -1112,12 +1140,20 @@ def parse_now(text: str | None, tz: ZoneInfo) -> datetime:
     return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
 
 
+#: Jobs that report on what the others found (findings, emails sent): ``all``
+#: runs them after the rest, so one ``run all`` alerts about everything it found
+#: (an overdue complaint) and a second run the same day finds nothing new.
+REPORTING_JOBS = ("monitor", "weekly")
+
+
 def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
     present = available_jobs(settings)
     out: list[str] = []
     for name in names:
         if name == "all":
-            out += [j for j in present if settings.job(j).enabled]
+            enabled = [j for j in present if settings.job(j).enabled]
+            out += [j for j in enabled if j not in REPORTING_JOBS]
+            out += [j for j in enabled if j in REPORTING_JOBS]
         elif name in present:
             out.append(name)
         else:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ops_sheets.config import Settings, settings_from_dict
 from ops_sheets.errors import ConfigError
+from ops_sheets.service.runner import JOB_NAMES
 from ops_sheets.service.scheduler import (
     VALID_FORMS,
     Planner,
@@ -125,14 +126,7 @@ def test_validate_schedules_names_the_job_and_the_key(tmp_path: Path) -> None:
 def test_the_default_schedules_are_valid_and_a_blank_one_means_not_scheduled(
     settings: Settings,
 ) -> None:
-    assert set(validate_schedules(settings)) == {
-        "check",
-        "stock",
-        "orders",
-        "returns",
-        "monitor",
-        "weekly",
-    }
+    assert set(validate_schedules(settings)) == set(JOB_NAMES)
     blank = settings_from_dict({"jobs": {"stock": {"schedule": ""}, "weekly": {"enabled": False}}})
     assert "stock" not in validate_schedules(blank)
     now = london(2026, 11, 23, 9, 0)

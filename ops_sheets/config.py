@@ -242,6 +242,16 @@ class MailSettings:
 @dataclass(frozen=True)
 class StateSettings:
     path: str = _setting("state.db", "the ledger and job history (SQLite)")
+    url: str = _setting(
+        "",
+        '"postgresql://user@host/db": ledger and state in PostgreSQL instead of the SQLite '
+        "file at `path` (a password comes from PGPASSWORD or ~/.pgpass, never the config)",
+    )
+    schema: str = _setting(
+        "",
+        "PostgreSQL schema holding this shop's tables (default: the config folder's name); "
+        "shops sharing one database each need their own",
+    )
 
 
 @dataclass(frozen=True)

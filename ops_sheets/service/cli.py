@@ -246,6 +246,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_settings(args))
 
 
+def cmd_state_migrate(args: argparse.Namespace) -> int:
+    """Copy the shop's SQLite state into PostgreSQL (issue 21); the file stays as it is."""
+    from ops_sheets.service.scheduler import lock_holder_pid, serve_lock_path
+    from ops_sheets.store.location import PostgresLocation, schema_name
+    from ops_sheets.store.transfer import copy_sqlite_to_postgres
+
+    settings = _settings(args)
+    pid = lock_holder_pid(serve_lock_path(settings))
+    if pid is not None:
+        raise UsageError(
+            f"`ops-sheets serve` (pid {pid}) is using {settings.resolve(settings.state.path)}; "
+            "stop it first, so that nothing changes the state while it is copied"
+        )
+    schema = args.schema or settings.state.schema or schema_name(settings.base_dir.resolve().name)
+    target = PostgresLocation(args.to, schema)
+    report = copy_sqlite_to_postgres(settings.resolve(settings.state.path), target)
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ops-sheets",
@@ -335,6 +356,19 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--resend", action="store_true", help="it did not arrive: send it again")
     with_config(p)
     p.set_defaults(func=cmd_review)
+
+    # issue 21: the state's own commands (moving it into PostgreSQL)
+    p = sub.add_parser("state", help="the ledger and job history: move them to PostgreSQL")
+    state_sub = p.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    p = state_sub.add_parser(
+        "migrate", help="copy the SQLite state (path) into PostgreSQL; the file is kept"
+    )
+    p.add_argument("--to", required=True, metavar="URL", help='"postgresql://user@host/db"')
+    p.add_argument(
+        "--schema", default="", help="schema for this shop (default: [state] schema or folder)"
+    )
+    with_config(p)
+    p.set_defaults(func=cmd_state_migrate)
     return parser
 
 

@@ -207,6 +207,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from ops_sheets.service.status import print_status
 
+    if getattr(args, "shops", None):  # issue 21: one line per shop
+        from ops_sheets.service.fleet_status import print_fleet_status
+
+        return print_fleet_status(Path(args.shops), as_json=args.json)
     settings = _settings(args)
     return print_status(settings, as_json=args.json)
 
@@ -243,6 +247,10 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ops_sheets.service.scheduler import serve
 
+    if getattr(args, "shops", None):  # issue 21: every shop under DIR
+        from ops_sheets.service.fleet import serve_shops
+
+        return serve_shops(Path(args.shops), parallel=args.parallel)
     return serve(_settings(args))
 
 
@@ -337,10 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run jobs on their schedules until stopped")
     with_config(p)
+    p.add_argument(
+        "--shops", metavar="DIR", help="serve every shop whose config is DIR/*/config.toml"
+    )
+    p.add_argument(
+        "--parallel", type=int, default=8, help="with --shops: shops worked on at once (default 8)"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("status", help="last runs, next runs, messages awaiting review")
     with_config(p)
+    p.add_argument("--shops", metavar="DIR", help="one line per shop under DIR/*/config.toml")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 

@@ -103,8 +103,8 @@ def test_new_and_removed_shop_folders_are_picked_up_without_a_restart(
 
 def test_two_processes_sharing_one_postgresql_run_each_slot_once(
     tmp_path: Path,
-    helper,
-    pg_url: str,  # noqa: F811
+    helper,  # noqa: F811
+    pg_url: str,
 ) -> None:
     schema = fresh_schema("fleet")
     state = f'url = "{pg_url}"\nschema = "{schema}"\n'
@@ -150,8 +150,8 @@ def test_slot_leases_grant_once_and_are_taken_over_only_after_they_expire(
 
 def test_status_shops_prints_one_line_per_shop_and_json(
     tmp_path: Path,
-    helper,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    helper,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     minute = {"schedule": "every minute"}
     shop(tmp_path, "alpha", {"check": minute}, {"check": QUICK})

@@ -200,6 +200,16 @@ class WorkbookSettings:
     deadline_seconds: float = _setting(
         120.0, "google: give up retrying a request after this", within=Range(0, 3600, low_open=True)
     )
+    requests_per_minute: float = _setting(
+        300.0,
+        "google: requests per minute the Cloud project may make, shared by every shop on it",
+        within=Range(0, 100000, low_open=True),
+    )
+    requests_per_minute_per_user: float = _setting(
+        60.0,
+        "google: requests per minute per credentials (service account), shared by every shop",
+        within=Range(0, 100000, low_open=True),
+    )
 
 
 @dataclass(frozen=True)

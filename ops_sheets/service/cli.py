@@ -250,7 +250,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if getattr(args, "shops", None):  # issue 21: every shop under DIR
         from ops_sheets.service.fleet import serve_shops
 
-        return serve_shops(Path(args.shops), parallel=args.parallel)
+        return serve_shops(Path(args.shops), parallel=args.parallel, quota=args.quota)
     return serve(_settings(args))
 
 
@@ -350,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--parallel", type=int, default=8, help="with --shops: shops worked on at once (default 8)"
+    )
+    p.add_argument(
+        "--quota",
+        default="",
+        metavar="URL|FILE",
+        help="with --shops: where all workers share Google's quota (default DIR/.ops-sheets-"
+        "quota.db; postgresql://... when workers run on several machines)",
     )
     p.set_defaults(func=cmd_serve)
 

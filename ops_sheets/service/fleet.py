@@ -290,19 +290,31 @@ def _interrupt_dead_runs(settings: Settings, job: str) -> None:
 
 
 def serve_shops(
-    root: Path, *, run: RunFunction | None = None, parallel: int = 8, tick_seconds: float = 5.0
+    root: Path,
+    *,
+    run: RunFunction | None = None,
+    parallel: int = 8,
+    tick_seconds: float = 5.0,
+    quota: str = "",
 ) -> int:
-    """``ops-sheets serve --shops DIR`` until SIGTERM/SIGINT; exit 0."""
+    """``ops-sheets serve --shops DIR`` until SIGTERM/SIGINT; exit 0.
+
+    ``quota``: where the Google quota's token buckets are shared (a SQLite file, by
+    default DIR/.ops-sheets-quota.db, for one machine; ``postgresql://...`` for
+    several): every run of every shop draws from them (:mod:`ops_sheets.store.quota`).
+    """
     from ops_sheets.errors import UsageError
     from ops_sheets.service.runner import run_job
+    from ops_sheets.store.quota import QuotaRun
 
     if not root.is_dir():
         raise UsageError(f"{root}: no such folder; --shops needs a folder of shop folders")
+    run = QuotaRun(run or run_job, quota or str(root / ".ops-sheets-quota.db"))
     _show_service_lines()
     stop = StopRequest()
     previous = _install_signal_handlers(stop)
     try:
-        fleet = Fleet(root, run or run_job, stop=stop, parallel=parallel, tick_seconds=tick_seconds)
+        fleet = Fleet(root, run, stop=stop, parallel=parallel, tick_seconds=tick_seconds)
         return fleet.run()
     finally:
         import signal

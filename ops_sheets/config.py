@@ -469,6 +469,12 @@ class ServeSettings:
     heartbeat_timeout_seconds: float = _setting(
         5.0, "timeout of one heartbeat ping", within=Range(0, 60, low_open=True)
     )
+    lease_margin_seconds: float = _setting(
+        120.0,
+        "serve --shops: a slot's lease lasts the job's timeout plus this; then another "
+        "worker may take over a slot whose worker died",
+        within=Range(0, 3600),
+    )
 
 
 @dataclass(frozen=True)

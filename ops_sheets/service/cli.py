@@ -250,7 +250,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if getattr(args, "shops", None):  # issue 21: every shop under DIR
         from ops_sheets.service.fleet import serve_shops
 
-        return serve_shops(Path(args.shops), parallel=args.parallel, quota=args.quota)
+        return serve_shops(
+            Path(args.shops), parallel=args.parallel, quota=args.quota, tick_seconds=args.tick
+        )
     return serve(_settings(args))
 
 
@@ -357,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL|FILE",
         help="with --shops: where all workers share Google's quota (default DIR/.ops-sheets-"
         "quota.db; postgresql://... when workers run on several machines)",
+    )
+    p.add_argument(
+        "--tick", type=float, default=5.0, help="with --shops: seconds between rescans (default 5)"
     )
     p.set_defaults(func=cmd_serve)
 

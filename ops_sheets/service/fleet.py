@@ -17,7 +17,8 @@ tick, a removed one is dropped once its current run ends. No restart.
 
 **Several processes, one store.** Before a run, the slot (job, scheduled instant)
 is claimed in the shop's store with a lease (:mod:`ops_sheets.store.leases`) that
-lasts the job's timeout plus a margin. Another process finding the slot finished
+lasts the job's timeout plus ``[serve] lease_margin_seconds`` (the child is killed at
+its timeout; the margin covers recording the outcome). Another process finding the slot finished
 skips it; finding it held, it waits; finding the lease expired without a finish
 (the holder was killed), it takes the slot over and runs it — mail still goes out
 at most once, because the ledger's claims hold whatever the dead run had planned.
@@ -59,10 +60,6 @@ from ops_sheets.service.scheduler import (
 )
 
 log = logging.getLogger("ops_sheets.serve")
-
-#: how much longer than a job's timeout its slot lease lasts (the child is killed at
-#: its timeout; the margin covers recording the outcome)
-LEASE_MARGIN = timedelta(minutes=2)
 
 
 def shop_configs(root: Path) -> dict[str, Path]:
@@ -246,7 +243,8 @@ class Fleet:
                 now = self.clock()
                 slot = planner.schedules[job].latest_at_or_before(planner.due_at[job])
                 js = job_settings(settings, job) or JobSettings()
-                lease = timedelta(minutes=js.timeout_minutes) + LEASE_MARGIN
+                margin = timedelta(seconds=settings.serve.lease_margin_seconds)
+                lease = timedelta(minutes=js.timeout_minutes) + margin
                 verdict = leases.claim(job, slot, self.owner, now, lease)
                 if verdict == "held":
                     continue  # another process runs it; due again next tick, in case it dies

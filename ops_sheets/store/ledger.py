@@ -4,7 +4,9 @@ One row per idempotency key (``po:PO-20261123-ACME``, chosen by the jobs) in
 the SQLite file named by ``[state] path``, opened in WAL mode with
 ``synchronous=FULL`` so that a state written before a send survives a power
 cut. Each row keeps the finished message bytes, so a retry or a reviewed
-resend sends exactly what was recorded, with the same Message-ID.
+resend sends exactly what was recorded, with the same Message-ID. With
+``[state] url`` the same table lives in PostgreSQL instead (the shop's schema;
+:mod:`ops_sheets.store.postgres`), with the same states and transitions.
 
 States::
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ops_sheets.config import config_warnings
 from ops_sheets.domain.calendar import day_first_disagreement
+from ops_sheets.mail.channels.preview import channel_problems
 from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.tab_input import value_map_problems
 from ops_sheets.sheet.tables import Problem
@@ -37,6 +38,8 @@ def run(ctx: JobContext) -> None:
             )
         )
     for problem in value_map_problems(ctx.settings):
+        ctx.problem(problem)
+    for problem in channel_problems(ctx.settings):  # [channels.<name>]: secrets readable, https
         ctx.problem(problem)
     for key, table in ctx.tables.items():
         rows = len(table.frame)

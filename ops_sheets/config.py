@@ -477,6 +477,47 @@ class ServeSettings:
     )
 
 
+#: What a channel can carry: the manager's alert (its findings at or above
+#: min_severity), the weekly headline, and a one-line note when a job fails.
+CHANNEL_KINDS: tuple[str, ...] = ("slack", "teams", "telegram", "webhook")
+CHANNEL_MESSAGES: tuple[str, ...] = ("manager_alert", "weekly_summary", "heartbeat_failure")
+CHANNEL_SEVERITIES: tuple[str, ...] = ("HIGH", "MEDIUM", "LOW")
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """``[channels.<name>]``: one Slack/Teams/Telegram/webhook destination.
+
+    The webhook URL and the bot token are secrets: only the *name* of the
+    environment variable or file that holds them is in the config.
+    """
+
+    kind: str = _setting("", 'where posts go: "slack", "teams", "telegram" or "webhook"')
+    url_env: str = _setting("", "environment variable that holds the webhook URL")
+    url_file: str = _setting("", "file that holds the webhook URL (first line)")
+    token_env: str = _setting("", "telegram: environment variable that holds the bot token")
+    token_file: str = _setting("", "telegram: file that holds the bot token (first line)")
+    chat_id: str = _setting("", 'telegram: the chat to post in, e.g. "-1001234567890"')
+    send: list[str] = _setting(
+        list(CHANNEL_MESSAGES), "which messages go there: manager_alert, weekly_summary, ..."
+    )
+    min_severity: str = _setting("HIGH", "manager_alert: the least severe finding posted")
+    api_url: str = _setting(
+        "https://api.telegram.org", "telegram: the Bot API base URL (a local Bot API server)"
+    )
+    ca_file: str = _setting("", "extra CA certificate (PEM) to trust; system store otherwise")
+    timeout_seconds: float = _setting(
+        10.0, "connect and read timeout of one post", within=Range(0, 120, low_open=True)
+    )
+    max_retries: int = _setting(
+        3, "retries within a run on 429 and 5xx answers", within=Range(0, 10)
+    )
+    max_retry_wait_seconds: float = _setting(
+        30.0, "longest wait between two tries (caps Retry-After)", within=Range(0, 600)
+    )
+    enabled: bool = _setting(True, "false = post nothing to this channel")
+
+
 @dataclass(frozen=True)
 class Settings:
     timezone: str = _setting("Europe/London", "IANA time zone of every business time")
@@ -491,6 +532,8 @@ class Settings:
     tabs: dict[str, TabSettings] = field(default_factory=dict)
     numbers: NumbersSettings = field(default_factory=NumbersSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    #: ``[channels.<name>]``: Slack, Teams, Telegram and webhook destinations
+    channels: dict[str, ChannelSettings] = field(default_factory=dict)
     #: folder of the config file; relative paths are resolved against it
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
     source: str = field(default="<defaults>", metadata={"internal": True})
@@ -532,6 +575,7 @@ def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:
 def settings_from_dict(
     data: dict[str, Any], base_dir: Path = Path("."), source: str = "config"
 ) -> Settings:
+    _refuse_inline_channel_secrets(data, source)
     values = _build(Settings, data, source, section="")
     settings = dataclasses.replace(values, base_dir=base_dir, source=source)
     _check_semantics(settings)
@@ -556,6 +600,7 @@ def _check_semantics(s: Settings) -> None:
     if s.mail.transport == "smtp" and not s.mail.smtp.host:
         raise ConfigError(f'{where}: [mail.smtp] host: required when transport = "smtp"')
     _check_holidays(s.jobs.orders, where)
+    _check_channels(s, where)
     from ops_sheets.sheet.tables import (  # local: tables imports config lazily too
         TAB_SPECS,
         layout_for,
@@ -669,6 +714,101 @@ def _check_holidays(orders: OrdersSettings, where: str) -> None:
             f'{where}: [jobs.orders] holidays_subdivision: "{region}" is not a region of '
             f"{code}; valid: {regions}"
         ) from None
+
+
+#: keys people reach for when they paste a secret into a [channels.<name>] section
+_INLINE_SECRET_KEYS = ("url", "webhook_url", "webhook", "token", "bot_token")
+
+
+def _refuse_inline_channel_secrets(data: Any, source: str) -> None:
+    """A webhook URL or bot token typed into the config is refused with the way to
+    fix it, before the generic "unknown key" check. The value is never repeated:
+    it is a secret, and error messages end up in logs."""
+    channels = data.get("channels") if isinstance(data, dict) else None
+    if not isinstance(channels, dict):
+        return
+    for name, section in channels.items():
+        if not isinstance(section, dict):
+            continue
+        where = f"{source}: [channels.{name}]"
+        for key in _INLINE_SECRET_KEYS:
+            if key in section:
+                what = "bot token" if "token" in key else "webhook URL"
+                setting = "token_env" if "token" in key else "url_env"
+                variable = f"OPS_{str(name).upper().replace('-', '_')}_{setting[:-4].upper()}"
+                raise ConfigError(
+                    f"{where} {key}: the {what} is a secret and never goes in the config "
+                    f"text; put it in an environment variable and name that here ({setting} = "
+                    f'"{variable}"'
+                    f'), or in a file ({setting.replace("_env", "_file")} = "...")'
+                )
+        for key, value in section.items():
+            if not isinstance(value, str):
+                continue
+            if "://" in value and key != "api_url":
+                raise ConfigError(
+                    f"{where} {key}: looks like a URL typed into the config; the webhook URL "
+                    "is a secret: put it in an environment variable and name the variable "
+                    'with url_env = "..." (or a file with url_file = "...")'
+                )
+            if key == "token_env" and re.fullmatch(r"\d+:[\w-]{20,}", value):
+                raise ConfigError(
+                    f"{where} token_env: looks like the bot token itself; name the environment "
+                    'variable that holds it instead, e.g. token_env = "OPS_TELEGRAM_TOKEN"'
+                )
+
+
+def _check_channels(s: Settings, where: str) -> None:
+    """Every ``[channels.<name>]`` names a known kind, says where its secret is (one
+    source, of the right sort) and sends only messages a channel can carry."""
+    for name, ch in s.channels.items():
+        at = f"{where}: [channels.{name}]"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}", name):
+            raise ConfigError(
+                f"{at}: a channel name is letters, digits, - and _ (up to 40), like "
+                "[channels.ops-slack]"
+            )
+        if ch.kind not in CHANNEL_KINDS:
+            shown = f'"{ch.kind}" is not a known kind' if ch.kind else "required"
+            raise ConfigError(f"{at} kind: {shown}; valid: {', '.join(CHANNEL_KINDS)}")
+        if ch.kind == "telegram":
+            if bool(ch.token_env) == bool(ch.token_file):
+                raise ConfigError(
+                    f"{at}: a telegram channel needs exactly one of token_env or token_file "
+                    "(the bot token from @BotFather, kept outside the config)"
+                )
+            if ch.url_env or ch.url_file:
+                raise ConfigError(
+                    f"{at}: telegram posts through the Bot API with token_env/token_file and "
+                    "chat_id; remove url_env/url_file"
+                )
+            if not re.fullmatch(r"-?\d+|@[A-Za-z0-9_]{5,}", ch.chat_id.strip()):
+                raise ConfigError(
+                    f"{at} chat_id: required for telegram: the numeric chat id in quotes "
+                    '(e.g. chat_id = "-1001234567890") or a public channel\'s "@name"'
+                )
+        else:
+            if bool(ch.url_env) == bool(ch.url_file):
+                raise ConfigError(
+                    f"{at}: a {ch.kind} channel needs exactly one of url_env or url_file "
+                    "(the incoming-webhook URL, kept outside the config)"
+                )
+            if ch.token_env or ch.token_file or ch.chat_id:
+                raise ConfigError(
+                    f"{at}: token_env, token_file and chat_id are for telegram channels; "
+                    f"a {ch.kind} channel needs only url_env or url_file"
+                )
+        for i, message in enumerate(ch.send):
+            if message not in CHANNEL_MESSAGES:
+                raise ConfigError(
+                    f'{at} send[{i}]: "{message}" is not a message a channel can carry; '
+                    f"valid: {', '.join(CHANNEL_MESSAGES)}"
+                )
+        if ch.min_severity.upper() not in CHANNEL_SEVERITIES:
+            raise ConfigError(
+                f'{at} min_severity: "{ch.min_severity}" is not a severity; valid: '
+                f"{', '.join(CHANNEL_SEVERITIES)}"
+            )
 
 
 def config_warnings(settings: Settings, year: int) -> list[str]:

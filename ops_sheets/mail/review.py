@@ -9,15 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ops_sheets.config import Settings
 from ops_sheets.errors import LedgerError
-from ops_sheets.store.ledger import FAILED_PERMANENT, SENT, UNKNOWN, Ledger, LedgerRow
+from ops_sheets.store.ledger import (
+    CHANNEL_JOB_PREFIX,
+    FAILED_PERMANENT,
+    SENT,
+    UNKNOWN,
+    Ledger,
+    LedgerRow,
+)
 
 from .postman import ActivityEntry, DeliveryReport, Postman
 from .samples import write_preview
 from .transports import Transport
+
+if TYPE_CHECKING:
+    from .channels.poster import ChannelReport
 
 _KIND_NAMES = {
     "purchase_order": "Purchase order",
@@ -82,7 +92,8 @@ def review_status_lines(ledger: Ledger, settings: Settings | None = None) -> lis
 class ReviewResult:
     row: LedgerRow
     activity: list[ActivityEntry] = field(default_factory=list)
-    delivery: DeliveryReport | None = None
+    #: the resend's report: a ChannelReport for a post (same ``outcome``/``ok``)
+    delivery: DeliveryReport | ChannelReport | None = None
     note: str = ""
 
     @property
@@ -134,7 +145,7 @@ def review_message(
     entry = ActivityEntry(
         time=_wall(),
         job="review",
-        action="Email reviewed",
+        action="Post reviewed" if row.job.startswith(CHANNEL_JOB_PREFIX) else "Email reviewed",
         subject=row.subject,
         to=row.to,
         reference=row.reference or key,
@@ -146,7 +157,17 @@ def review_message(
         ),
     )
     result = ReviewResult(row=row, activity=[entry])
-    if decision == "resend":
+    if decision == "resend" and row.job.startswith(CHANNEL_JOB_PREFIX):
+        # a post to Slack, Teams...: posted again from the stored body
+        from .channels.poster import ChannelPoster
+
+        posted = ChannelPoster(settings, ledger).resend([key], now=now)
+        result.delivery = posted
+        result.activity.extend(posted.activity)
+        after = ledger.get(key)
+        if after is not None:
+            result.row = after
+    elif decision == "resend":
         postman = Postman(settings, ledger, transport=transport)
         report = postman.resend([key], job=row.job or "review", now=now)
         result.delivery = report
@@ -207,8 +228,12 @@ def delivery_findings(
                     "severity": "high",
                     "title": f"{what} {ref} to {row.to}: delivery unknown",
                     "detail": f"{row.last_error} (since {_local(row.updated_at, settings)}).",
-                    "action": "Ask the recipient whether it arrived, then run "
-                    f"`ops-sheets review {row.key} --sent` or `--resend`.",
+                    "action": (
+                        "Look in the channel whether it was posted"
+                        if row.job.startswith(CHANNEL_JOB_PREFIX)
+                        else "Ask the recipient whether it arrived"
+                    )
+                    + f", then run `ops-sheets review {row.key} --sent` or `--resend`.",
                     "resolved": False,
                 }
             )

@@ -176,6 +176,11 @@ class TemplateRenderer:
         html = self._render_part(kind, "body.html", context)
         return Rendered(subject=subject, text=text, html=html)
 
+    def render_file(self, kind: str, part: str, context: Mapping[str, Any]) -> str:
+        """One template file of ``kind`` (e.g. a channel's ``channel.txt``), with the
+        same search path, sandbox and error messages as the email parts."""
+        return self._render_part(kind, part, context)
+
     def _render_part(self, kind: str, part: str, context: Mapping[str, Any]) -> str:
         name = f"{kind}/{part}"
         try:

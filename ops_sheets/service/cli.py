@@ -225,6 +225,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
         import tempfile
 
         settings = dataclasses.replace(Settings(), base_dir=Path(tempfile.mkdtemp(prefix="ops-")))
+    if args.channel:  # the body a Slack/Teams/Telegram/webhook channel would post
+        from ops_sheets.mail.channels.preview import preview_channel
+
+        payload, notes = preview_channel(settings, args.kind, args.channel)
+        for note in notes:
+            print(note, file=sys.stderr)
+        print(payload)
+        return 0
     print(preview(args.kind, settings))
     return 0
 
@@ -374,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="render a template with sample data")
     p.add_argument("kind", metavar="KIND")
     with_config(p)
+    p.add_argument(
+        "--channel",
+        metavar="NAME",
+        help="print the JSON that [channels.NAME] would post (Slack, Teams, Telegram, webhook)",
+    )
     p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("review", help="settle a message whose delivery is unknown")

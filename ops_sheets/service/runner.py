@@ -378,6 +378,8 @@ class JobResult:
     delivery: DeliveryReport | None = None
     dry_run_lines: list[str] = field(default_factory=list)
     error: str = ""
+    #: posts to Slack, Teams, Telegram, webhooks (mail.channels.poster.ChannelReport)
+    channels: Any = None
 
     @property
     def exit_code(self) -> int:
@@ -386,6 +388,8 @@ class JobResult:
         if self.problems:
             return 1
         if self.delivery is not None and not self.delivery.ok:
+            return 1
+        if self.channels is not None and not self.channels.ok:
             return 1
         return 0
 
@@ -671,6 +675,10 @@ def _run(
         sendable = [e for e in ctx.emails if e.key not in bad]
         if dry_run:
             ctx.notes += [_describe_email(p, sent_log) for p in prepared if p.ok]
+    if dry_run and settings.channels and not guard.hold:  # what Slack, Teams... would get
+        from ops_sheets.mail.channels.poster import describe_posts
+
+        ctx.notes += describe_posts(settings, ctx.emails)
 
     if guard.hold:  # a new state next to a processed sheet: no mail at all, every job
         unsent = [e for e in sendable if not sent_log.shows_sent(e.key)]
@@ -707,6 +715,14 @@ def _run(
         # a failed write can never leave a sent PO the sheet does not know about.
         _following(shared, ctx.before_send, lambda: wb.append_rows(ctx.before_send))
         wb.flush()  # on disk, with anything held before it (Workbook.hold_saves)
+
+    # Slack, Teams, Telegram, webhooks: before the email, and never stopping it
+    if not guard.hold and ledger is not None and settings.channels:
+        from ops_sheets.mail.channels.poster import post_to_channels, report_notes
+
+        result.channels = post_to_channels(settings, ledger, ctx.emails, job=name, now=now)
+        add_activity(ctx.changes, result.channels.activity, ctx)
+        ctx.notes += report_notes(result.channels)
 
     # messages of earlier runs waiting for a retry slot go out with this run's
     if not guard.hold and (sendable or postman.has_pending()):

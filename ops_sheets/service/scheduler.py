@@ -788,6 +788,7 @@ class Service:
         stop: StopRequest | None = None,
         heartbeat: Heartbeat | None = None,
         max_wait_seconds: float = 30.0,
+        on_failure: Callable[[str, datetime, str], object] | None = None,
     ) -> None:
         self.planner = Planner(schedules, catch_up)
         self.execute = execute
@@ -798,6 +799,10 @@ class Service:
         self.heartbeat = heartbeat
         #: the longest sleep: the clock is read again at least this often (suspend, NTP steps)
         self.max_wait_seconds = max_wait_seconds
+        #: told (job, now, error) when a job starts failing: the channels' one-line
+        #: alert, once until a run of that job succeeds again (no post every slot)
+        self.on_failure = on_failure
+        self._failing: set[str] = set()
 
     def run(self) -> int:
         started = self.clock().astimezone(UTC)
@@ -837,6 +842,11 @@ class Service:
                 self.heartbeat.success(job)
             elif self.heartbeat:
                 self.heartbeat.failure(job)
+            if outcome.succeeded:
+                self._failing.discard(job)
+            elif self.on_failure is not None and job not in self._failing:
+                self._failing.add(job)
+                self.on_failure(job, now, outcome.error or outcome.result)
         tz = self.planner.schedules[job].tz
         log.info("%s: next run %s", job, _when(self.planner.due_at[job], tz))
         return outcome
@@ -929,6 +939,7 @@ def serve(settings: Settings, *, run: RunFunction | None = None) -> int:
                 wait=stop.wait,
                 stop=stop,
                 heartbeat=heartbeat,
+                on_failure=_channel_failure_poster(settings),
             )
             return service.run()
         finally:
@@ -945,3 +956,16 @@ def _install_signal_handlers(stop: StopRequest) -> dict[int, Any]:
     for signum in (signal.SIGTERM, signal.SIGINT):
         previous[signum] = signal.signal(signum, handle)
     return previous
+
+
+def _channel_failure_poster(settings: Settings) -> Callable[[str, datetime, str], object] | None:
+    """Post a failed run to the channels that carry ``heartbeat_failure`` (issue 23)."""
+    if not any("heartbeat_failure" in c.send and c.enabled for c in settings.channels.values()):
+        return None
+
+    def post(job: str, now: datetime, error: str) -> object:
+        from ops_sheets.mail.channels.poster import post_job_failure
+
+        return post_job_failure(settings, job, now, error)
+
+    return post

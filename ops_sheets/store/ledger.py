@@ -82,6 +82,8 @@ UNKNOWN = "unknown"
 STATES = (PLANNED, CLAIMED, SENDING, SENT, FAILED, FAILED_PERMANENT, UNKNOWN)
 #: States that wait for a person (``ops-sheets review``).
 REVIEW_STATES = (UNKNOWN, FAILED_PERMANENT)
+#: ``job`` of the rows that are posts to a chat channel (mail.channels.poster), not emails
+CHANNEL_JOB_PREFIX = "channel:"
 
 OnUnknown = Literal["review", "resend"]
 Decision = Literal[
@@ -516,14 +518,18 @@ class Ledger:
         if until is not None:
             clause += " AND sent_at < ?"
             params.append(_ts(until))
+        # Posts to Slack, Teams... (job "channel:<name>") are not emails: not counted.
+        not_posts = CHANNEL_JOB_PREFIX + "%"
         sent = self._conn.execute(
-            f"SELECT COUNT(*) FROM mail_messages WHERE state = 'sent' AND {clause}",  # noqa: S608
-            params,
+            f"SELECT COUNT(*) FROM mail_messages WHERE state = 'sent' AND {clause} "  # noqa: S608
+            "AND job NOT LIKE ?",
+            [*params, not_posts],
         ).fetchone()[0]
         by_state = dict(
             self._conn.execute(
-                "SELECT state, COUNT(*) FROM mail_messages WHERE state IN (?, ?, ?) GROUP BY state",
-                (FAILED, UNKNOWN, FAILED_PERMANENT),
+                "SELECT state, COUNT(*) FROM mail_messages WHERE state IN (?, ?, ?) "
+                "AND job NOT LIKE ? GROUP BY state",
+                (FAILED, UNKNOWN, FAILED_PERMANENT, not_posts),
             ).fetchall()
         )
         unknown = by_state.get(UNKNOWN, 0)

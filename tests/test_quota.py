@@ -31,8 +31,8 @@ class FakeTime:
         self.now += seconds
 
 
-PROJECT = Bucket("project:p", 300)  # 5 a second, a burst of 50
-USER = Bucket("user:u", 60)  # 1 a second, a burst of 10
+PROJECT = Bucket("project:p", 300)  # a burst of 50, then 250 over the minute
+USER = Bucket("user:u", 60)  # a burst of 10, then 50 over the minute: one per 1.2 s
 
 
 def test_the_tighter_bucket_sets_the_pace_and_waits_are_exact() -> None:
@@ -40,8 +40,19 @@ def test_the_tighter_bucket_sets_the_pace_and_waits_are_exact() -> None:
     gate = LocalGate(t.clock, t.sleep)
     for _ in range(10):  # the user bucket's burst
         assert gate.acquire((PROJECT, USER)) == 0
-    assert gate.acquire((PROJECT, USER)) == pytest.approx(1.0)  # then one a second
-    assert gate.acquire((PROJECT, USER)) == pytest.approx(1.0)
+    assert gate.acquire((PROJECT, USER)) == pytest.approx(1.2)  # then one per 1.2 s
+    assert gate.acquire((PROJECT, USER)) == pytest.approx(1.2)
+
+
+def test_no_sixty_seconds_ever_see_more_requests_than_the_quota() -> None:
+    t = FakeTime()
+    gate = LocalGate(t.clock, t.sleep)
+    stamps = []
+    for _ in range(400):  # as fast as the gate lets them go, for about seven minutes
+        gate.acquire((USER,))
+        stamps.append(t.now)
+    worst = max(sum(1 for s in stamps if a <= s < a + 60) for a in stamps)
+    assert 55 <= worst <= 60  # the whole budget used, never more
 
 
 def test_a_429_holds_back_every_user_of_the_bucket() -> None:
@@ -66,7 +77,7 @@ def test_processes_sharing_a_store_share_one_budget(store_location: StoreLocatio
         bucket = (Bucket(f"user:{location_text(store_location)}", 60),)
         taken = [g.acquire(bucket) for g in (one, two) * 5]  # ten between them: the burst
         assert taken == [0.0] * 10
-        assert two.acquire(bucket) == pytest.approx(1.0)  # the eleventh waits for a token
+        assert two.acquire(bucket) == pytest.approx(1.2)  # the eleventh waits for a token
         one.backoff(bucket, 30.0)  # a 429 seen by one...
         assert two.acquire(bucket) == pytest.approx(30.0)  # ...holds the other back too
         assert one.requests()[bucket[0].name] == 12

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ops_sheets.sheet.workbook.quota import Bucket
+from ops_sheets.sheet.workbook.quota import EPSILON, Bucket
 from ops_sheets.store.location import PostgresLocation, parse_location
 
 QUOTA_SCHEMA = "ops_sheets_quota"
@@ -69,35 +69,42 @@ class SharedGate:
         self._conn.close()
 
     def _take(self, buckets: tuple[Bucket, ...]) -> float:
-        now = self.clock()
         lock = " FOR UPDATE" if self._pg else ""
+        ordered = sorted(buckets, key=lambda b: b.name)  # one order: no deadlock
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                wait = 0.0
-                levels: dict[str, float] = {}
-                for b in sorted(buckets, key=lambda b: b.name):  # one order: no deadlock
+                rows = {}
+                for b in ordered:
                     self._conn.execute(
                         "INSERT INTO quota_buckets (bucket, tokens, updated) VALUES (?, ?, ?) "
                         "ON CONFLICT (bucket) DO NOTHING",
-                        (b.name, b.capacity, now),
+                        (b.name, b.capacity, self.clock()),
                     )
-                    tokens, updated, blocked = self._conn.execute(
+                    rows[b.name] = self._conn.execute(
                         f"SELECT tokens, updated, blocked_until FROM quota_buckets "  # noqa: S608
                         f"WHERE bucket = ?{lock}",
                         (b.name,),
                     ).fetchone()
+                # read the clock only once every row is ours: a time taken before
+                # waiting for a lock would move `updated` back and refill twice
+                now = self.clock()
+                wait = 0.0
+                levels: dict[str, tuple[float, float]] = {}
+                for b in ordered:
+                    tokens, updated, blocked = rows[b.name]
                     level = min(b.capacity, tokens + max(now - updated, 0.0) * b.per_second)
-                    levels[b.name] = level
+                    levels[b.name] = (level, max(now, updated))
                     wait = max(wait, blocked - now)
-                    if level < 1.0:
+                    if level < 1.0 - EPSILON:
                         wait = max(wait, (1.0 - level) / b.per_second)
                 taken = 0.0 if wait > 0 else 1.0
-                for b in buckets:
+                for b in ordered:
+                    level, at = levels[b.name]
                     self._conn.execute(
                         "UPDATE quota_buckets SET tokens = ?, updated = ?, "
                         "requests = requests + ? WHERE bucket = ?",
-                        (levels[b.name] - taken, now, int(taken), b.name),
+                        (level - taken, at, int(taken), b.name),
                     )
                 self._conn.execute("COMMIT")
             except BaseException:

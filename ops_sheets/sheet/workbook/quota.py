@@ -21,22 +21,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+#: a token this close to whole counts as whole (float refills never quite reach 1.0)
+EPSILON = 1e-9
+
 
 @dataclass(frozen=True)
 class Bucket:
-    """One budget: ``name`` (e.g. ``project:my-proj``) refilled at ``per_minute``."""
+    """One budget: ``name`` (e.g. ``project:my-proj``) of ``per_minute`` requests.
+
+    A full bucket holds a sixth of a minute's requests (a burst); it refills at the
+    other five sixths spread over the minute. So no 60 seconds ever see more than
+    ``per_minute`` requests (burst + refill), which is how Google counts.
+    """
 
     name: str
     per_minute: float
 
     @property
-    def per_second(self) -> float:
-        return self.per_minute / 60.0
+    def capacity(self) -> float:
+        return max(1.0, self.per_minute / 6)
 
     @property
-    def capacity(self) -> float:
-        # a burst of at most ten seconds' worth: a fleet starting at 07:00 spreads out
-        return max(1.0, self.per_second * 10)
+    def per_second(self) -> float:
+        return max(self.per_minute - self.capacity, 1.0) / 60.0
 
 
 class RequestGate(Protocol):
@@ -75,7 +82,7 @@ class LocalGate:
                 tokens, at = self._tokens.get(b.name, (b.capacity, now))
                 level = min(b.capacity, tokens + (now - at) * b.per_second)
                 levels[b.name] = level
-                if level < 1.0:
+                if level < 1.0 - EPSILON:
                     wait = max(wait, (1.0 - level) / b.per_second)
             if wait > 0:
                 for b in buckets:

@@ -40,17 +40,19 @@ from ops_sheets.domain.inventory import demand_window, stockout_frame
 from ops_sheets.domain.returns import ReturnRules, faulty_findings, return_rates
 from ops_sheets.errors import ConfigError
 from ops_sheets.mail import OutgoingEmail
+from ops_sheets.service.customer_figures import customer_figures
 from ops_sheets.service.runner import JobContext, missing_tab_problems
 from ops_sheets.service.scheduler import job_settings, parse_schedule
 from ops_sheets.sheet.tables import DAILY_KPIS, TEAM_TABS, Problem
 
-READS = ("daily_kpis", "kits")
+READS = ("daily_kpis", "kits", "complaints")
 NAMESPACE = "monitor"
 #: The stock job's daily snapshot of SKUs out of stock (``jobs/stock.py``), which
 #: its demand, and so the reorder points here, leave out.
 STOCKOUTS = "stock.stockouts"
-#: Days of history behind the anomaly check (8 weeks) plus the day judged.
-HISTORY_DAYS = 8 * 7 + 1
+#: Days of history behind the anomaly checks: 8 weeks before the slow-decline
+#: check's 14 days (the day check needs 8 weeks and the day judged).
+HISTORY_DAYS = monitoring.MAX_WEEKS * 7 + monitoring.DECLINE_DAYS
 
 
 def run(ctx: JobContext) -> None:
@@ -85,6 +87,12 @@ def run(ctx: JobContext) -> None:
         emails_sent=counts["sent"],
         emails_awaiting_review=counts["awaiting_review"],
     )
+    # issue 18: customers and complaints; one unknown (no ledger, an unreadable
+    # Complaints tab) is left as it was
+    day_start = datetime.combine(today, time(0), tzinfo=ctx.tz)
+    day_end = datetime.combine(today + timedelta(1), time(0), tzinfo=ctx.tz)
+    figures = customer_figures(ctx, day_start, day_end)
+    row.update({k: v for k, v in figures.items() if v is not None})
     unknown = kpis.unknown_measures(unavailable)
     if unknown:
         tabs = sorted({t for k in unknown for t in kpis.KPI_INPUTS[k]} & set(unavailable))
@@ -232,14 +240,19 @@ def _order_checks(
     out: list[Any] = []
     ordered = facts.lines["ordered"].dropna()
     first_day = ordered.min().date() if len(ordered) else None
+    yesterday = now.date() - timedelta(days=1)
     anomalies = monitoring.anomaly_findings(
         flow,
-        now.date() - timedelta(days=1),
+        yesterday,
         threshold=ms.anomaly_threshold,
         first_day=first_day,
         currency=settings.currency,
     )
-    for finding in anomalies:  # "anomaly:<measure>:<day>": the measure's own tabs
+    anomalies += monitoring.decline_findings(
+        flow, yesterday, first_day=first_day, currency=settings.currency
+    )
+    # "anomaly:<measure>:<day>", "decline:<measure>": the measure's own tabs
+    for finding in anomalies:
         tabs = kpis.KPI_INPUTS.get(finding.key.split(":")[1], ORDER_TABS)
         if not ctx.unavailable(*tabs):
             out += published.computed_from([finding], tabs)

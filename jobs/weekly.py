@@ -27,15 +27,17 @@ from typing import Any
 import pandas as pd
 from ops_sheets.jobs.monitor import gather
 
-from ops_sheets.domain import allocation, kpis
+from ops_sheets.domain import allocation, content, customer_kpis, kpis, listings
 from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.mail import OutgoingEmail, charts
 from ops_sheets.mail.templates import _money as money  # the templates' own |money format
+from ops_sheets.service.customer_figures import customer_figures
 from ops_sheets.service.runner import JobContext
+from ops_sheets.sheet.looks import looks_for
 from ops_sheets.sheet.tables import TEAM_TABS, WEEKLY_SUMMARY
 from ops_sheets.sheet.workbook.base import ChartSpec
 
-READS = ("daily_kpis", "weekly_summary", "kits")
+READS = ("daily_kpis", "weekly_summary", "kits", "complaints", "content_plan")
 #: The team tabs behind each Weekly summary measure: the Daily KPIs' own, except
 #: the levels, which are averages of what monitor wrote on the Daily KPIs tab.
 ROW_INPUTS: dict[str, tuple[str, ...]] = {
@@ -62,7 +64,17 @@ HEADLINES: tuple[tuple[str, str, str, bool | None], ...] = (
     ("stuck_shipments", "Stuck shipments (daily average)", "level", False),
     ("skus_out_of_stock", "SKUs out of stock (daily average)", "level", False),
     ("inventory_value", "Inventory value (daily average)", "money", None),
+    # issue 18: customers and complaints (shown when the shop has them)
+    ("complaints_opened", "Complaints opened", "count", False),
+    ("median_hours_to_first_response", "First response to a complaint (median)", "hours", False),
+    ("answered_within_sla_pct", "Complaints answered within SLA", "pct", True),
+    ("shipping_confirmations_sent", "Shipping confirmations sent", "count", None),
+    ("delay_notices_sent", "Delay notices sent", "count", False),
+    ("review_requests_sent", "Review requests sent", "count", None),
+    ("complaint_acknowledgements_sent", "Complaint acknowledgements sent", "count", None),
 )
+#: headlines left out of the email while they are 0 this week and the week before
+QUIET_WHEN_ZERO = frozenset(customer_kpis.KEYS)
 
 
 def run(ctx: JobContext) -> None:
@@ -74,11 +86,13 @@ def run(ctx: JobContext) -> None:
     facts = gather(ctx)
     returns = ctx.tables["returns"].frame
 
-    first = monday - timedelta(weeks=CHART_WEEKS - 1)
+    # one week more than the charts show: the oldest week's change needs its week before
+    first = monday - timedelta(weeks=CHART_WEEKS)
     daily = kpis.daily_flow(facts.lines, returns, tz, first, sunday + timedelta(days=1))
-    weekly = kpis.weekly_flow(daily)
-    this = _week(ctx, facts, weekly, monday)
-    before = _week(ctx, facts, weekly, monday - timedelta(weeks=1))
+    history = kpis.weekly_flow(daily)
+    weekly = history.iloc[-CHART_WEEKS:]  # the email's charts: the last 12 weeks
+    this = _week(ctx, facts, history, monday)
+    before = _week(ctx, facts, history, monday - timedelta(weeks=1))
     values = {**this, **kpis.changes(this, before)}
     # a measure computed from a tab that cannot be read is unknown: left as it was
     unknown = kpis.unknown_measures(ctx.unavailable(*TEAM_TABS), ROW_INPUTS)
@@ -87,8 +101,9 @@ def run(ctx: JobContext) -> None:
         names = ", ".join(WEEKLY_SUMMARY.column(k).header for k in unknown)  # type: ignore[union-attr]
         ctx.requires(f"Weekly summary {week}: {names}", *tabs)
         values = {k: v for k, v in values.items() if k.removesuffix("_change") not in unknown}
+    backfilled = _back_fill(ctx, facts, history, monday, before, unknown)
     ctx.upsert("weekly_summary", {"week": week}, {"from": monday, "to": sunday, **values})
-    _native_charts(ctx)
+    _native_charts(ctx, backfilled)
 
     key = f"weekly:{week}"
     if ctx.deliveries.reached_ledger(key):
@@ -132,7 +147,7 @@ def run(ctx: JobContext) -> None:
             f"{week}: {this['orders'] or 0:g} orders, {revenue}, "
             f"on time {_show(this['shipped_on_time_pct'], 'pct')}"
         )
-    ctx.counts.update(weekly_rows=1, weekly_emails=len(ctx.emails))
+    ctx.counts.update(weekly_rows=1 + backfilled, weekly_emails=len(ctx.emails))
 
 
 # ---------------------------------------------------------------- the week's figures
@@ -151,16 +166,64 @@ def _week(ctx: JobContext, facts: kpis.ShopFacts, weekly: Any, monday: date) -> 
         end,
     )
     levels = kpis.week_levels(ctx.tables["daily_kpis"].frame, monday)
-    return kpis.week_row(weekly, monday, levels, return_rate=rate, emails_sent=sent)
+    row = kpis.week_row(weekly, monday, levels, return_rate=rate, emails_sent=sent)
+    return {**row, **customer_figures(ctx, start, end)}  # issue 18
 
 
-def _native_charts(ctx: JobContext) -> None:
+def _back_fill(
+    ctx: JobContext,
+    facts: kpis.ShopFacts,
+    history: Any,
+    monday: date,
+    before: Mapping[str, Any],
+    unknown: list[str],
+) -> int:
+    """On the first runs (the tab holds fewer than :data:`CHART_WEEKS` weeks up to
+    this one), add the rows of the complete weeks before this one, oldest first,
+    from the order history: the tab's charts then show 12 weeks, with the numbers
+    the email's charts show. A week the tab already has is never rewritten (not
+    even when it appeared since the read); nothing is back-filled while a tab the
+    figures come from cannot be read. Returns the number of rows added."""
+    table = ctx.tables.get("weekly_summary")
+    if unknown or table is None or not table.readable:  # a missing tab is created empty
+        return 0
+    week = kpis.iso_week(monday)
+    rows = table.all_rows
+    column = rows["week"] if "week" in rows.columns else []
+    have = {str(w).strip() for w in column if w is not None and w == w}
+    if len({w for w in have if w <= week}) >= CHART_WEEKS:
+        return 0  # steady state: nothing to add, nothing computed
+    mondays = [monday - timedelta(weeks=n) for n in range(CHART_WEEKS - 1, 0, -1)]
+    todo = [m for m in mondays if kpis.iso_week(m) not in have]
+    # each row's change is against the week before it, as the weekly row's own
+    rows: dict[date, Mapping[str, Any]] = {monday - timedelta(weeks=1): before}
+    for m in todo:
+        earlier = m - timedelta(weeks=1)
+        if earlier not in rows:
+            rows[earlier] = _week(ctx, facts, history, earlier)
+        if m not in rows:
+            rows[m] = _week(ctx, facts, history, m)
+        values = {**rows[m], **kpis.changes(rows[m], rows[earlier])}
+        ctx.add_if_missing(
+            "weekly_summary",
+            {"week": kpis.iso_week(m)},
+            {"from": m, "to": m + timedelta(days=6), **values},
+        )
+    if todo:
+        first, last = kpis.iso_week(todo[0]), kpis.iso_week(todo[-1])
+        ctx.note(f"Weekly summary: {len(todo)} past weeks back-filled ({first} to {last})")
+    return len(todo)
+
+
+def _native_charts(ctx: JobContext, backfilled: int = 0) -> None:
     """Two charts on the Weekly summary tab, side by side just below its rows, so
     they sit under Week, Orders and Revenue on the first screen, not past the
     last of its 39 columns (xlsx only). Each run redraws them below the rows."""
     table = ctx.tables["weekly_summary"]
-    top = len(table.frame) + 4  # the header, this run's new week, a blank row
+    # the header, the back-filled weeks and this run's new week, a blank row
+    top = len(table.all_rows) + backfilled + 4
     column = "A"
+    beside = _column_after(table, CHART_WIDTH_CHARS)
     ctx.chart(
         ChartSpec(
             table.title,
@@ -182,11 +245,37 @@ def _native_charts(ctx: JobContext) -> None:
             "line",
             table.header("week"),
             (table.header("shipped_on_time_pct"),),
-            anchor=f"K{top}",
+            anchor=f"{beside}{top}",
             last_rows=CHART_WEEKS,
             y_title="%",
         )
     )
+
+
+#: a chart's width (15 cm) in column-width characters, and a little room after it
+CHART_WIDTH_CHARS = 84.0
+
+
+def _column_after(table: Any, width: float) -> str:
+    """The letter of the first column that starts at least ``width`` characters from
+    the left edge, by the widths the service gives this tab's columns: the second
+    chart then sits just right of the first, whatever the columns are."""
+    headers = [table.header(c.key) for c in WEEKLY_SUMMARY.columns]
+    looks = looks_for(
+        WEEKLY_SUMMARY, dict(zip([c.key for c in WEEKLY_SUMMARY.columns], headers, strict=True)), ""
+    )
+    edge, n = 0.0, 0
+    for header in headers:
+        if edge >= width:
+            break
+        edge += looks[header].width or 8.43
+        n += 1
+    letters = ""
+    n += 1  # 1-based: the column after the last one counted
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
 
 
 # ---------------------------------------------------------------- the email
@@ -222,6 +311,7 @@ def _context(
         "backorders": _backorders(ctx, facts),
         "return_reasons": kpis.return_reasons(ctx.tables["returns"].frame, monday, ctx.tz),
         "health": _health(ctx),
+        **_store_health(ctx, monday, sunday),  # issue 19
         "charts": [
             {
                 "cid": "orders-revenue",
@@ -280,7 +370,7 @@ def metrics(
     out = []
     for key, name, how, up_is_good in HEADLINES:
         a, b = this.get(key), before.get(key)
-        if a is None:
+        if a is None or (key in QUIET_WHEN_ZERO and not a and not b):
             continue
         diff = None if b is None else a - b
         if diff is None:
@@ -328,3 +418,26 @@ def _show(value: Any, how: str, currency: str = "") -> str:
     if how == "level":
         return f"{value:,.1f}".removesuffix(".0")
     return f"{value:,.0f}"
+
+
+# ---------------------------------------------------------------- issue 19
+
+
+def _store_health(ctx: JobContext, monday: date, sunday: date) -> dict[str, Any]:
+    """The product pages (the last ``listings`` run) and the week's content plan;
+    a section whose data is not there (no run yet, no Content plan tab) is left out."""
+    out: dict[str, Any] = {}
+    if ctx.state is not None:
+        latest = ctx.state.get(listings.SUMMARY_NAMESPACE, "latest")
+        if latest and latest.get("pages"):
+            out["listings"] = latest
+    table = ctx.tables.get("content_plan")
+    if table is not None and table.available:
+        memory = ctx.state.items(content.POSTS_NAMESPACE) if ctx.state is not None else {}
+        today = ctx.now.astimezone(ctx.tz).date()
+        summary = content.week_summary(
+            content.read_posts(table.frame), monday, sunday, today, memory
+        )
+        if summary["planned"]:
+            out["content_plan"] = summary
+    return out

@@ -128,6 +128,11 @@ def _time_range(value: str) -> None:
         ) from None
 
 
+def _time_range_or_blank(value: str) -> None:
+    if value.strip():
+        _time_range(value)
+
+
 def _day_list(value: str) -> None:
     from ops_sheets.domain.calendar import DaysError, parse_days
 
@@ -395,8 +400,9 @@ class ReturnsSettings(JobSettings):
 class MonitorSettings(JobSettings):
     schedule: str = _setting("every hour", "when `serve` runs the job")
     quiet_hours: float = _setting(
-        4.0,
-        "no orders for this long in business hours is alerted",
+        1.0,
+        "the shortest quiet spell alerted, in business hours (longer ones only when "
+        "improbable at the shop's usual rate for those hours)",
         within=Range(0, 168, low_open=True),
     )
     business_hours: str = _setting(
@@ -412,7 +418,10 @@ class MonitorSettings(JobSettings):
         24.0, "repeat an unchanged finding after this long", within=Range(0, 8760, low_open=True)
     )
     anomaly_threshold: float = _setting(
-        3.5, "robust z-score (median/MAD) that flags a day", within=Range(0, 100, low_open=True)
+        3.0,
+        "calibrated z-score that flags a day's orders or revenue (3: about 1 normal day "
+        "in 370 per measure)",
+        within=Range(0, 100, low_open=True),
     )
 
 
@@ -426,6 +435,111 @@ class WeeklySettings(JobSettings):
     )
 
 
+# ---------------------------------------------------------------- issue 19: listings, content
+
+
+def _networks(values: list[str]) -> None:
+    import ipaddress
+
+    for text in values:
+        try:
+            ipaddress.ip_network(str(text).strip(), strict=False)
+        except ValueError:
+            raise ValueError(
+                f'"{text}" is not a network; valid: an address or CIDR block such as '
+                '"127.0.0.1/32" or "10.20.0.0/16"'
+            ) from None
+
+
+@dataclass(frozen=True)
+class ListingsSettings(JobSettings):
+    schedule: str = _setting("every day at 06:00", "when `serve` runs the job")
+    requests_per_minute_per_host: float = _setting(
+        30.0, "at most this many page requests to one site a minute", within=Range(0.1, 600)
+    )
+    #: the shop's own staging server may sit on the private network
+    allow_networks: list[str] = _setting(
+        [],
+        'private addresses pages may be fetched from, e.g. ["10.20.0.0/16"]; '
+        "loopback, private and link-local addresses are refused otherwise",
+        valid=_networks,
+    )
+    timeout_seconds: float = _setting(
+        10.0, "longest wait for one page", within=Range(0, 120, low_open=True)
+    )
+    max_page_mb: float = _setting(
+        5.0, "a page larger than this is not read", within=Range(0, 100, low_open=True)
+    )
+    run_minutes: float = _setting(
+        10.0,
+        "the checks of one run stop after this long; the rest wait for the next run",
+        within=Range(0, 1440, low_open=True),
+    )
+    retries: int = _setting(
+        2, "more tries after a server error or failed connection", within=Range(0, 5)
+    )
+    user_agent: str = _setting(
+        "ops-sheets/0.1 (product page check for the shop's operations team)",
+        "the User-Agent header page requests carry (and robots.txt is read for)",
+    )
+
+
+@dataclass(frozen=True)
+class ContentSettings(JobSettings):
+    schedule: str = _setting("every day at 08:00", "when `serve` runs the job")
+    remind_days_before: int = _setting(
+        2, "days before a post's date its Owner is reminded (0 = never)", within=Range(0, 60)
+    )
+
+
+@dataclass(frozen=True)
+class CustomersSettings(JobSettings):
+    """Customer mail about orders (issue 18); the rules are in domain/customers.py."""
+
+    schedule: str = _setting("every 30 minutes from 08:00 to 20:00", "when `serve` runs the job")
+    shipping_confirmation: bool = _setting(True, "email the customer when lines ship")
+    order_delayed: bool = _setting(True, "email the customer when an order is late or backordered")
+    review_request_days: int = _setting(
+        0, "days after delivery to ask for a review; 0 = never", within=Range(0, 365)
+    )
+    recent_days: int = _setting(
+        3,
+        "only shipments (and review requests fallen due) this recent are mailed, so "
+        "turning the job on does not mail old history",
+        within=Range(1, 365),
+    )
+    review_url: str = _setting(
+        "", "the page where customers write a review (review requests); blank = reply by email"
+    )
+
+
+@dataclass(frozen=True)
+class ComplaintsSettings(JobSettings):
+    """The Complaints tab (issue 18); the rules are in domain/complaints.py."""
+
+    schedule: str = _setting("every hour from 08:00 to 18:00", "when `serve` runs the job")
+    first_response_hours: float = _setting(
+        24.0, "business hours to the first response", within=Range(0, 1000, low_open=True)
+    )
+    resolve_days: int = _setting(5, "business days to resolve", within=Range(1, 365))
+    business_hours: str = _setting(
+        "",
+        "hours of a business day the response clock runs, e.g. 09:00-17:00; "
+        "blank = the whole business day",
+        valid=_time_range_or_blank,
+    )
+    notify_customer: bool = _setting(True, "email an acknowledgement for each new complaint")
+    repeat_count: int = _setting(
+        3, "complaints from one customer that make a repeat complainer", within=Range(2, 100)
+    )
+    sku_count: int = _setting(
+        2, "complaints about one SKU that flag the product", within=Range(2, 1000)
+    )
+    window_days: int = _setting(
+        90, "days of complaints counted for repeats and SKUs", within=Range(1, 730)
+    )
+
+
 @dataclass(frozen=True)
 class JobsSettings:
     check: CheckSettings = field(default_factory=CheckSettings)
@@ -434,6 +548,10 @@ class JobsSettings:
     returns: ReturnsSettings = field(default_factory=ReturnsSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     weekly: WeeklySettings = field(default_factory=WeeklySettings)
+    listings: ListingsSettings = field(default_factory=ListingsSettings)
+    content: ContentSettings = field(default_factory=ContentSettings)
+    customers: CustomersSettings = field(default_factory=CustomersSettings)
+    complaints: ComplaintsSettings = field(default_factory=ComplaintsSettings)
 
 
 @dataclass(frozen=True)

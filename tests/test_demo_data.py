@@ -86,10 +86,15 @@ def _values_digest(path: Path) -> str:
 
 def test_tabs_headers_and_formats(demo: tuple[Path, DemoFacts]) -> None:
     wb = openpyxl.load_workbook(demo[0])
-    assert wb.sheetnames == [*(TAB_SPECS[k].title for k in TEAM_TABS), "Kits"]
+    assert wb.sheetnames == [
+        *(TAB_SPECS[k].title for k in TEAM_TABS),
+        "Kits",
+        "Complaints",
+        "Content plan",
+    ]
     # wave 2's optional columns only where the demo fills them
-    used = {"purchase_orders": ["Qty received"]}
-    for key in (*TEAM_TABS, "kits"):
+    used = {"purchase_orders": ["Qty received"], "forwarders": ["Tracking URL"]}
+    for key in (*TEAM_TABS, "kits", "complaints", "content_plan"):
         spec = TAB_SPECS[key]
         ws = wb[spec.title]
         team = [c.header for c in spec.columns if c.owner == "team" and not c.optional]

@@ -2,7 +2,7 @@
 through real gspread over HTTP to the local Sheets API emulator.
 
 A new job joins this suite by existing: the tests run every job that
-``available_jobs`` lists, on the demo shop, and require that
+``run all`` runs, on the demo shop, and require that
 
 - both backends end with the same service values, problems and emails;
 - on Google, a steady-state run costs at most 2 reads and 2 writes, the same
@@ -20,14 +20,16 @@ from typing import Any
 import pytest
 from backends import Harness, google_harness, xlsx_harness
 
+from ops_sheets.config import Settings
 from ops_sheets.service.demo import DEMO_NOW
 from ops_sheets.service.demo_data import build_demo_workbook
 from ops_sheets.service.init_sheet import init_workbook
-from ops_sheets.service.runner import available_jobs, parse_tables, run_job
+from ops_sheets.service.runner import jobs_for, parse_tables, run_job
 from ops_sheets.sheet.tables import TAB_SPECS, TEAM_TABS
 from ops_sheets.sheet.workbook.xlsx import XlsxWorkbook
 
-JOBS = [j for j in available_jobs() if j != "check"] or ["check"]
+#: in the order `run all` runs them (monitor and weekly, which report on the rest, last)
+JOBS = [j for j in jobs_for(["all"], Settings()) if j != "check"] or ["check"]
 
 
 @pytest.fixture(scope="module")

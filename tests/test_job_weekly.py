@@ -59,7 +59,7 @@ def test_the_row_holds_the_last_complete_week_and_its_change_on_the_week_before(
     harness: Harness,
 ) -> None:
     run(harness, "weekly", NOW)
-    [row] = weekly_rows(harness)
+    row = weekly_rows(harness)[-1]
     assert row["Week"] == "2026-W47"
     assert (day_text(row["From"]), day_text(row["To"])) == ("2026-11-16", "2026-11-22")
     # hand-computed in tests/test_kpis.py: 5 orders, 60.00 revenue, 2 of 3 lines on time
@@ -74,7 +74,7 @@ def test_the_row_holds_the_last_complete_week_and_its_change_on_the_week_before(
 def test_a_rerun_rewrites_the_row_and_does_not_send_the_email_again(harness: Harness) -> None:
     run(harness, "weekly", NOW)
     again = run(harness, "weekly", NOW + timedelta(hours=3))
-    assert len(weekly_rows(harness)) == 1
+    assert len(weekly_rows(harness)) == 12  # 11 back-filled weeks and this one, once
     assert len(outbox(harness.settings, "weekly_")) == 1
     assert any("the email went out already (sent)" in n for n in again.notes)
     assert again.delivery is None or again.delivery.ok
@@ -103,6 +103,66 @@ def test_requests_per_run_stay_constant_in_the_number_of_rows(
     assert reads + writes <= 4 and writes <= 2
 
 
+# ---------------------------------------------------------------- back-fill
+
+
+def test_the_first_run_back_fills_twelve_weeks_with_the_emails_chart_numbers(
+    harness: Harness,
+) -> None:
+    run(harness, "weekly", NOW)
+    rows = weekly_rows(harness)
+    assert [r["Week"] for r in rows] == [f"2026-W{n}" for n in range(36, 48)]
+    by_week = {r["Week"]: r for r in rows}
+    first = by_week["2026-W36"]
+    assert (day_text(first["From"]), day_text(first["To"])) == ("2026-08-31", "2026-09-06")
+    # SO-7 (2 Nov, one mug at 10.00, shipped the next day) is week 45's only order
+    w45 = by_week["2026-W45"]
+    assert (w45["Orders"], w45["Revenue"], w45["Shipped on time %"]) == (1, 10, 100)
+    assert (w45["Orders change"], by_week["2026-W46"]["Orders change"]) == (1, -1)
+    # the same figures as the email's charts (their alt text lists every week)
+    [message] = outbox(harness.settings, "weekly_")
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    alt = re.search(r'alt="Orders per week 2026-W36 to 2026-W47: ([^;]*); revenue', html)
+    assert alt is not None
+    assert alt.group(1).split(", ") == [f"{r['Orders'] or 0:g}" for r in rows]
+
+
+@pytest.mark.parametrize("backend", ["xlsx", "google"])
+def test_a_week_that_appears_before_the_write_is_kept_and_a_rerun_adds_nothing(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "xlsx":
+        h = xlsx_harness(tmp_path)
+    else:
+        h = google_harness(tmp_path, request.getfixturevalue("sheets_emulator"))
+    shop = small_shop()
+    shop["Weekly summary"] = [["Week", "From", "To", "Orders"]]
+    h.seed(shop)
+    # a person types week 45 between the job's read and its write: left as typed
+    h.edit_before_write(
+        "Weekly summary", lambda rows: [*rows, ["2026-W45", "2026-11-02", "2026-11-08", 7]]
+    )
+    run(h, "weekly", NOW)
+    again = run(h, "weekly", NOW + timedelta(hours=2))
+    rows = weekly_rows(h)
+    assert [r["Week"] for r in rows].count("2026-W45") == 1 and len(rows) == 12
+    assert next(r for r in rows if r["Week"] == "2026-W45")["Orders"] == 7
+    assert not any("back-filled" in n for n in again.notes)
+
+
+def test_back_fill_adds_only_the_weeks_the_tab_lacks(tmp_path: Path) -> None:
+    h = xlsx_harness(tmp_path)
+    shop = small_shop()
+    header = ["Week", "From", "To", "Orders"]
+    shop["Weekly summary"] = [header, ["2026-W40", "2026-09-28", "2026-10-04", 99]]
+    h.seed(shop)
+    result = run(h, "weekly", NOW)
+    weeks = [r["Week"] for r in weekly_rows(h)]
+    assert weeks[0] == "2026-W40" and weeks.count("2026-W40") == 1 and len(weeks) == 12
+    assert weekly_rows(h)[0]["Orders"] == 99
+    assert any("10 past weeks back-filled (2026-W36 to 2026-W46)" in n for n in result.notes)
+
+
 # ---------------------------------------------------------------- xlsx charts
 
 
@@ -111,7 +171,8 @@ def test_the_xlsx_tab_gets_two_native_charts_that_survive_the_next_weeks(tmp_pat
     h.seed(small_shop())
     for week in range(3):
         run(h, "weekly", NOW + timedelta(weeks=week))
-    assert [r["Week"] for r in weekly_rows(h)] == ["2026-W47", "2026-W48", "2026-W49"]
+    weeks = [r["Week"] for r in weekly_rows(h)]
+    assert weeks == [f"2026-W{n}" for n in range(36, 50)]  # back-filled on the first run
     book = openpyxl.load_workbook(tmp_path / "workbook.xlsx")
     charts = book["Weekly summary"]._charts
     titles = sorted("".join(r.t for p in c.title.tx.rich.p for r in p.r) for c in charts)
@@ -120,7 +181,8 @@ def test_the_xlsx_tab_gets_two_native_charts_that_survive_the_next_weeks(tmp_pat
     refs = [s.val.numRef.f for s in combo.series] + [
         s.val.numRef.f for s in combo._charts[1].series
     ]
-    assert refs == ["'Weekly summary'!$D$2:$D$4", "'Weekly summary'!$J$2:$J$4"]
+    # the last 12 of the 14 rows (rows 4 to 15)
+    assert refs == ["'Weekly summary'!$D$4:$D$15", "'Weekly summary'!$J$4:$J$15"]
 
 
 def test_a_chart_replaced_by_the_job_keeps_a_chart_of_another_title(tmp_path: Path) -> None:
@@ -199,7 +261,8 @@ def test_levels_are_the_average_of_the_weeks_daily_kpis_rows(
         run_job("monitor", settings, NOW.replace(day=day, hour=12), workbook=wb, state=state)
     run_job("weekly", settings, NOW, workbook=wb, state=state)
     header, *rows = wb.tabs["Weekly summary"]
-    row = dict(zip(header, rows[0], strict=False))
+    row = dict(zip(header, rows[-1], strict=False))
+    assert row["Week"] == "2026-W47"
     # SO-5 is due Fri 20, so late only from Saturday; A-1 is out of stock on both days
     assert row["Late open lines"] == 0 and row["SKUs out of stock"] == 1
     [message] = outbox(settings, "weekly_")
@@ -231,7 +294,9 @@ def test_dry_run_describes_the_email_and_changes_nothing(settings: Settings) -> 
     result = run_job("weekly", settings, NOW, workbook=wb, dry_run=True)
     assert "Weekly summary" not in wb.tabs
     assert any(n.startswith("email weekly:2026-W47: to manager@example.com") for n in result.notes)
-    assert any("'Weekly summary'!A2: (blank) → '2026-W47'" in line for line in result.dry_run_lines)
+    lines = result.dry_run_lines
+    assert any("'Weekly summary'!A2: (blank) → '2026-W36'" in line for line in lines)
+    assert any("'Weekly summary'!A13: (blank) → '2026-W47'" in line for line in lines)
 
 
 def test_the_weekly_email_has_a_line_on_backorders(tmp_path: Path) -> None:

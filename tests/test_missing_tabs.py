@@ -41,6 +41,17 @@ BOOKKEEPING = {
     "Open problems change",
     "Emails sent change",
     "Emails awaiting review change",
+    # issue 18: emails sent by kind, counted from the ledger as Emails sent is
+    *(
+        f"{kind} sent{change}"
+        for kind in (
+            "Shipping confirmations",
+            "Delay notices",
+            "Review requests",
+            "Complaint acknowledgements",
+        )
+        for change in ("", " change")
+    ),
 }
 
 

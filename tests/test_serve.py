@@ -33,6 +33,7 @@ import pytest
 from ops_sheets.config import Settings, load_settings
 from ops_sheets.errors import ConfigError, JobError
 from ops_sheets.service.heartbeat import Heartbeat
+from ops_sheets.service.runner import JOB_NAMES
 from ops_sheets.service.scheduler import (
     ChildExecutor,
     JobLocked,
@@ -51,7 +52,7 @@ from ops_sheets.service.scheduler import (
 from ops_sheets.service.status import collect_status, format_status, print_status
 from ops_sheets.store.state import JobRun, State
 
-ALL_JOBS = ("check", "stock", "orders", "returns", "monitor", "weekly")
+ALL_JOBS = JOB_NAMES  # every bundled job is scheduled by default
 
 HELPER = '''
 """serve's run target in tests: the real runner on an in-memory copy of an empty shop."""

@@ -18,7 +18,7 @@ before, and ``monitor`` never reports it "resolved". A finding recorded before
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -95,11 +95,52 @@ def publish(
 
 
 def current(state: Any) -> list[Finding]:
-    """Every job's latest findings, most severe first."""
+    """Every job's latest findings, most severe first. Findings two jobs publish
+    under one key (a product the returns job and the complaints job both find
+    faulty) are one finding: see :func:`join`."""
     out: list[Finding] = []
     for entry in state.items(NAMESPACE).values():
         out += [Finding.from_dict(f) for f in entry.get("findings", [])]
+    by_key: dict[str, list[Finding]] = {}
+    for f in out:
+        by_key.setdefault(f.key, []).append(f)
+    out = [group[0] if len(group) == 1 else join(group) for group in by_key.values()]
     return sorted(out, key=lambda f: (SEVERITY_ORDER.get(f.severity, 9), f.source, f.key))
+
+
+def join(findings: Sequence[Finding]) -> Finding:
+    """Findings of one key (from different jobs) as one: the most severe (then the
+    returns job's, then by source) leads; the others' titles add what differs
+    ("…, 14.3% returned in 90 days and 3 complaints in 90 days"), their details
+    and actions follow; the metric is the sum, so either growing re-alerts."""
+    ranked = sorted(
+        findings,
+        key=lambda f: (SEVERITY_ORDER.get(f.severity, 9), f.source != "returns", f.source),
+    )
+    lead, rest = ranked[0], ranked[1:]
+    title, details, actions = lead.title, [lead.detail], [lead.action]
+    for f in rest:
+        n = next(
+            (i for i, (a, b) in enumerate(zip(lead.title, f.title, strict=False)) if a != b),
+            min(len(lead.title), len(f.title)),
+        )
+        common = lead.title[:n]
+        cut = max(common.rfind(", "), common.rfind(": "))
+        extra = f.title[cut + 2 :] if cut >= 0 else f.title
+        title += f" and {extra}"
+        if f.detail and f.detail not in details:
+            details.append(f.detail)
+        if f.action and f.action not in actions:
+            actions.append(f.action)
+    tabs = tuple(dict.fromkeys(t for f in ranked for t in f.tabs))
+    return replace(
+        lead,
+        title=title,
+        detail=" ".join(details),
+        action=" ".join(actions),
+        metric=float(sum(f.metric for f in ranked)),
+        tabs=tabs,
+    )
 
 
 def published_at(state: Any, source: str) -> datetime | None:

@@ -115,6 +115,15 @@ KPI_INPUTS: dict[str, tuple[str, ...]] = {
     "open_problems": (),
     "emails_sent": (),
     "emails_awaiting_review": (),
+    # issue 18: given by the jobs (ops_sheets.domain.customer_kpis); the Complaints
+    # tab is not required of every shop, so they are blank, not 0, without it
+    "complaints_opened": (),
+    "median_hours_to_first_response": (),
+    "answered_within_sla_pct": (),
+    "shipping_confirmations_sent": (),
+    "delay_notices_sent": (),
+    "review_requests_sent": (),
+    "complaint_acknowledgements_sent": (),
 }
 RETURN_RATE_DAYS = 30
 

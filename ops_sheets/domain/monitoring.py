@@ -13,7 +13,10 @@ since it knows more, e.g. the reminder it just sent):
 ===========================  =========================================================
 ``anomaly:<measure>:<day>``  orders or revenue of the last complete day far from the
                              same weekday's usual level (an event: reported once)
-``quiet-orders``             no orders for ``quiet_hours`` of business hours
+``decline:<measure>``        orders or revenue sliding below usual over the last two
+                             weeks (a CUSUM of small shortfalls)
+``quiet-orders``             no orders for a spell that is improbable at the shop's
+                             own rate for those business hours
 ``late-lines``               more late open lines than ``late_alert_count``
 ``best-seller:<sku>``        a class A SKU out of stock
 ``best-sellers-low``         class A SKUs at or below their reorder point (one finding)
@@ -30,6 +33,27 @@ since it knows more, e.g. the reminder it just sent):
 ``tab-unreadable:<tab>``     a team tab missing or without a required column: what
                              depends on it is on hold
 ===========================  =========================================================
+
+**Anomalies are calibrated, not guessed** (issue 20). A median absolute deviation
+of 4–8 same-weekday values is a very noisy spread (|z| > 3.5 on about one clean day
+in ten), so the checks work on the scale where the noise is known: the square root.
+A day's orders are a Poisson count, and 2√(x + 3/8) has a spread of about 1 at any
+level; a day's revenue is a sum of order values, and 2√revenue has a spread of about
+√(mean order value × (1 + CV²)). On that scale each weekday's usual level is the
+median of its last 4–8 weeks, and one spread is pooled over every day of those
+weeks (28–56 residuals), never below the Poisson floor (1 for orders, √(mean order
+value) for revenue). The day check's score is (root(day) − usual) / (spread ×
+√(1 + 1/weeks)), divided by DAY_SCALE; the slow-decline check is a one-sided CUSUM of
+the last 14 days' shortfalls against the 4–8 weeks before them, flagged above
+DECLINE_LEVEL. DAY_SCALE and DECLINE_LEVEL come from simulation, per measure and
+weeks of history (``python -m benchmarks.bench_alerts --calibrate``): clean shops of
+3, 10 and 30 orders a day with a weekly profile and lognormal order values, 20,000
+series each; DAY_SCALE makes a clean day's score beyond ±3.09 as rare as for a
+standard normal value (0.2%), DECLINE_LEVEL is the CUSUM a clean day exceeds 0.25% of
+the time; the largest over the levels is kept. The benchmark measures the result on
+independent series: clean days flagged, planted drops, spikes and slides caught.
+A quiet spell is judged by the chance of no order in it at the shop's usual rate
+for those weekday hours (Poisson: e^−expected), not by a fixed number of hours.
 
 **Re-alerting** (:func:`plan_alert`). The state remembers, per key, when the
 finding was last in an alert, how bad it was then and under which alert key. A
@@ -71,11 +95,6 @@ TEMPLATE_SEVERITY = {"critical": "high", "warning": "medium", "info": "low"}
 EVENT_PREFIXES = ("anomaly:", "new-problems:", "email-changed:")
 #: Remembered events are forgotten after this long (the memory must not grow forever).
 EVENT_MEMORY = timedelta(days=10)
-#: Constant of the robust z-score: 0.6745 × (x − median) / MAD (Iglewicz & Hoaglin).
-MAD_SCALE = 0.6745
-#: When MAD is 0 (more than half the history equal), the mean absolute deviation
-#: times this stands in for σ: √(π/2), their ratio for normally spread data.
-MEAN_AD_SCALE = 1.253314
 
 SOURCE = "monitor"
 
@@ -104,34 +123,130 @@ def _plural(n: float, word: str, plural: str | None = None) -> str:
 
 # ---------------------------------------------------------------- anomalies
 
-
-def robust_z(value: float, history: Sequence[float]) -> float:
-    """How far ``value`` is from the history's median, in robust standard deviations.
-
-    Median and MAD (median absolute deviation) ignore a single odd day, which a
-    mean and standard deviation would not. With MAD 0 the mean absolute deviation
-    stands in; with no spread at all any difference is infinitely unusual.
-    """
-    h = np.asarray(history, dtype=float)
-    med = float(np.median(h))
-    dev = np.abs(h - med)
-    mad = float(np.median(dev))
-    if mad > 0:
-        return MAD_SCALE * (value - med) / mad
-    mean_ad = float(dev.mean())
-    if mean_ad > 0:
-        return (value - med) / (MEAN_AD_SCALE * mean_ad)
-    return 0.0 if value == med else math.copysign(math.inf, value - med)
+#: Weeks of history the checks compare with (fewer than MIN_WEEKS: no judgement).
+MIN_WEEKS, MAX_WEEKS = 4, 8
+#: Calibrated scale of the day score per measure and weeks of history
+#: (``python -m benchmarks.bench_alerts --calibrate``): divided by it, a clean day's
+#: score is beyond ±3.09 as rarely as a standard normal value (0.2%).
+DAY_SCALE = {
+    "orders": {4: 1.05, 5: 1.08, 6: 1.05, 7: 1.11, 8: 1.03},
+    "revenue": {4: 1.27, 5: 1.28, 6: 1.25, 7: 1.29, 8: 1.24},
+}
+#: Once a day is flagged for one measure, the other one, moved the same way, needs
+#: only this score to be reported with it (no more days are flagged for it: a closed
+#: test, so the clean-day rate stays the one calibrated).
+CONFIRM = 2.0
+#: The slow-decline check: the last DECLINE_DAYS complete days against the weeks
+#: before them, a one-sided CUSUM of each day's shortfall (at most DECLINE_CAP: a
+#: single bad day is the day check's business) less DECLINE_SLACK, alert above
+#: DECLINE_LEVEL, calibrated like DAY_SCALE (exceeded on 0.25% of clean days).
+DECLINE_DAYS, DECLINE_SLACK, DECLINE_CAP = 14, 1.0, 2.5
+DECLINE_LEVEL = {
+    "orders": {4: 2.5, 5: 2.5, 6: 2.6, 7: 2.6, 8: 2.5},
+    "revenue": {4: 3.7, 5: 3.8, 6: 3.4, 7: 3.9, 8: 3.6},
+}
+#: A quiet spell is alerted when no order in it had a chance below this at the
+#: shop's usual rate; below QUIET_MIN_DAILY orders a day, only after a whole
+#: business day. The rate is learnt from the last QUIET_WEEKS weeks.
+QUIET_PROBABILITY = 0.001
+QUIET_MIN_DAILY = 2.0
+QUIET_WEEKS = 8
 
 
 @dataclass(frozen=True)
 class Measure:
     key: str  # the Daily KPIs key: orders, revenue
     name: str  # for people: "Orders"
-    count: bool  # a count (Poisson noise floor applies) or an amount
+    count: bool  # a count (Poisson) or an amount (a sum of order values)
 
 
 ANOMALY_MEASURES = (Measure("orders", "Orders", True), Measure("revenue", "Revenue", False))
+
+
+def root(values: np.ndarray | float, count: bool) -> np.ndarray:
+    """The variance-stabilising square root: 2√(x + 3/8) (Anscombe) for a Poisson count
+    has spread ≈ 1 at any level; 2√x for a sum of order values has spread ≈ √(mean
+    order value × (1 + CV²)), again the same at any level."""
+    x = np.maximum(np.asarray(values, dtype=float), 0.0)
+    return 2.0 * np.sqrt(x + 0.375) if count else 2.0 * np.sqrt(x)
+
+
+def unroot(g: np.ndarray | float, count: bool) -> np.ndarray:
+    """The value whose :func:`root` is ``g`` (0 at the least)."""
+    x = (np.maximum(np.asarray(g, dtype=float), 0.0) / 2.0) ** 2
+    return np.maximum(x - 0.375, 0.0) if count else x
+
+
+def baseline(
+    past: np.ndarray, count: bool, floor: float | np.ndarray = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Usual root per day of the week and one spread for all of them.
+
+    ``past`` holds whole weeks of daily values, oldest first (last axis 7 × weeks;
+    leading axes are a batch, as the calibration uses them). The usual level of each
+    day of the week is the median of its roots (one Black Friday does not move it);
+    the spread is the scaled median absolute residual of all the weeks' days pooled
+    (28 to 56 numbers, not 4 to 8) and at least ``floor``: 1 for a count (Poisson
+    noise), √(mean order value) for revenue, since real days are never calmer.
+    """
+    weeks = past.shape[-1] // 7
+    g = root(past, count).reshape(*past.shape[:-1], weeks, 7)
+    usual = np.median(g, axis=-2)
+    resid = np.abs(g - usual[..., None, :]).reshape(*past.shape[:-1], weeks * 7)
+    spread = 1.4826 * np.median(resid, axis=-1)
+    return usual, np.maximum(spread, floor)
+
+
+def revenue_floor(orders: np.ndarray, revenue: np.ndarray) -> float | np.ndarray:
+    """√(mean order value): the least spread of 2√revenue (a compound Poisson sum)."""
+    n = orders.sum(axis=-1)
+    return np.sqrt(np.where(n > 0, revenue.sum(axis=-1) / np.maximum(n, 1), 0.0))
+
+
+def day_scores(orders: np.ndarray, revenue: np.ndarray) -> np.ndarray:
+    """Calibrated scores (orders, revenue) of the last day of 7 × weeks + 1 days.
+
+    (root(day) − usual root of its weekday) / (spread × √(1 + 1/weeks)) / DAY_SCALE:
+    the √ adds the usual level's own uncertainty; DAY_SCALE, calibrated, what that
+    approximation misses (medians, an estimated spread, skewed order values). On a
+    clean day the score behaves like a standard normal value. A spread of 0 (no
+    orders at all, ever) makes any change infinitely unusual and no change 0.
+    """
+    weeks = (orders.shape[-1] - 1) // 7
+    out = []
+    for m, values in zip(ANOMALY_MEASURES, (orders, revenue), strict=True):
+        floor = 1.0 if m.count else revenue_floor(orders[..., :-1], revenue[..., :-1])
+        usual, spread = baseline(values[..., :-1], m.count, floor)
+        diff = root(values[..., -1], m.count) - usual[..., 0]
+        scale = spread * math.sqrt(1 + 1 / weeks) * DAY_SCALE[m.key][weeks]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.where(diff == 0, 0.0, diff / scale))
+    return np.stack(out, axis=-1)
+
+
+def _history_weeks(flow: pd.DataFrame, start: date, first_day: date | None) -> int:
+    """Whole weeks of ``flow`` before ``start`` (at most MAX_WEEKS), not before ``first_day``."""
+    weeks = 0
+    while weeks < MAX_WEEKS:
+        d = start - timedelta(weeks=weeks + 1)
+        if d not in flow.index or (first_day is not None and d < first_day):
+            break
+        weeks += 1
+    return weeks
+
+
+def _values(flow: pd.DataFrame, key: str, start: date, days: int) -> np.ndarray:
+    return flow.loc[[start + timedelta(days=i) for i in range(days)], key].to_numpy(dtype=float)
+
+
+def _money(currency: str) -> Callable[[float], str]:
+    return lambda x: f"{x:,.2f} {currency}".strip()
+
+
+def _rarity(z: float) -> str:
+    """How rarely a standard normal value is this far out (two-sided), in words."""
+    p = math.erfc(abs(z) / math.sqrt(2))
+    return "less than 1 day in a million" if p < 1e-6 else f"about 1 day in {round(1 / p):,}"
 
 
 def anomaly_findings(
@@ -140,51 +255,69 @@ def anomaly_findings(
     *,
     threshold: float,
     first_day: date | None,
-    weeks: int = 8,
-    min_weeks: int = 4,
     currency: str = "",
 ) -> list[Finding]:
-    """Orders and revenue of ``day`` against the same weekday of the ``weeks`` before.
+    """Orders and revenue of ``day`` against the usual level of its weekday.
 
-    ``flow`` has one row per local day (:func:`ops_sheets.domain.kpis.daily_flow`), at
-    least ``day`` and the weeks before it. Days before ``first_day`` (the shop's
-    first order in the sheet) are not history: a shop that did not exist yet did
-    not have a quiet Tuesday. Fewer than ``min_weeks`` such days: no judgement.
-    A count also has to differ by more than Poisson noise (2√median, at least 2
-    orders), so that a shop selling three orders on Sundays is not alerted for five.
+    ``flow`` has one row per local day (:func:`ops_sheets.domain.kpis.daily_flow`):
+    ``day`` and the MIN_WEEKS to MAX_WEEKS whole weeks before it. Days before
+    ``first_day`` (the shop's first order in the sheet) are not history: a shop that
+    did not exist yet did not have a quiet Tuesday. The score is :func:`day_scores`;
+    ``threshold`` is in its calibrated units (3: a clean day that far off is about 1 in
+    370 per measure; the other measure of a flagged day needs only CONFIRM).
     """
     if day not in flow.index:
         return []
-    past = [day - timedelta(weeks=w) for w in range(1, weeks + 1)]
-    past = [d for d in past if d in flow.index and (first_day is None or d >= first_day)]
-    if len(past) < min_weeks:
+    weeks = _history_weeks(flow, day, first_day)
+    if weeks < MIN_WEEKS:
         return []
+    start = day - timedelta(weeks=weeks)
+    orders = _values(flow, "orders", start, 7 * weeks + 1)
+    revenue = _values(flow, "revenue", start, 7 * weeks + 1)
+    scores = [float(z) for z in day_scores(orders, revenue)]
     out: list[Finding] = []
-    for m in ANOMALY_MEASURES:
-        value = float(flow.at[day, m.key])
-        history = [float(flow.at[d, m.key]) for d in past]
-        z = robust_z(value, history)
+    for j, (m, values, z) in enumerate(
+        zip(ANOMALY_MEASURES, (orders, revenue), scores, strict=True)
+    ):
+        other = scores[1 - j]
+        bar, also = threshold, ""
+        if abs(z) < threshold <= abs(other) and z * other > 0:  # the day is flagged already
+            bar = min(threshold, CONFIRM)
+            o = ANOMALY_MEASURES[1 - j]
+            also = f" on a day {o.name.lower()} {'are' if o.count else 'is'} unusual too"
+        if abs(z) < bar:
+            continue
+        history = values[:-1][::7]
+        value = float(values[-1])
         med = float(np.median(history))
-        if abs(z) < threshold:
-            continue
-        if m.count and abs(value - med) < max(2.0, 2.0 * math.sqrt(med)):
-            continue
-        shown = (lambda x: fmt(x)) if m.count else (lambda x: f"{x:,.2f} {currency}".strip())
-        low = value < med
+        shown = fmt if m.count else _money(currency)
+        floor = 1.0 if m.count else float(revenue_floor(orders[:-1], revenue[:-1]))
+        usual, spread = baseline(values[:-1], m.count, floor)
+        reach = bar * float(spread) * math.sqrt(1 + 1 / weeks) * DAY_SCALE[m.key][weeks]
+        lo, hi = (float(unroot(usual[0] + s * reach, m.count)) for s in (-1, 1))
+        if m.count:
+            lo, hi = math.floor(lo), math.ceil(hi)
+        low = z < 0
         severity = "warning" if low else "info"
         if low and m.count and value == 0:
             severity = "critical"
-        direction = "well below" if low else "well above"
-        weekday = f"{day:%A}s"
-        z_text = "∞" if math.isinf(z) else f"{z:+.1f}"
+        z_text = ("−∞" if z < 0 else "+∞") if math.isinf(z) else f"{z:+.1f}".replace("-", "−")
+        why = (
+            "fewer than this shop's day-to-day noise explains: something may be stopping sales"
+            if low
+            else "more than this shop's day-to-day noise explains: stock of the best sellers "
+            "may run out sooner than planned"
+        )
         out.append(
             _finding(
                 f"anomaly:{m.key}:{day.isoformat()}",
                 severity,
-                f"{m.name} on {_day(day)} {direction} usual: {shown(value)} vs {shown(med)}",
-                f"{weekday} of the last {len(past)} weeks: "
-                f"{', '.join(shown(x) for x in reversed(history))}; median {shown(med)}, "
-                f"robust z {z_text} (alert beyond ±{threshold:g}).",
+                f"{m.name} on {_day(day)} {'well below' if low else 'well above'} usual: "
+                f"{shown(value)} vs {shown(med)}",
+                f"Expected {shown(med)} (the median of the {day:%A}s of the last {weeks} weeks: "
+                f"{', '.join(shown(x) for x in history)}); a normal {day:%A} lies "
+                f"between {shown(lo)} and {shown(hi)}. Seen {shown(value)}, score {z_text} "
+                f"({_rarity(z)} on a normal day; alert beyond ±{bar:g}{also}): {why}.",
                 (
                     "Check that the shop front, checkout and payments work and that every "
                     "order reached the Orders tab; look for a stock-out of a best seller."
@@ -193,6 +326,91 @@ def anomaly_findings(
                     "find out what drove it (a promotion, a mention) and whether it lasts."
                 ),
                 abs(z) if math.isfinite(z) else 1e9,
+            )
+        )
+    return out
+
+
+def decline_cusum(orders: np.ndarray, revenue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The one-sided CUSUM of shortfalls over the last DECLINE_DAYS of the series and
+    the day its current run began (index in the last DECLINE_DAYS; -1 = no run), per
+    measure (orders, revenue).
+
+    The series is whole weeks of reference followed by DECLINE_DAYS days; each day's
+    shortfall is (usual root of its weekday − its root) / (spread × √(1 + 1/weeks))
+    (:func:`baseline` of the reference), at most DECLINE_CAP, and
+    S = max(0, S + shortfall − DECLINE_SLACK).
+    A day 10% short is noise; ten days each 10–30% short add up.
+    """
+    ref = orders.shape[-1] - DECLINE_DAYS
+    weeks = ref // 7
+    cusums, starts = [], []
+    for values, count in ((orders, True), (revenue, False)):
+        floor = 1.0 if count else revenue_floor(orders[..., :ref], revenue[..., :ref])
+        usual, spread = baseline(values[..., :ref], count, floor)
+        scale = np.asarray(spread)[..., None] * math.sqrt(1 + 1 / weeks)
+        cols = np.arange(DECLINE_DAYS) % 7
+        with np.errstate(divide="ignore", invalid="ignore"):
+            short = (usual[..., cols] - root(values[..., ref:], count)) / scale
+        short = np.minimum(np.nan_to_num(short, nan=0.0), DECLINE_CAP)
+        s = np.zeros(short.shape[:-1])
+        start = np.full(short.shape[:-1], -1)
+        for i in range(DECLINE_DAYS):
+            s = np.maximum(0.0, s + short[..., i] - DECLINE_SLACK)
+            start = np.where(s == 0, -1, np.where(start < 0, i, start))
+        cusums.append(s)
+        starts.append(start)
+    return np.stack(cusums, axis=-1), np.stack(starts, axis=-1)
+
+
+def decline_findings(
+    flow: pd.DataFrame, day: date, *, first_day: date | None, currency: str = ""
+) -> list[Finding]:
+    """Orders or revenue sliding below usual over the last DECLINE_DAYS up to ``day``.
+
+    A same-weekday check cannot see a slow decline (each day is only a little short);
+    the CUSUM of :func:`decline_cusum` adds the shortfalls up and is flagged beyond
+    DECLINE_LEVEL. Needs MIN_WEEKS whole weeks before the DECLINE_DAYS.
+    """
+    window = day - timedelta(days=DECLINE_DAYS - 1)
+    if day not in flow.index:
+        return []
+    weeks = _history_weeks(flow, window, first_day)
+    if weeks < MIN_WEEKS:
+        return []
+    start = window - timedelta(weeks=weeks)
+    orders = _values(flow, "orders", start, 7 * weeks + DECLINE_DAYS)
+    revenue = _values(flow, "revenue", start, 7 * weeks + DECLINE_DAYS)
+    cusum, began = decline_cusum(orders, revenue)
+    out: list[Finding] = []
+    for m, values, s, b in zip(ANOMALY_MEASURES, (orders, revenue), cusum, began, strict=True):
+        level = DECLINE_LEVEL[m.key][weeks]
+        if s <= level or b < 0:
+            continue
+        ref = values[: 7 * weeks]
+        floor = 1.0 if m.count else float(revenue_floor(orders[: 7 * weeks], revenue[: 7 * weeks]))
+        usual, _ = baseline(ref, m.count, floor)
+        days = range(int(b), DECLINE_DAYS)
+        expected = float(sum(unroot(usual[i % 7], m.count) for i in days))
+        seen = float(values[7 * weeks + int(b) :].sum())
+        since = window + timedelta(days=int(b))
+        shown = (lambda x: fmt(round(x))) if m.count else _money(currency)
+        pct = 100.0 * (seen / expected - 1.0) if expected > 0 else -100.0
+        out.append(
+            _finding(
+                f"decline:{m.key}",
+                "warning",
+                f"{m.name} sliding below usual since {_day(since)}: "
+                f"{shown(seen)} vs {shown(expected)} expected ({pct:+.0f}%)",
+                f"Expected {shown(expected)} over the {_plural(len(days), 'day')} since "
+                f"{_day(since)} (each weekday's usual level over the {weeks} weeks before "
+                f"{_day(window)}); seen {shown(seen)}. Day by day the gap can pass for noise; "
+                f"added up it cannot (CUSUM {float(s):.1f}, alert above {level:g}): "
+                "a slow slide costs more than a bad day and rarely fixes itself.",
+                "Look for what changed around that day: a best seller out of stock or "
+                "delisted, a price change, ads paused, a drop in search ranking, a checkout "
+                "problem on some devices.",
+                math.floor(float(s) / level),
             )
         )
     return out
@@ -238,6 +456,44 @@ class BusinessHours:
             day += timedelta(days=1)
         return total
 
+    @property
+    def day_hours(self) -> float:
+        """Business hours in one open day."""
+        return (
+            datetime.combine(date.min, self.end) - datetime.combine(date.min, self.start)
+        ).seconds / 3600
+
+    def open_fraction(self, hour: int) -> float:
+        """How much of clock hour ``hour`` (0–23) is inside business hours."""
+        start = self.start.hour + self.start.minute / 60
+        end = self.end.hour + self.end.minute / 60
+        return max(0.0, min(end, hour + 1) - max(start, hour))
+
+    def daily_orders(self, rates: np.ndarray) -> float:
+        """Orders in an open day's business hours at ``rates`` (the open days' average)."""
+        per_day = rates @ np.array([self.open_fraction(h) for h in range(24)])
+        open_days = [d for d in range(7) if self.weekmask[d] == "1"]
+        return float(per_day[open_days].mean()) if open_days else 0.0
+
+    def expected_orders(self, rates: np.ndarray, a: datetime, b: datetime, tz: ZoneInfo) -> float:
+        """Orders expected in the business hours of [a, b] at ``rates`` (weekday × clock hour,
+        :func:`usual_rates`; at most the 14 days before ``b``)."""
+        a = max(a, b - timedelta(days=14))
+        total = 0.0
+        day = a.astimezone(tz).date()
+        while day <= b.astimezone(tz).date():
+            if self.weekmask[day.weekday()] == "1":
+                for h in range(self.start.hour, min(self.end.hour + 1, 24)):
+                    lo = max(at_local(day, time(h), tz), at_local(day, self.start, tz), a)
+                    top = at_local(day, self.end, tz)
+                    if h + 1 < 24:
+                        top = min(top, at_local(day, time(h + 1), tz))
+                    hi = min(top, b)
+                    if hi > lo:
+                        total += rates[day.weekday(), h] * (hi - lo).total_seconds() / 3600.0
+            day += timedelta(days=1)
+        return total
+
 
 def quiet_finding(
     order_dates: pd.Series,
@@ -247,10 +503,16 @@ def quiet_finding(
     hours: BusinessHours,
     quiet_hours: float,
 ) -> Finding | None:
-    """No order for ``quiet_hours`` of business hours (none at all in the sheet: no judgement).
+    """No order for a spell of business hours that is improbable at the shop's own rate.
 
-    The metric counts whole quiet spells, so the alert is repeated as "worse"
-    after twice the quiet time, not at every run.
+    The usual rate of each weekday and clock hour comes from the orders of the
+    QUIET_WEEKS weeks before ``now`` (:func:`usual_rates`); a spell is alerted when no
+    order in it had a probability below QUIET_PROBABILITY (Poisson: e^−expected) and
+    it is at least ``quiet_hours`` long. A shop taking fewer than QUIET_MIN_DAILY
+    orders in a day's business hours is never alerted before a whole business day
+    has passed (at 1.5 orders a day, a quiet morning is normal). Fewer than 7 days
+    since the first order, or none at all: no judgement. The metric counts how many
+    times over the spell is improbable, so a longer one is "worse", not each run.
     """
     if quiet_hours <= 0:
         return None
@@ -262,18 +524,62 @@ def quiet_finding(
     quiet = hours.hours_between(last, now, tz)
     if quiet < quiet_hours:
         return None
+    # one row per order line: an order of three lines is one order
+    ids = order_ids.reindex(placed.index)
+    usual = usual_rates(placed[ids.isna() | ~ids.duplicated()], now, tz, hours)
+    if usual is None:
+        return None
+    rates, weeks = usual
+    expected = hours.expected_orders(rates, last, now, tz)
+    daily = hours.daily_orders(rates)
+    chance = math.exp(-expected)
+    day_hours = hours.day_hours
+    if chance >= QUIET_PROBABILITY or (daily < QUIET_MIN_DAILY and quiet < day_hours):
+        return None
     order = order_ids.loc[i] if i in order_ids.index else None
     which = f"order {order} " if isinstance(order, str) and order else ""
+    odds = "less than 1 in a million" if chance < 1e-6 else f"about 1 in {round(1 / chance):,}"
     return _finding(
         "quiet-orders",
         "warning",
         f"No new orders for {quiet:.1f} business hours",
-        f"The last {which}was placed {_when(last)}; business hours "
-        f"{hours.start:%H:%M}–{hours.end:%H:%M} (alert after {quiet_hours:g} quiet hours).",
+        f"The last {which}was placed {_when(last)}. Expected about {expected:.1f} orders in "
+        f"those business hours ({hours.start:%H:%M}–{hours.end:%H:%M}) at this shop's usual "
+        f"rate for them over the last {_plural(weeks, 'week')}; seen none. A gap this long "
+        f"happens by chance {odds} (alert below 1 in {round(1 / QUIET_PROBABILITY):,}): "
+        "something may be stopping orders.",
         "Check that the shop front, checkout and payment provider work, and that new orders "
         "are being copied to the Orders tab.",
-        math.floor(quiet / quiet_hours),
+        math.floor(expected / -math.log(QUIET_PROBABILITY)),
     )
+
+
+def usual_rates(
+    placed: pd.Series, now: datetime, tz: ZoneInfo, hours: BusinessHours
+) -> tuple[np.ndarray, int] | None:
+    """Orders per hour for each weekday (rows, Monday first) and clock hour, over the
+    whole days of the QUIET_WEEKS weeks before ``now`` (fewer if the first order is
+    later; fewer than 7 days: None), and the weeks used.
+
+    Each weekday-hour is shrunk towards the average business hour by one week's worth
+    (a single busy Monday 10:00 in a quiet shop does not make Mondays at 10 busy).
+    """
+    local = pd.DatetimeIndex(placed).tz_convert(tz)
+    today = now.astimezone(tz).date()
+    first = max(local.min().date(), today - timedelta(weeks=QUIET_WEEKS))
+    days = pd.date_range(first, today - timedelta(days=1), freq="D")
+    if len(days) < 7:
+        return None
+    keep = (local.date >= first) & (local.date < today)
+    counts = np.zeros((7, 24))
+    np.add.at(counts, (local.day_of_week[keep], local.hour[keep]), 1.0)
+    n_days = np.bincount(days.day_of_week, minlength=7).astype(float)
+    open_hours = np.array([hours.open_fraction(h) for h in range(24)])
+    open_days = np.array([hours.weekmask[d] == "1" for d in range(7)], dtype=float)
+    exposure = np.outer(n_days * open_days, open_hours)
+    average = (counts * (exposure > 0)).sum() / max(exposure.sum(), 1e-9)
+    rates = (counts + average * np.outer(open_days, open_hours)) / (n_days[:, None] + 1.0)
+    return rates, max(1, round(len(days) / 7))
 
 
 # ---------------------------------------------------------------- orders

@@ -257,7 +257,31 @@ def _apply_user_value(cell: Cell, value: Mapping[str, Any] | None) -> None:
         cell.value = bool(value["boolValue"])
 
 
+def _check_links(fmt: Any, where: str) -> None:
+    """A cell-level link (``textFormat.link``) is a Link message: ``{"uri": "..."}``,
+    nothing else (Google answers other names with "Unknown name")."""
+    text = fmt.get("textFormat") if isinstance(fmt, Mapping) else None
+    link = text.get("link") if isinstance(text, Mapping) else None
+    if link is None:
+        return
+    if not isinstance(link, Mapping):
+        raise bad_request(f"Invalid value at '{where}.text_format.link': expected a Link")
+    for name in link:
+        if name != "uri":
+            raise bad_request(
+                f'Invalid JSON payload received. Unknown name "{name}" at '
+                f"'{where}.text_format.link': Cannot find field."
+            )
+    if not isinstance(link.get("uri", ""), str):
+        raise bad_request(f"Invalid value at '{where}.text_format.link.uri': expected a string")
+
+
 def _apply_format(cell: Cell, sub: list[str], present: bool, value: Any) -> None:
+    if present and value is not None:  # the link inside whatever part is written
+        wrapped: Any = value
+        for key in reversed(sub):
+            wrapped = {key: wrapped}
+        _check_links(wrapped, "user_entered_format")
     if not sub:  # the whole userEnteredFormat
         fmt = copy.deepcopy(dict(value)) if present and value else {}
         number_format = fmt.pop("numberFormat", None)
@@ -277,12 +301,17 @@ def _apply_format(cell: Cell, sub: list[str], present: bool, value: Any) -> None
         return
     fmt = cell.fmt or {}
     target = fmt
+    trail = []
     for key in sub[:-1]:
+        trail.append((target, key))
         target = target.setdefault(key, {})
     if present and value is not None:
         target[sub[-1]] = copy.deepcopy(value)
     else:
         target.pop(sub[-1], None)
+        for parent, key in reversed(trail):  # a cleared field leaves no empty message
+            if parent.get(key) == {}:
+                del parent[key]
     cell.fmt = fmt or None
 
 

@@ -196,6 +196,9 @@ def _cell_data(calc: Calc, sheet: Sheet, r: int, c: int, cell: Cell) -> dict[str
         fmt["numberFormat"] = {"type": cell.kind, "pattern": cell.pattern or ""}
     if fmt:
         out["userEnteredFormat"] = fmt
+        link = (fmt.get("textFormat") or {}).get("link") or {}
+        if link.get("uri"):
+            out["hyperlink"] = link["uri"]  # read-only in Google: the cell-level link
     if cell.validation:
         out["dataValidation"] = copy.deepcopy(cell.validation)
     if cell.note:

@@ -36,6 +36,7 @@ _KIND_NAMES = {
     "return_acknowledgement": "Return acknowledgement",
     "manager_alert": "Manager alert",
     "weekly_summary": "Weekly summary",
+    "content_reminder": "Content reminder",  # issue 19
 }
 
 

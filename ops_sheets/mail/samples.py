@@ -258,9 +258,63 @@ def sample_context(kind: str) -> dict[str, Any]:
             ],
         },
     }
+    contexts["content_reminder"] = {  # issue 19
+        "shop_name": _SHOP,
+        "title": 'Gift guide: "Under £20" & stocking fillers',
+        "channel": "Instagram",
+        "date": date(2026, 11, 25),
+        "days_left": 2,
+        "status": "DRAFT",
+        "link": "https://docs.example/gift-guide",
+        "owner": "sam@harbourandpine.example",
+        "remind_days_before": 2,
+    }
+    contexts.update(_customer_samples())
     if kind not in contexts:
         raise KeyError(f"no sample for kind {kind!r}; kinds: {', '.join(KINDS)}")
     return contexts[kind]
+
+
+def _customer_samples() -> dict[str, dict[str, Any]]:
+    """Issue 18's kinds: customer mail about orders and complaints."""
+    customer = {"shop_name": _SHOP, "customer_name": "Zoë O'Brien & family", "order_id": "1042"}
+    mug = {"sku": "HP-MUG-01", "product": "Stoneware mug, sea green", "qty": "2"}
+    towel = {"sku": "HP-TWL-07", "product": 'Linen tea towel "Harbour" (pack of 2)', "qty": "1"}
+    return {
+        "shipping_confirmation": {
+            **customer,
+            "courier": "Parcel & Co",
+            "tracking": "JD014600003828",
+            "tracking_url": "https://track.parcel.example/?n=JD014600003828",
+            "shipped_at": _NOW,
+            "items": [mug],
+            "to_follow": [towel],
+        },
+        "order_delayed": {
+            **customer,
+            "cause": "backorder",
+            "new_date": date(2026, 12, 2),
+            "previous_date": date(2026, 11, 26),
+            "again": True,
+            "items": [towel],
+        },
+        "review_request": {
+            **customer,
+            "delivered_at": _NOW,
+            "review_url": "https://shop.example/reviews/1042",
+            "items": [mug, towel],
+        },
+        "complaint_acknowledgement": {
+            **customer,
+            "complaint_id": "CMP-2026-0007",
+            "sku": "HP-MUG-01",
+            "category": "Damaged",
+            "description": 'One mug arrived chipped & the box was "soaked".\nPlease advise.',
+            "received_at": _NOW,
+            "respond_by": datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London")),
+            "resolve_by": date(2026, 11, 30),
+        },
+    }
 
 
 def _metric(

@@ -45,7 +45,13 @@ KINDS: tuple[str, ...] = (
     "return_acknowledgement",
     "manager_alert",
     "weekly_summary",
+    # wave 2, issue 18: customer mail
+    "shipping_confirmation",
+    "order_delayed",
+    "review_request",
+    "complaint_acknowledgement",
 )
+KINDS += ("content_reminder",)  # issue 19
 PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
 
 _CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥"}

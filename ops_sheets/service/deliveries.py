@@ -91,6 +91,12 @@ class Deliveries:
             return None
         return self._ledger.counts_since(since, until)
 
+    def sent_by_kind(self, since: datetime, until: datetime) -> dict[str, int] | None:
+        """Messages sent in [since, until) by kind; None without a ledger."""
+        if self._ledger is None:
+            return None
+        return self._ledger.sent_by_kind(since, until)
+
     def awaiting_review(self) -> list[LedgerRow]:
         return [] if self._ledger is None else self._ledger.awaiting_review()
 

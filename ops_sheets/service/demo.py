@@ -10,12 +10,17 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ops_sheets.config import Settings, load_settings
 from ops_sheets.errors import UsageError
 from ops_sheets.service.init_sheet import init_workbook
+from ops_sheets.service.page_server import Page, PageServer
 from ops_sheets.service.runner import jobs_for, parse_now, print_result, run_job
+
+if TYPE_CHECKING:
+    from ops_sheets.service.demo_data import DemoFacts
 
 DEMO_TZ = ZoneInfo("Europe/London")
 DEMO_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=DEMO_TZ)
@@ -47,7 +52,28 @@ def run_demo(directory: Path, now_text: str | None = None) -> int:
     reset_demo_dir(directory)
     config_path = write_demo_config(directory)
     settings = load_settings(config_path)
-    facts = build_demo_workbook(settings.resolve(settings.workbook.path), now)
+    # issue 19: the shop's product pages, served by the demo itself on 127.0.0.1
+    with demo_page_server() as pages:
+        facts = build_demo_workbook(
+            settings.resolve(settings.workbook.path), now, shop_url=pages.url("")
+        )
+        pages.pages.update({p: Page(body=b) for p, b in facts.listing_pages.items()})
+        return _run_demo(directory, now, config_path, settings, facts, pages.port)
+
+
+def demo_page_server() -> PageServer:
+    """The demo shop's website: robots.txt and the product pages (added once built)."""
+    return PageServer({"/robots.txt": Page(body=b"User-agent: *\nDisallow: /checkout\n")})
+
+
+def _run_demo(
+    directory: Path,
+    now: datetime,
+    config_path: Path,
+    settings: Settings,
+    facts: DemoFacts,
+    port: int,
+) -> int:
     print(f"ops-sheets demo: a sample shop in {directory}/, as of {now:%A %Y-%m-%d %H:%M %Z}")
     print(
         f"  {facts.skus} SKUs, {facts.suppliers} suppliers, {facts.forwarders} forwarders, "
@@ -56,6 +82,10 @@ def run_demo(directory: Path, now_text: str | None = None) -> int:
     )
     for line in init_workbook(settings):
         print(f"  init: {line}")
+    print(
+        f"  {len(facts.listed_skus)} product pages served by the demo on 127.0.0.1:{port} "
+        "while it runs; a Content plan tab"
+    )
     result = None
     for name in jobs_for(["all"], settings):
         result = run_job(name, settings, now)

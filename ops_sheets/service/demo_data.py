@@ -653,6 +653,16 @@ class DemoFacts:
     mistakes: list[Mistake] = field(default_factory=list)
     kit_sku: str = KIT_SKU  # on the Stock tab, its components on the Kits tab
     partly_received: tuple[str, str] = ("", "")  # (PO number, SKU) with Qty received < Qty
+    # issue 19: product pages the demo serves itself, and the content plan
+    listing_pages: Mapping[str, bytes] = field(default_factory=dict)  # path → HTML
+    listed_skus: tuple[str, ...] = ()  # Stock rows with a URL
+    wrong_price_sku: str = ""  # its page shows another price than the sheet's
+    shown_in_stock_sku: str = ""  # out of stock, its page says InStock
+    overdue_post: str = ""  # the Title of the one overdue post
+    content_posts: int = 0  # rows on the Content plan tab
+    # issue 18: the Complaints tab (rows 2-5) and the one whose first response is overdue
+    complaints: int = 0
+    overdue_complaint: str = ""
 
 
 def _catalogue() -> list[_Product]:
@@ -1076,6 +1086,8 @@ def _write_tab(wb: Workbook, spec: TabSpec, rows: Sequence[Row]) -> None:
         # cell) may overflow rather than widen the whole column.
         widths = sorted(_display_width(r.get(c.key), c.key) for r in rows) or [0]
         typical = widths[int(0.98 * (len(widths) - 1))]
+        if c.kind in _FORMATS:  # a date shows as ### when cut: sparse columns too
+            typical = max(typical, widths[-1])
         ws.column_dimensions[get_column_letter(i)].width = min(
             40, max(8, len(c.header), typical) + 2
         )
@@ -1110,7 +1122,9 @@ def _make_reproducible(path: Path, moment: datetime) -> None:
 # ---------------------------------------------------------------- the entry points
 
 
-def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
+def build_demo_workbook(
+    path: Path, now: datetime, seed: int = 7, *, shop_url: str = ""
+) -> DemoFacts:
     """Write the demo shop's team tabs to `path` as of `now` and say what is in it.
 
     `now` must carry a time zone; datetimes are written as naive wall-clock times
@@ -1136,6 +1150,8 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
         {"sku": KIT_SKU, "product": "Baker's Gift Box", "on_hand": 0, "pack_size": 1,
          "unit_cost": round(cost, 2), "price": 24.99, "active": "yes"},
     )  # fmt: skip
+    # issue 19: product pages only when the demo serves them (no URL the run cannot reach)
+    listing = _listing_pages(stock, shop_url) if shop_url else _Listing({}, (), "", "")
     order_rows = _order_rows(orders)
     returns, blank_return_rows, outside_window_row = _returns(order_rows, by_sku, rng, local_now)
     purchase_orders, open_pos, overdue_po = _purchase_orders(products, daily, rng, local_now)
@@ -1211,6 +1227,8 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
                 "pickup_cutoff": f.cutoff,
                 "pickup_days": f.pickup_days,
                 "account": f.account,
+                # issue 18: the couriers' tracking pages (not the groupage one)
+                "tracking_url": _TRACKING_URLS.get(f.name),
             }
             for f in _FORWARDERS
         ],
@@ -1224,6 +1242,10 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
         TAB_SPECS["kits"],
         [{"kit_sku": KIT_SKU, "component_sku": s, "qty": n} for s, n in KIT_COMPONENTS],
     )
+    complaint_rows = _complaints(order_rows, local_now)  # issue 18
+    _write_tab(wb, TAB_SPECS["complaints"], complaint_rows)
+    posts = _content_plan(local_now)  # issue 19
+    _write_tab(wb, TAB_SPECS["content_plan"], posts)
     wb.properties.creator = SHOP_NAME
     wb.properties.title = f"{SHOP_NAME} operations (demo)"
     path = Path(path)
@@ -1292,7 +1314,58 @@ def build_demo_workbook(path: Path, now: datetime, seed: int = 7) -> DemoFacts:
         mistakes=mistakes,
         kit_sku=KIT_SKU,
         partly_received=(overdue_po, PARTLY_RECEIVED_SKU),
+        listing_pages=listing.pages,
+        listed_skus=listing.skus,
+        wrong_price_sku=listing.wrong_price_sku,
+        shown_in_stock_sku=listing.shown_in_stock_sku,
+        overdue_post=OVERDUE_POST,
+        content_posts=len(posts),
+        complaints=len(complaint_rows),
+        overdue_complaint=OVERDUE_COMPLAINT,
     )
+
+
+# ---------------------------------------------------------------- complaints (issue 18)
+
+_TRACKING_URLS = {
+    "Swiftpost Parcels": "https://track.swiftpost-parcels.example/?parcel={tracking}",
+    "Northline Couriers": "https://northline-couriers.example/track/{tracking}",
+}
+OVERDUE_COMPLAINT = "CMP-2026-0012"
+
+
+def _complaints(order_rows: Sequence[Row], now: datetime) -> list[Row]:
+    """Four complaints as of Monday morning: two about the faulty milk frother (one
+    of them unanswered since Thursday: overdue; its SKU finding joins the returns
+    job's), one answered and in progress, one resolved, and one that came in this
+    morning with a blank Complaint ID (the job numbers and acknowledges it)."""
+    delivered = [r for r in order_rows if r["delivered_at"] is not None and r["email"]]
+    delivered.sort(key=lambda r: r["delivered_at"], reverse=True)
+    frother = [r for r in delivered if r["sku"] == FAULTY_SKU]
+    others = [r for r in delivered if r["sku"] != FAULTY_SKU]
+
+    def row(r: Row, **kw: Any) -> Row:
+        return {"customer": r["customer"], "email": r["email"], "order_id": r["order_id"],
+                "sku": r["sku"], **kw}  # fmt: skip
+
+    thursday = datetime.combine(now.date() - timedelta(days=4), time(8, 40))
+    rows = [
+        row(frother[0], complaint_id=OVERDUE_COMPLAINT, received_at=thursday,
+            category="QUALITY", description="The frother stopped working after two days.",
+            owner="Priya", status="NEW"),
+        row(others[3], complaint_id="CMP-2026-0013", received_at=thursday + timedelta(hours=6),
+            category="DAMAGED", description="The box was crushed and one bowl is chipped.",
+            owner="Priya", status="IN PROGRESS",
+            first_response_at=thursday + timedelta(hours=7)),
+        row(others[8], complaint_id="CMP-2026-0009", received_at=now - timedelta(days=10),
+            category="LATE", description="Parcel arrived three days after the date promised.",
+            owner="Sam", status="RESOLVED", first_response_at=now - timedelta(days=10, hours=-2),
+            resolved_at=now - timedelta(days=7)),
+        row(frother[1] if len(frother) > 1 else frother[0], received_at=now - timedelta(hours=1),
+            category="QUALITY", description="Milk frother: the whisk & the motor are loose.",
+            status="NEW"),
+    ]  # fmt: skip
+    return rows
 
 
 _DEMO_CONFIG = f"""\
@@ -1336,3 +1409,125 @@ def write_demo_config(directory: Path) -> Path:
     path = directory / "config.toml"
     path.write_text(_DEMO_CONFIG, encoding="utf-8")
     return path
+
+
+# ---------------------------------------------------------------- issue 19: pages, content plan
+
+#: the out-of-stock SKU whose page still says InStock
+SHOWN_IN_STOCK_SKU = OUT_OF_STOCK_SKUS[0]
+LISTED_ORDINARY = 4  # well-stocked SKUs with a page; the second shows a wrong price
+OVERDUE_POST = "Black Friday countdown teaser"
+
+
+class _Listing(NamedTuple):
+    pages: dict[str, bytes]
+    skus: tuple[str, ...]
+    wrong_price_sku: str
+    shown_in_stock_sku: str
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _listing_pages(stock: list[Row], shop_url: str) -> _Listing:
+    """Give some Stock rows a URL and write their pages as Shopify's Dawn theme would
+    (JSON-LD Product with one Offer): two pages tell a lie the listings job finds.
+    Draws nothing from the random generator, so the rest of the workbook is unchanged."""
+    special = {
+        FAULTY_SKU, OVERSTOCKED_SKU, DUPLICATED_SKU, TEXT_ON_HAND_SKU, KIT_SKU,
+        *OUT_OF_STOCK_SKUS, *LOW_STOCK_SKUS, *INACTIVE_SKUS, *UNSOLD_SKUS,
+    }  # fmt: skip
+    plenty = sorted(
+        (r for r in stock if r["sku"] not in special and isinstance(r["on_hand"], int)
+         and r["on_hand"] >= 20),
+        key=lambda r: r["sku"],
+    )[:LISTED_ORDINARY]  # fmt: skip
+    shown = next(r for r in stock if r["sku"] == SHOWN_IN_STOCK_SKU)
+    wrong = plenty[1]["sku"]
+    pages: dict[str, bytes] = {}
+    for r in [*plenty, shown]:
+        path = f"/products/{_slug(r['product'])}"
+        r["url"] = shop_url.rstrip("/") + path
+        price = float(r["price"]) + (3.0 if r["sku"] == wrong else 0.0)
+        available = r["on_hand"] > 0 or r["sku"] == SHOWN_IN_STOCK_SKU
+        pages[path] = _dawn_page(r, price, available, shop_url)
+    return _Listing(pages, tuple(r["sku"] for r in [*plenty, shown]), wrong, SHOWN_IN_STOCK_SKU)
+
+
+def _dawn_page(row: Row, price: float, in_stock: bool, shop_url: str) -> bytes:
+    import html
+    import json
+
+    slug = _slug(row["product"])
+    digits = re.sub(r"[^0-9]", "", row["sku"]).rjust(5, "0")
+    data = {
+        "@context": "http://schema.org/",
+        "@id": f"/products/{slug}#product",
+        "@type": "Product",
+        "brand": {"@type": "Brand", "name": SHOP_NAME},
+        "description": f"{row['product']} from {SHOP_NAME}.",
+        "image": f"{shop_url}/cdn/shop/files/{slug}.jpg",
+        "name": row["product"],
+        "offers": [
+            {
+                "@id": f"/products/{slug}?variant=1#offer",
+                "@type": "Offer",
+                "availability": "http://schema.org/" + ("InStock" if in_stock else "OutOfStock"),
+                "gtin": f"50601234{digits}",
+                "price": f"{price:.2f}",
+                "priceCurrency": "GBP",
+                "sku": row["sku"],
+            }
+        ],
+        "url": f"{shop_url}/products/{slug}",
+    }
+    title = html.escape(row["product"])
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title} '
+        f"&ndash; {html.escape(SHOP_NAME)}</title></head><body><main><h1>{title}</h1>"
+        f'<div class="price">£{price:.2f} GBP</div>'
+        f'<script type="application/ld+json">{json.dumps(data)}</script></main></body></html>'
+    ).encode()
+
+
+def _content_plan(now: datetime) -> list[Row]:
+    """A fortnight of the shop's content plan around ``now``: one post overdue, one
+    due today, one whose owner gets a reminder (2 days ahead, still a draft)."""
+    today = now.date()
+    team = (f"sam@{SHOP_DOMAIN}", f"priya@{SHOP_DOMAIN}")
+
+    def post(days: int, channel: str, title: str, owner: int, status: str, link: str = "") -> Row:
+        return {
+            "date": today + timedelta(days=days),
+            "channel": channel,
+            "title": title,
+            "owner": team[owner],
+            "status": status,
+            "link": link,
+        }
+
+    return [
+        post(-7, "TikTok", "Unboxing the gift box", 1, "SKIPPED"),
+        post(-5, "Blog", "How to season a cast-iron pan", 0, "PUBLISHED",
+             f"https://www.{SHOP_DOMAIN}/blogs/kitchen/season-cast-iron"),
+        post(-3, "Newsletter", "Black Friday early access", 1, "PUBLISHED"),
+        post(-4, "Instagram", OVERDUE_POST, 0, "DRAFT"),
+        post(0, "Instagram", "Monday kitchen tip", 0, "SCHEDULED"),
+        post(2, "Newsletter", "Gift guide: under £25", 1, "DRAFT"),
+        post(4, "Instagram", "Black Friday live", 0, "READY"),
+        post(11, "Blog", "Christmas baking checklist", 1, "IDEA"),
+    ]  # fmt: skip
+
+
+_DEMO_CONFIG += """
+[jobs.listings]
+# The demo serves its product pages itself, on 127.0.0.1, while `demo` runs; a
+# shop's own staging server on the private network is allowed the same way.
+allow_networks = ["127.0.0.1/32"]
+requests_per_minute_per_host = 600  # a live shop: keep the default 30
+timeout_seconds = 5
+
+[jobs.content]
+remind_days_before = 2              # the post's Owner hears this many days ahead
+"""

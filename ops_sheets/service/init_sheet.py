@@ -123,6 +123,7 @@ def init_workbook(settings: Settings, *, create_similar: bool = False) -> InitRe
         for title in refused:
             layout.pop(title, None)
         done = wb.ensure_layout(layout, rows, workbook_looks(settings))
+        remember_sheet_ids(settings, wb)
     lines = list(done) + list(refused.values())
     for key, similar in held.items():
         title = layout_for(TAB_SPECS[key], settings).title
@@ -142,3 +143,20 @@ def _exists(wb: object) -> bool:
     """Whether the workbook is there yet (an xlsx file `init` is about to create is not)."""
     path = getattr(wb, "path", None)
     return path.exists() if path is not None else True
+
+
+def remember_sheet_ids(settings: Settings, wb: Workbook) -> None:
+    """Google: keep the tabs' sheet ids ``init`` has just read in the state, so the
+    runs after it can write the Problems links (``#gid=…``) without a request of
+    their own (see :func:`ops_sheets.service.runner._recall_sheet_ids`)."""
+    ids = wb.known_sheet_ids()
+    if not ids:
+        return
+    from contextlib import closing
+
+    from ops_sheets.service.runner import SHEET_IDS
+    from ops_sheets.store.state import State
+
+    with closing(State(settings.resolve(settings.state.path))) as state:
+        if state.get(SHEET_IDS, wb.name) != ids:
+            state.put(SHEET_IDS, wb.name, ids)

@@ -44,6 +44,7 @@ from ops_sheets.domain.validation import validate
 from ops_sheets.errors import JobError, OpsSheetsError, UsageError
 from ops_sheets.mail.sent_log import SentLog
 from ops_sheets.service.deliveries import Deliveries
+from ops_sheets.service.problem_links import LINK_HEADER, problem_links
 from ops_sheets.service.state_guard import MailGuard, guard_mail
 from ops_sheets.service.synced_orders import preset_of, read_synced_orders
 from ops_sheets.service.synced_stock import read_synced_stock
@@ -79,13 +80,27 @@ from ops_sheets.sheet.workbook.base import (
 from ops_sheets.sheet.workbook.memory import MemoryWorkbook
 
 if TYPE_CHECKING:
+    from ops_sheets.domain.today import Todo
     from ops_sheets.mail.postman import DeliveryReport, OutgoingEmail
     from ops_sheets.service.shared_read import SharedRead
     from ops_sheets.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES = ("check", "stock", "orders", "returns", "monitor", "weekly")
+JOB_NAMES = (
+    "check",
+    "stock",
+    "orders",
+    "returns",
+    "monitor",
+    "weekly",
+    # issue 18
+    "customers",
+    "complaints",
+    # issue 19
+    "listings",
+    "content",
+)
 
 
 def to_cell(value: Any) -> Cell:
@@ -157,6 +172,9 @@ class JobContext:
     _columns: dict[tuple[str, str], tuple[Column, str]] = field(
         default_factory=dict, init=False, repr=False
     )
+    #: to-dos the job works out itself (complaints due today), by source name: each
+    #: replaces its set on the Today tab; a source not given keeps its last set
+    todos: dict[str, list[Todo]] = field(default_factory=dict)
 
     # -------------------------------------------------------------- reading
 
@@ -285,10 +303,13 @@ class JobContext:
         *,
         team_ok: bool,
         upsert: bool = False,
+        keep_existing: bool = False,
     ) -> Update:
         spec, title, headers = self._spec(tab_key)
         cells = self._cells(spec, headers, values, team_ok=team_ok)
-        return Update(title, self._key(spec, headers, key), cells, upsert=upsert)
+        return Update(
+            title, self._key(spec, headers, key), cells, upsert=upsert, keep_existing=keep_existing
+        )
 
     def set(self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Write service columns of the row with this key (found again at write time)."""
@@ -320,6 +341,16 @@ class JobContext:
         service_tab = TAB_SPECS[tab_key].service_owned
         self.changes.updates.append(
             self._update(tab_key, key, values, team_ok=service_tab, upsert=True)
+        )
+
+    def add_if_missing(
+        self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
+        """Append the row with this key unless a row has it at write time, which is
+        then left exactly as it is (a back-filled past week of the Weekly summary)."""
+        service_tab = TAB_SPECS[tab_key].service_owned
+        self.changes.updates.append(
+            self._update(tab_key, key, values, team_ok=service_tab, upsert=True, keep_existing=True)
         )
 
     def append(self, tab_key: str, values: Mapping[str, Any], *, before_send: bool = False) -> None:
@@ -426,6 +457,8 @@ def available_jobs(settings: Settings | None = None) -> list[str]:
     names = list(JOB_NAMES)
     bundled = Path(importlib.import_module("ops_sheets.jobs").__file__ or ".").parent
     present = [n for n in names if (bundled / f"{n}.py").is_file()]
+    # issue 19: the reporting jobs last, so they see what every other job found
+    present.sort(key=lambda j: j in REPORTING_JOBS)
     if settings is not None:
         user_dir = settings.resolve(settings.jobs_dir)
         if user_dir.is_dir():
@@ -623,6 +656,8 @@ def _run(
     keys = tabs_to_read(job)
     titles = titles_to_read(job, settings, dry_run=dry_run)
     looked_for = _optional_tabs_to_look_for(titles, settings, state, wb, now)
+    for key in getattr(job, "ALWAYS_READS", ()):  # a job's own optional tab
+        looked_for.pop(layout_for(TAB_SPECS[key], settings).title, None)
     titles = [t for t in titles if t not in looked_for or looked_for[t]]
     grids = shared.read(titles) if shared is not None else wb.read(titles)
     _remember_optional_tabs(looked_for, grids, state, wb, now)
@@ -697,7 +732,10 @@ def _run(
 
     problem_rows = [p.as_row(name, now) for p in problems]
     _, problems_title, _ = ctx._spec("problems")
-    ctx.changes.replaces.append(Replace(problems_title, problem_rows))
+    links = problem_links(problems, grids)  # each row's Tab cell leads to its cell
+    ctx.changes.replaces.append(
+        Replace(problems_title, problem_rows, link_header=LINK_HEADER, links=links)
+    )
     add_today(ctx, problems, now)  # the team's to-do list, in the same write
     ctx.counts.setdefault("problems", len(problems))
 
@@ -735,8 +773,10 @@ def _run(
 
     # One write of everything else, located by key against a fresh look taken now,
     # after sending: values that depend on delivery (PO Status SENT) land by key too.
+    _recall_sheet_ids(wb, state)
     try:
         result.write = _following(shared, ctx.changes, lambda: wb.write(ctx.changes))
+        _remember_sheet_ids(wb, state)
         if carried_over or (result.delivery is not None and result.delivery.activity):
             wb.flush()  # the record of mail sent is never held back (Workbook.hold_saves)
     except OpsSheetsError:
@@ -792,7 +832,14 @@ def _keep_off_missing_tabs(ctx: JobContext) -> None:
 #: Tabs a shop may well not have (a shop without kits has no Kits tab). Asking
 #: Google for a missing tab costs a failed read and a metadata request, so one
 #: found missing is looked for again once a day, not on every run.
-OPTIONAL_TABS = ("kits",)
+OPTIONAL_TABS = (
+    "kits",
+    # issue 18: read by customers, monitor and weekly; the complaints job, whose
+    # tab it is, looks for it on every run (its ALWAYS_READS)
+    "complaints",
+    # issue 19: a shop may have no content plan
+    "content_plan",
+)
 #: when an optional tab was last found missing: ISO time, by workbook and title
 MISSING_TAB = "sheet.missing_tab"
 MISSING_TAB_HOURS = 24
@@ -847,6 +894,24 @@ def _sheet_locale(wb: Workbook, state: Any, now: datetime) -> str:
     if state is not None and locale:
         state.put(SHEET_LOCALE, wb.name, [locale, now.isoformat()])
     return locale
+
+
+#: the sheet ids of a Google spreadsheet's tabs, by title: the Problems links
+#: (``#gid=…``) need them, and a steady-state run makes no metadata request
+SHEET_IDS = "sheet.ids"
+
+
+def _recall_sheet_ids(wb: Workbook, state: Any) -> None:
+    if state is not None:
+        ids = state.get(SHEET_IDS, wb.name)
+        if isinstance(ids, dict) and ids:
+            wb.learn_sheet_ids(ids)
+
+
+def _remember_sheet_ids(wb: Workbook, state: Any) -> None:
+    ids = wb.known_sheet_ids()
+    if state is not None and ids and state.get(SHEET_IDS, wb.name) != ids:
+        state.put(SHEET_IDS, wb.name, ids)
 
 
 PENDING_ACTIVITY = "activity.unwritten"
@@ -1086,12 +1151,20 @@ def parse_now(text: str | None, tz: ZoneInfo) -> datetime:
     return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
 
 
+#: Jobs that report on what the others found (findings, emails sent): ``all``
+#: runs them after the rest, so one ``run all`` alerts about everything it found
+#: (an overdue complaint) and a second run the same day finds nothing new.
+REPORTING_JOBS = ("monitor", "weekly")
+
+
 def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
     present = available_jobs(settings)
     out: list[str] = []
     for name in names:
         if name == "all":
-            out += [j for j in present if settings.job(j).enabled]
+            enabled = [j for j in present if settings.job(j).enabled]
+            out += [j for j in enabled if j not in REPORTING_JOBS]
+            out += [j for j in enabled if j in REPORTING_JOBS]
         elif name in present:
             out.append(name)
         else:

@@ -34,6 +34,8 @@ def add_today(ctx: JobContext, problems: list[Problem], now: datetime) -> None:
         if table.exists and table.readable:
             mine[key] = from_tables({key: table.frame}, now)
     mine["problems"] = from_problems(problems, now.date())
+    for source, todos in ctx.todos.items():  # the job's own (complaints due today)
+        mine[f"{ctx.job}.{source}"] = list(todos)
     if state is not None and not ctx.dry_run:
         state.put(NAMESPACE, ctx.job, {k: [t.to_dict() for t in v] for k, v in mine.items()})
     before[ctx.job] = mine

@@ -102,7 +102,9 @@ def service_look(header: str, kind: str, currency: str) -> ColumnLook:
     norm = normalise_header(header)
     base = norm.removesuffix("change")
     width = max(10.0, min(len(header) * 1.1 + 2, 30.0))
-    if norm in _WIDE:
+    # long text only: a date column named like one ("To" of the Weekly summary, the
+    # Activity log's "To" is an address) keeps a date's width
+    if norm in _WIDE and kind not in ("date", "datetime"):
         width = max(width, _WIDE[norm])
     if kind == "datetime" or norm in {"time", "checkedat", "foundat"}:
         return ColumnLook(max(width, 17.0), DATETIME_FORMAT, "DATE_TIME")

@@ -206,6 +206,8 @@ ORDERS = TabSpec(
         _team("state", "State", optional=True),
         _team("payment", "Payment", "enum", choices=PAYMENT_STATUSES, optional=True),
         _team("qty_shipped", "Qty shipped", "number", minimum=0, optional=True),
+        # issue 18: `no` = send this customer nothing about this order
+        _team("notify", "Notify", optional=True),
         _service("ship_by", "Ship by", "date"),
         _service("ops_status", "Ops status"),
         _service("problems", "Problems"),
@@ -255,6 +257,8 @@ FORWARDERS = TabSpec(
         _team("pickup_cutoff", "Pickup cutoff", "time"),
         _team("pickup_days", "Pickup days"),
         _team("account", "Account"),
+        # issue 18: the courier's tracking page, `{tracking}` where the number goes
+        _team("tracking_url", "Tracking URL", optional=True),
     ),
     key_columns=("forwarder",),
 )
@@ -318,6 +322,14 @@ KPI_COLUMNS = (
     "Open problems",
     "Emails sent",
     "Emails awaiting review",
+    # issue 18: customers and complaints (ops_sheets.domain.customer_kpis)
+    "Complaints opened",
+    "Median hours to first response",
+    "Answered within SLA %",
+    "Shipping confirmations sent",
+    "Delay notices sent",
+    "Review requests sent",
+    "Complaint acknowledgements sent",
 )
 
 
@@ -370,6 +382,35 @@ TODAY = TabSpec(
     service_owned=True,
 )
 
+#: Complaints (wave 2, issue 18): a team tab the ``complaints`` job reads (``READS``);
+#: not required, so a shop without one sees wave 1. A blank Complaint ID gets a
+#: ``CMP-<yyyy>-<nnnn>`` number, as a blank Return ID gets an RMA number.
+COMPLAINT_CATEGORIES = ("DAMAGED", "LATE", "WRONG ITEM", "QUALITY", "SERVICE", "OTHER")
+COMPLAINT_STATUSES = ("NEW", "IN PROGRESS", "WAITING ON CUSTOMER", "RESOLVED", "CLOSED")
+COMPLAINTS = TabSpec(
+    "complaints",
+    "Complaints",
+    (
+        _team("complaint_id", "Complaint ID", "key"),
+        _team("received_at", "Received at", "datetime", required=True, keep_text=True),
+        _team("customer", "Customer"),
+        _team("email", "Email", "email"),
+        _team("order_id", "Order ID", "key"),
+        _team("sku", "SKU", "key"),
+        _team("category", "Category", "enum", choices=COMPLAINT_CATEGORIES),
+        _team("description", "Description"),
+        _team("owner", "Owner"),
+        _team("status", "Status", "enum", choices=COMPLAINT_STATUSES, required=True),
+        _team("first_response_at", "First response at", "datetime"),
+        _team("resolved_at", "Resolved at", "datetime"),
+        _service("respond_by", "Respond by", "datetime"),
+        _service("resolve_by", "Resolve by", "date"),
+        _service("ops_status", "Ops status"),
+        _service("problems", "Problems"),
+    ),
+    key_columns=("complaint_id",),
+)
+
 TAB_SPECS: dict[str, TabSpec] = {
     s.key: s
     for s in (
@@ -385,9 +426,57 @@ TAB_SPECS: dict[str, TabSpec] = {
         DAILY_KPIS,
         WEEKLY_SUMMARY,
         TODAY,
+        COMPLAINTS,
     )
 }
 TEAM_TABS = ("stock", "suppliers", "purchase_orders", "orders", "returns", "forwarders")
+
+
+# ---------------------------------------------------------------- issue 19: listings, content
+
+CONTENT_STATUSES = ("IDEA", "DRAFT", "READY", "SCHEDULED", "PUBLISHED", "SKIPPED")
+
+#: The content plan (wave 2): one row per planned post, key Date + Channel + Title.
+#: Not a required tab: a shop without one has no content plan.
+CONTENT_PLAN = TabSpec(
+    "content_plan",
+    "Content plan",
+    (
+        _team("date", "Date", "date", required=True, keep_text=True),
+        _team("channel", "Channel", "key", required=True),
+        _team("title", "Title", "key", required=True),
+        _team("owner", "Owner", "email"),
+        _team("status", "Status", "enum", choices=CONTENT_STATUSES),
+        _team("link", "Link"),
+        # optional: when it went out; blank = the day the service first saw PUBLISHED
+        _team("published_at", "Published at", "date", optional=True),
+        _service("ops_status", "Ops status"),
+    ),
+    key_columns=("date", "channel", "title"),
+)
+
+#: Listings (wave 2): one row per product page checked, rewritten by `listings`.
+LISTINGS = TabSpec(
+    "listings",
+    "Listings",
+    (
+        _service("sku", "SKU"),
+        _service("url", "URL"),
+        _service("checked_at", "Checked at", "datetime"),
+        _service("http_status", "HTTP status", "int"),
+        _service("page_price", "Page price", "number"),
+        _service("sheet_price", "Sheet price", "number"),
+        _service("page_availability", "Page availability"),
+        _service("available", "Available", "number"),
+        _service("result", "Result"),
+        _service("details", "Details"),
+    ),
+    key_columns=("sku",),
+    service_owned=True,
+)
+
+TAB_SPECS[CONTENT_PLAN.key] = CONTENT_PLAN
+TAB_SPECS[LISTINGS.key] = LISTINGS
 
 
 # ---------------------------------------------------------------- problems
@@ -1200,7 +1289,7 @@ def _key_problems(
     keys = frame[key_cols].astype(object).where(frame[key_cols].notna(), "")
     blank = (keys == "").any(axis=1)
     # A blank Return ID is how the team asks for an RMA number: not a problem there.
-    allow_blank = spec.key == "returns"
+    allow_blank = spec.key in ("returns", "complaints")  # complaints: CMP numbers likewise
     label = " + ".join(headers.get(k, k) for k in key_cols)
     if not allow_blank:
         for idx in frame.index[blank]:

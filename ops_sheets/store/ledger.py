@@ -542,6 +542,15 @@ class Ledger:
             failed_permanent=permanent,
         )
 
+    def sent_by_kind(self, since: datetime, until: datetime) -> dict[str, int]:
+        """For KPIs (issue 18): messages sent in [since, until), by kind."""
+        rows = self._conn.execute(
+            "SELECT kind, COUNT(*) FROM mail_messages WHERE state = 'sent' "
+            "AND sent_at >= ? AND sent_at < ? GROUP BY kind",
+            (_ts(since), _ts(until)),
+        ).fetchall()
+        return {str(k): int(n) for k, n in rows}
+
     # ------------------------------------------------------------ transitions
 
     def _event(

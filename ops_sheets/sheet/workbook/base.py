@@ -37,6 +37,9 @@ class Update:
     key: Mapping[str, str]
     values: Mapping[str, Cell]
     upsert: bool = False  # append the row when no row has the key
+    #: with ``upsert``: a row that has the key is left exactly as it is (a
+    #: back-filled Weekly summary week is added once, never rewritten)
+    keep_existing: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,34 @@ class Append:
 
 
 @dataclass(frozen=True)
+class CellLink:
+    """Where a link in a cell leads: one cell of a tab (a Problems row to the cell
+    it is about). Backends write it as a real link, never as a formula."""
+
+    tab: str  # the target tab's title
+    row: int  # 1-based, as the sheet shows it
+    col: int  # 1-based
+
+    @property
+    def a1(self) -> str:
+        letters, n = "", self.col
+        while n:
+            n, rem = divmod(n - 1, 26)
+            letters = chr(65 + rem) + letters
+        return f"{letters}{self.row}"
+
+
+@dataclass(frozen=True)
 class Replace:
-    """Rewrite the whole data area of a tab the service owns (e.g. Problems)."""
+    """Rewrite the whole data area of a tab the service owns (e.g. Problems).
+
+    ``links``: per row, where the cell under ``link_header`` leads (None: no link);
+    every rewritten cell of that column has its link set or cleared."""
 
     tab: str
     rows: Sequence[Mapping[str, Cell]]
+    link_header: str = ""
+    links: Sequence[CellLink | None] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +188,10 @@ class WritePlan:
     appended_rows: int = 0
     #: per tab: (first row, last row) cleared by a Replace that shrank
     cleared: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: (tab, row, col) -> where that cell's link leads (a Replace with links)
+    links: dict[tuple[str, int, int], CellLink] = field(default_factory=dict)
+    #: tab -> the column whose written cells get their link set, or cleared
+    link_columns: dict[str, int] = field(default_factory=dict)
 
     def by_tab(self) -> dict[str, list[CellWrite]]:
         out: dict[str, list[CellWrite]] = {}
@@ -251,6 +281,8 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
                     Skipped(upd.tab, label, "no row has this key any more (deleted or renamed?)")
                 )
             continue
+        if upd.keep_existing:
+            continue  # only ever added: what the row holds stays
         if len(rows) > 1:
             plan.skipped.append(
                 Skipped(upd.tab, label, f"{len(rows)} rows have this key (rows {_rows(rows)})")
@@ -273,6 +305,12 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
             given = {col(rep.tab, h): v for h, v in values.items()}
             for c in range(1, max(column_of[rep.tab].values(), default=0) + 1):
                 plan.cells.append(CellWrite(rep.tab, i, c, given.get(c)))
+        if rep.link_header:
+            link_col = col(rep.tab, rep.link_header)
+            plan.link_columns[rep.tab] = link_col
+            for i, link in enumerate(rep.links, start=2):
+                if link is not None and i < len(rep.rows) + 2:
+                    plan.links[(rep.tab, i, link_col)] = link
         first_stale = len(rep.rows) + 2
         if snap.last_row >= first_stale:
             plan.cleared[rep.tab] = (first_stale, snap.last_row)
@@ -470,6 +508,15 @@ class Workbook(ABC):
         """The spreadsheet's own locale, where it has one that parses typed dates
         (Google); "" for a file (a cell typed in Excel keeps the value Excel made)."""
         return ""
+
+    def known_sheet_ids(self) -> dict[str, int]:
+        """Tab title -> the sheet's id, as far as known (Google; {} for a file): the
+        runner keeps them in the state so that a later run's links need no request."""
+        return {}
+
+    def learn_sheet_ids(self, ids: Mapping[str, int]) -> None:  # noqa: B027 - optional hook
+        """Ids :meth:`known_sheet_ids` gave an earlier run (trusted until Google says
+        one is gone); a file has none."""
 
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Save what :attr:`hold_saves` kept in memory; the default keeps nothing."""

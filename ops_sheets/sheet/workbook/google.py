@@ -261,6 +261,8 @@ class GoogleWorkbook(Workbook):
         self._titles: list[str] | None = None
         self._locale: str | None = None  # the spreadsheet's, with the metadata
         self._sheet_ids: dict[str, int] = {}
+        #: ids learned from the state (see learn_sheet_ids), not read by this process
+        self._assumed_ids: set[str] = set()
         #: tabs known to have a filter (from the metadata, or set by this process)
         self._filtered: set[str] = set()
 
@@ -335,11 +337,16 @@ class GoogleWorkbook(Workbook):
         )
         self._locale = meta.get("properties", {}).get("locale", "")
         self._titles = []
+        # the metadata is the truth: ids only remembered from an earlier run go
+        for title in self._assumed_ids:
+            self._sheet_ids.pop(title, None)
+        self._assumed_ids.clear()
         for sheet in meta.get("sheets", []):
             props = sheet["properties"]
             title = props["title"]
             self._titles.append(title)
             self._sheet_ids[title] = props["sheetId"]
+            self._assumed_ids.discard(title)
             grid = props.get("gridProperties", {})
             cache = self._tabs.setdefault(title, _TabCache())
             cache.rows, cache.cols = grid.get("rowCount", 1000), grid.get("columnCount", 26)
@@ -539,7 +546,16 @@ class GoogleWorkbook(Workbook):
         """
         structural = self._structure_requests(plan)
         looks = _look_requests(plan, changes, self._sheet_ids, self._filtered)
-        if not structural and not looks:
+        written = {c.tab for c in plan.cells}
+        # links (Problems rows) need updateCells, so the cells go in a batchUpdate
+        # instead of the values write: they cost no request. They need the sheet
+        # ids (``#gid=``), which a steady-state run does not fetch: known from this
+        # process's metadata or remembered by the state (learn_sheet_ids); without
+        # them the links wait for a run that knows them, rather than cost a request
+        linked = {
+            t: col for t, col in plan.link_columns.items() if t in written and t in self._sheet_ids
+        }
+        if not structural and not looks and not linked:
             data = _value_ranges(plan)
             if data:
                 self._call(
@@ -547,17 +563,59 @@ class GoogleWorkbook(Workbook):
                     {"valueInputOption": "RAW", "data": data},
                 )
             return
-        if any(c.tab not in self._sheet_ids for c in plan.cells):
+        if any(t not in self._sheet_ids for t in written):
             self._metadata()  # not reached today: growing or adding a tab fetched every id
-        cells = _update_cells_requests(plan, self._sheet_ids)
-        # looks after the cells: a column's number format then covers them too
-        reply = self._call(self.http.batch_update, {"requests": structural + cells + looks})
+        reply = self._batch_update_cells(plan, structural, looks, linked)
         for r in reply.get("replies", []):
             props = r.get("addSheet", {}).get("properties")
             if props:
                 self._sheet_ids[props["title"]] = props["sheetId"]
                 if self._titles is not None:
                     self._titles.append(props["title"])
+
+    def _batch_update_cells(
+        self,
+        plan: WritePlan,
+        structural: list[dict[str, Any]],
+        looks: list[dict[str, Any]],
+        linked: Mapping[str, int],
+    ) -> Any:
+        """Structure, cells (with their links) and looks in one batchUpdate. Sheet ids
+        remembered from an earlier run may be stale (a tab deleted and added again):
+        Google then answers "No grid with id", and the write is made again once
+        with the ids of a fresh metadata read."""
+        for attempt in (1, 2):
+            uris = {
+                key: f"#gid={self._sheet_ids[link.tab]}&range={link.a1}"
+                for key, link in plan.links.items()
+                if link.tab in self._sheet_ids  # a tab gone since the read: no link
+            }
+            cells = _update_cells_requests(plan, self._sheet_ids, linked, uris)
+            # looks after the cells: a column's number format then covers them too
+            try:
+                return self.http.batch_update(
+                    self.spreadsheet_id, {"requests": structural + cells + looks}
+                )
+            except APIError as exc:
+                stale = "No grid with id" in exc.error.get("message", "")
+                if exc.code != 400 or not stale or attempt == 2 or not self._assumed_ids:
+                    raise self._explain(exc) from None
+                self._assumed_ids.clear()
+                self._metadata()
+            except requests.RequestException as exc:
+                raise WorkbookError(f"{self.name}: cannot reach Google Sheets: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def known_sheet_ids(self) -> dict[str, int]:
+        return dict(self._sheet_ids)
+
+    def learn_sheet_ids(self, ids: Mapping[str, int]) -> None:
+        """Sheet ids an earlier run saw (the state keeps them): a write with links
+        then needs no metadata request. Ids this process has read win."""
+        for title, sheet_id in ids.items():
+            if title not in self._sheet_ids:
+                self._sheet_ids[title] = int(sheet_id)
+                self._assumed_ids.add(title)
 
     def _structure_requests(self, plan: WritePlan) -> list[dict[str, Any]]:
         """New tabs, and more rows/columns where the write goes past the grid."""
@@ -630,17 +688,73 @@ class GoogleWorkbook(Workbook):
         self._metadata()
         done = super().ensure_layout(layout, header_rows, looks)
         self._metadata()
-        dropdowns, protections = self._decorate(layout)
+        dressed = self._undressed_looks(layout, header_rows or {}, looks or {})
+        dropdowns, protections = self._decorate(layout, dressed)
         # dropdowns are set again on every init (it is idempotent): say so only
         # when this init changed the layout, so a second init reports nothing new
-        return done + (dropdowns if done else []) + protections
+        headers = sum(1 for r in dressed if r.get("repeatCell", {}).get("cell", {}).get("note"))
+        found = (
+            [f"formatted {headers} service column(s) found without their look"] if headers else []
+        )
+        return done + (dropdowns if done else []) + protections + found
 
-    def _decorate(self, layout: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
-        """(dropdown lines, protection lines) of one batchUpdate of decorations."""
+    def _undressed_looks(
+        self,
+        layout: Mapping[str, Sequence[str]],
+        header_rows: Mapping[str, int],
+        looks: Mapping[str, dict[str, ColumnLook]],
+    ) -> list[dict[str, Any]]:
+        """The look requests of service columns ``init`` finds without their look
+        (an older version made them, or a person typed the header): the header
+        cell carries no service note. One request reads every header row with its
+        notes; a column with its note is left alone, so a second init adds nothing."""
+        tabs = [
+            t
+            for t in layout
+            if t in self._sheet_ids
+            and header_rows.get(t, 1) == 1
+            and any(look.service for look in looks.get(t, {}).values())
+        ]
+        if not tabs:
+            return []
+        meta = self._call(
+            self.http.fetch_sheet_metadata,
+            params={
+                "includeGridData": "true",
+                "ranges": [f"{quote_title(t)}!1:1" for t in tabs],
+                "fields": "sheets(properties(title),data(rowData(values(note,userEnteredValue))))",
+            },
+        )
+        out: list[dict[str, Any]] = []
+        for sheet in meta.get("sheets", []):
+            title = sheet.get("properties", {}).get("title")
+            if title not in tabs:
+                continue
+            data = sheet.get("data") or [{}]
+            rows = data[0].get("rowData") or [{}]
+            cells = rows[0].get("values") or []
+            wanted = {normalise_header(h): look for h, look in looks[title].items()}
+            seen: set[str] = set()
+            for col, cell in enumerate(cells):
+                value = (cell.get("userEnteredValue") or {}).get("stringValue", "")
+                norm = normalise_header(value)
+                look = wanted.get(norm)
+                if look is None or not look.service or norm in seen:
+                    continue
+                seen.add(norm)
+                if cell.get("note") != HEADER_NOTE:
+                    out += _column_look(self._sheet_ids[title], col, look)
+        return out
+
+    def _decorate(
+        self, layout: Mapping[str, Sequence[str]], looks: Sequence[dict[str, Any]] = ()
+    ) -> tuple[list[str], list[str]]:
+        """(dropdown lines, protection lines) of one batchUpdate of decorations,
+        with ``looks`` (the requests that dress columns found without their look)."""
         from ops_sheets.sheet.tables import TAB_SPECS
 
         grids = self.read(list(layout))
-        requests_: list[dict[str, Any]] = []
+        requests_: list[dict[str, Any]] = list(looks)
         dropdowns: list[str] = []
         done: list[str] = []
         specs = {s.title: s for s in TAB_SPECS.values()}
@@ -793,9 +907,28 @@ def _cell_data(value: Cell) -> dict[str, Any]:
     return {"userEnteredValue": {"stringValue": str(raw)}}
 
 
-def _update_cells_requests(plan: WritePlan, sheet_ids: Mapping[str, int]) -> list[dict[str, Any]]:
+def _update_cells_requests(
+    plan: WritePlan,
+    sheet_ids: Mapping[str, int],
+    linked: Mapping[str, int] | None = None,
+    uris: Mapping[tuple[str, int, int], str] | None = None,
+) -> list[dict[str, Any]]:
     """Planned cells as ``updateCells`` requests: one per block of rows that are
-    next to each other and written in the same columns (a Replace is one block)."""
+    next to each other and written in the same columns (a Replace is one block).
+
+    ``linked``: tab -> its link column. The cells of such a tab are written with
+    their cell-level link (``userEnteredFormat.textFormat.link``), set from
+    ``uris`` or cleared, so a row that lost its problem loses its link too."""
+    linked = linked or {}
+    uris = uris or {}
+
+    def data(tab: str, row: int, col: int, value: Cell) -> dict[str, Any]:
+        out = _cell_data(value)
+        uri = uris.get((tab, row, col)) if value is not None else None
+        if uri is not None:
+            out["userEnteredFormat"] = {"textFormat": {"link": {"uri": uri}}}
+        return out
+
     by_row: dict[tuple[str, int], dict[int, Cell]] = {}
     for c in plan.cells:
         by_row.setdefault((c.tab, c.row), {})[c.col] = c.value
@@ -803,19 +936,29 @@ def _update_cells_requests(plan: WritePlan, sheet_ids: Mapping[str, int]) -> lis
     for (tab, row), cells in sorted(by_row.items()):
         cols = sorted(cells)
         start = prev = cols[0]
-        run = [_cell_data(cells[start])]
+        run = [data(tab, row, start, cells[start])]
         for col in cols[1:]:
             if col != prev + 1:
                 runs.append((tab, row, start, run))
                 start, run = col, []
-            run.append(_cell_data(cells[col]))
+            run.append(data(tab, row, col, cells[col]))
             prev = col
         runs.append((tab, row, start, run))
     requests_: list[dict[str, Any]] = []
     block: dict[str, Any] | None = None
     last: tuple[str, int, int, int] | None = None  # (tab, row, first col, width) of the last run
+
+    def fields(tab: str, row: int) -> str:
+        if tab in linked and row > 1:  # the header row keeps its own links
+            return "userEnteredValue,userEnteredFormat.textFormat.link"
+        return "userEnteredValue"
+
     for tab, row, start, run in runs:
-        if block is not None and last == (tab, row - 1, start, len(run)):
+        if (
+            block is not None
+            and last == (tab, row - 1, start, len(run))
+            and block["updateCells"]["fields"] == fields(tab, row)
+        ):
             block["updateCells"]["rows"].append({"values": run})
         else:
             block = {
@@ -826,7 +969,7 @@ def _update_cells_requests(plan: WritePlan, sheet_ids: Mapping[str, int]) -> lis
                         "columnIndex": start - 1,
                     },
                     "rows": [{"values": run}],
-                    "fields": "userEnteredValue",
+                    "fields": fields(tab, row),
                 }
             }
             requests_.append(block)
@@ -929,6 +1072,9 @@ def _column_look(sheet_id: int, col: int, look: ColumnLook) -> list[dict[str, An
     if look.wrap:
         data_format["wrapStrategy"] = "WRAP"
         fields.append("wrapStrategy")
+    if look.statuses:  # a status word centred, clear of the number beside it
+        data_format["horizontalAlignment"] = "CENTER"
+        fields.append("horizontalAlignment")
     if data_format:
         out.append(
             {

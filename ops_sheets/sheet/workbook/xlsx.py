@@ -76,6 +76,7 @@ from openpyxl.styles import Font
 from openpyxl.styles.numbers import is_date_format, is_datetime
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.hyperlink import Hyperlink
 
 from ops_sheets.errors import (
     SheetAccessError,
@@ -285,6 +286,8 @@ class XlsxWorkbook(Workbook):
                 )
                 if looks:
                     dress(ws, looks)
+                if tab in plan.link_columns:
+                    _write_links(ws, cells, plan.link_columns[tab], _link_locations(plan, tab))
             _draw_charts(book, changes.charts)
             self._save(pending, book.save)
             self._held = None  # the file now holds what was held, and this write
@@ -306,7 +309,10 @@ class XlsxWorkbook(Workbook):
             header_width = max(
                 (i for i, h in enumerate(snap.header, 1) if h not in (None, "")), default=0
             )
-            formats, widths = _column_looks(snap.header, cells, changes.looks.get(tab, {}))
+            looks = changes.looks.get(tab, {})
+            formats, widths = _column_looks(snap.header, cells, looks)
+            # a service header found without the service's fill gets it, as a new one
+            dressed = _service_columns(snap.header, cells, looks) if snap.header_row == 1 else ()
             tabs.append(
                 TabWrite(
                     package.title_of(tab) or tab,
@@ -316,6 +322,9 @@ class XlsxWorkbook(Workbook):
                     formats=formats,
                     widths=widths,
                     grow_filter=tab.casefold() in self.service_tabs,
+                    link_column=plan.link_columns.get(tab, 0),
+                    links=_link_locations(plan, tab),
+                    service_columns=dressed,
                 )
             )
         skipped: list[Skipped] = []
@@ -750,6 +759,40 @@ def _write_cells(
     _grow_tables(ws, snap.last_row, last_row)
 
 
+def _link_locations(plan: WritePlan, tab: str) -> dict[tuple[int, int], str]:
+    """(row, col) -> where the cell's link leads, as an xlsx hyperlink ``location``."""
+    return {
+        (row, col): f"'{link.tab.replace(chr(39), chr(39) * 2)}'!{link.a1}"
+        for (t, row, col), link in plan.links.items()
+        if t == tab
+    }
+
+
+#: a link's font, as Excel's "Hyperlink" cell style has it
+_LINK_FONT = {"color": "0563C1", "underline": "single"}
+
+
+def _write_links(
+    ws: Any, cells: Iterable[Any], column: int, locations: Mapping[tuple[int, int], str]
+) -> None:
+    """Each written cell of the link column (below the header) gets its link, or
+    loses the one it had: a real cell hyperlink to a place in this workbook."""
+    for c in cells:
+        if c.col != column or c.row <= 1:
+            continue
+        cell = ws.cell(row=c.row, column=c.col)
+        if isinstance(cell, MergedCell):
+            continue
+        location = locations.get((c.row, c.col)) if c.value is not None else None
+        if location is None:
+            cell.hyperlink = None
+            continue
+        cell.hyperlink = Hyperlink(ref=cell.coordinate, location=location, display=location)
+        cell.font = Font(
+            name=cell.font.name, size=cell.font.size, bold=cell.font.bold, **_LINK_FONT
+        )
+
+
 def _style_new_header(ws: Any, cell: Any, header_width: int, *, new_tab: bool) -> None:
     """A service column's header looks like the team's headers; a new tab's are bold."""
     if header_width:
@@ -787,6 +830,19 @@ def _column_looks(
         if look.service and look.width:
             widths[col] = look.width
     return formats, widths
+
+
+def _service_columns(
+    header: Sequence[Cell], cells: Sequence[Any], looks: Mapping[str, ColumnLook]
+) -> tuple[int, ...]:
+    """The columns of the service's own headers, in the header as it is after this write."""
+    if not looks:
+        return ()
+    row = list(header) + [None] * max(0, max((c.col for c in cells), default=0))
+    for c in cells:
+        if c.row == 1:
+            row[c.col - 1] = c.value
+    return tuple(col for col, (_, look) in columns_of(row, looks).items() if look.service)
 
 
 def _dimension_covering(ws: Any, col: int) -> Any:

@@ -44,6 +44,7 @@ from openpyxl.styles.numbers import (
 from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel, to_excel
 
+from ops_sheets.sheet.looks import HEADER_FILL, HEADER_TEXT
 from ops_sheets.sheet.workbook.base import CellWrite, ChartSpec, Skipped, normalise_header
 
 #: text starting with these is a formula to a person typing it into Excel
@@ -71,6 +72,13 @@ class TabWrite:
     #: the tab is the service's own: its filter grows over the rows appended
     #: (a team's filter stays as the team set it)
     grow_filter: bool = False
+    #: the column whose written cells (below the header) get their link set, or
+    #: cleared (0: none), and (row, col) -> the link's location ('Stock'!D58)
+    link_column: int = 0
+    links: Mapping[tuple[int, int], str] = field(default_factory=dict)
+    #: the service's columns (1-based) whose row-1 header gets the service's fill
+    #: and white bold text where it has not got them yet: created or found alike
+    service_columns: tuple[int, ...] = ()
 
 
 @dataclass
@@ -477,6 +485,13 @@ class _Styles:
             if "numFmtId" in a and "formatCode" in a:
                 self.formats[int(a["numFmtId"])] = a["formatCode"]
         self._derived: dict[tuple[int, str | None, bool | None], int] = {}
+        self._linked: dict[int, int] = {}  # cell format -> the same as a link
+        self._link_fonts: dict[int, int] = {}  # font -> the same, blue and underlined
+        self.new_fonts: list[str] = []
+        self._dressed: dict[int, int] = {}  # cell format -> the same as a service header
+        self.new_fills: list[str] = []
+        self._header_fill: int | None = None
+        self._element_cache: dict[str, list[str]] = {}
 
     def _xf(self, index: int) -> str:
         every = self.xfs + self.new_xfs
@@ -518,6 +533,97 @@ class _Styles:
         self._derived[key] = new_index
         return new_index
 
+    def is_dressed(self, index: int) -> bool:
+        """Whether a cell format has the service header's fill (see sheet.looks)."""
+        a = _attrs(_open_tag(self._xf(index)))
+        fill_id = int(a.get("fillId", "0") or 0)
+        fills = self._elements("fill") + self.new_fills
+        fill = fills[fill_id] if 0 <= fill_id < len(fills) else ""
+        return bool(re.search(rf'fgColor\s+rgb="(?:FF)?{HEADER_FILL}"', fill, re.I))
+
+    def dressed(self, index: int) -> int:
+        """A cell format like ``index`` in the service header's colours: the fill,
+        white bold text (the font's size and name kept)."""
+        found = self._dressed.get(index)
+        if found is not None:
+            return found
+        xf = self._xf(index)
+        tag = _open_tag(xf)
+        a = _attrs(tag)
+        p = self.prefix
+        if self._header_fill is None:
+            self.new_fills.append(
+                f'<{p}fill><{p}patternFill patternType="solid"><{p}fgColor rgb="FF{HEADER_FILL}"/>'
+                f'<{p}bgColor indexed="64"/></{p}patternFill></{p}fill>'
+            )
+            self._header_fill = len(self._elements("fill")) + len(self.new_fills) - 1
+        size, name = self._font_size_name(int(a.get("fontId", "0") or 0))
+        self.new_fonts.append(
+            f'<{p}font><{p}b/><{p}sz val="{size}"/><{p}color rgb="FF{HEADER_TEXT}"/>'
+            f'<{p}name val="{name}"/></{p}font>'
+        )
+        font_id = len(self._elements("font")) + len(self.new_fonts) - 1
+        new_tag = tag
+        for attr, value in (
+            ("fontId", str(font_id)),
+            ("fillId", str(self._header_fill)),
+            ("applyFont", "1"),
+            ("applyFill", "1"),
+        ):
+            new_tag = _set_attr(new_tag, attr, value)
+        self.new_xfs.append(new_tag + xf[len(tag) :])
+        self.changed = True
+        self._dressed[index] = len(self.xfs) + len(self.new_xfs) - 1
+        return self._dressed[index]
+
+    def _elements(self, kind: str) -> list[str]:
+        """The ``<font>`` or ``<fill>`` elements of the styles part as it was read."""
+        found = self._element_cache.get(kind)
+        if found is not None:
+            return found
+        block = re.search(rf"<(?:\w+:)?{kind}s\b[^>]*>(.*?)</(?:\w+:)?{kind}s>", self.text, re.S)
+        if block is None:
+            raise InPlaceUnsupported(f"the styles part has no {kind}s")
+        found = re.findall(
+            rf"<(?:\w+:)?{kind}\b(?:[^>]*/>|.*?</(?:\w+:)?{kind}>)", block.group(1), re.S
+        )
+        self._element_cache[kind] = found
+        return found
+
+    def _font_size_name(self, font_id: int) -> tuple[str, str]:
+        fonts = self._elements("font")
+        old = fonts[font_id] if 0 <= font_id < len(fonts) else ""
+        size = re.search(r"<(?:\w+:)?sz\s+val=\"([^\"]+)\"", old)
+        name = re.search(r"<(?:\w+:)?name\s+val=\"([^\"]+)\"", old)
+        return (size.group(1) if size else "11", name.group(1) if name else "Calibri")
+
+    def linked(self, index: int) -> int:
+        """A cell format like ``index`` whose font is a link's: blue and underlined
+        (the font's size and name kept)."""
+        found = self._linked.get(index)
+        if found is not None:
+            return found
+        xf = self._xf(index)
+        tag = _open_tag(xf)
+        font_id = self._link_font(int(_attrs(tag).get("fontId", "0") or 0))
+        new_tag = _set_attr(_set_attr(tag, "fontId", str(font_id)), "applyFont", "1")
+        self.new_xfs.append(new_tag + xf[len(tag) :])
+        self.changed = True
+        self._linked[index] = len(self.xfs) + len(self.new_xfs) - 1
+        return self._linked[index]
+
+    def _link_font(self, base: int) -> int:
+        if base in self._link_fonts:
+            return self._link_fonts[base]
+        size, name = self._font_size_name(base)
+        p = self.prefix
+        self.new_fonts.append(
+            f'<{p}font><{p}u/><{p}sz val="{size}"/><{p}color rgb="FF0563C1"/>'
+            f'<{p}name val="{name}"/></{p}font>'
+        )
+        self._link_fonts[base] = len(self._elements("font")) + len(self.new_fonts) - 1
+        return self._link_fonts[base]
+
     def _format_id(self, code: str) -> int:
         for fmt_id, known in self.formats.items():
             if known == code:
@@ -554,6 +660,23 @@ class _Styles:
                     total = count + len(self.new_formats)
                     opening = _set_attr(opening, "count", str(total))
                     text = text[: m.start()] + opening + text[m.end() : end] + added + text[end:]
+        for kind, added_elements in (("font", self.new_fonts), ("fill", self.new_fills)):
+            if not added_elements:
+                continue
+            m = re.search(rf"<(?:\w+:)?{kind}s\b[^>]*>", text)
+            assert m is not None
+            end = re.search(rf"</(?:\w+:)?{kind}s>", text[m.end() :])
+            assert end is not None
+            close = m.end() + end.start()
+            count = len(self._elements(kind)) + len(added_elements)
+            opening = _set_attr(m.group(0), "count", str(count))
+            text = (
+                text[: m.start()]
+                + opening
+                + text[m.end() : close]
+                + "".join(added_elements)
+                + text[close:]
+            )
         if self.new_xfs:
             m = re.search(r"<(?:\w+:)?cellXfs\b[^>]*>", text)
             assert m is not None
@@ -659,6 +782,8 @@ class _Sheet:
         self.max_col = 0
         self.new_widths: dict[int, str] = {}
         self.filter_ref: tuple[str, str] | None = None
+        #: cell reference -> its link's location, or None: the cell's link removed
+        self.link_cells: dict[str, str | None] = {}
 
     @property
     def last_row(self) -> int:
@@ -690,6 +815,11 @@ class _Sheet:
             if old is not None and "<" + self.p + "f" in old:
                 self._check_formula(old)
                 self.overwrote_formula = True
+            if tab.link_column and c.col == tab.link_column and c.row > 1:
+                location = tab.links.get((c.row, c.col)) if c.value is not None else None
+                self.link_cells[f"{get_column_letter(c.col)}{c.row}"] = location
+                if location is not None:
+                    style = self.styles.linked(style)  # blue, underlined: a link
             new = self._cell_xml(c.row, c.col, c.value, style)
             if new is None:
                 row.cells.pop(c.col, None)
@@ -701,7 +831,27 @@ class _Sheet:
         for col, width in tab.widths.items():
             if self._width_covering(col) is None:  # ours, over the copied team width
                 self.new_widths[col] = f"{width:g}"
+        self._dress_headers(tab.service_columns)
         self.filter_ref = self._grown_filter() if tab.grow_filter else None
+
+    def _dress_headers(self, columns: Iterable[int]) -> None:
+        """Service headers in the service's colours, once: a header that has them is
+        left as it is (row 1 is not even rebuilt), so only the first write changes it."""
+        columns = [c for c in columns if not self._inside_merge(1, c)]
+        if not columns or (1 not in self.row_spans and 1 not in self.rows):
+            return
+        row = self._row(1)
+        for col in columns:
+            cell = row.cells.get(col)
+            if cell is None or "<" + self.p + "f" in cell:
+                continue  # no header there (or a formula): nothing to dress
+            style = _cell_style(cell)
+            if self.styles.is_dressed(style):
+                continue
+            tag = _open_tag(cell)
+            new_tag = _set_attr(tag, "s", str(self.styles.dressed(style)))
+            row.cells[col] = new_tag + cell[len(tag) :]
+            self.max_col = max(self.max_col, col)
 
     def _column_style(self, col: int) -> int:
         element = self._width_covering(col)
@@ -859,8 +1009,41 @@ class _Sheet:
                 tail,
                 count=1,
             )
+        if self.link_cells:
+            tail = self._with_hyperlinks(tail)
         text = head + self.data_open + self._body() + close + tail
         return text.encode("utf-8")
+
+    def _with_hyperlinks(self, tail: str) -> str:
+        """The part after sheetData with the written cells' links set or removed: a
+        ``<hyperlinks>`` entry with a ``location`` (a place in this workbook needs no
+        relationship); the links of other cells are kept as they were."""
+        p = self.p
+        ep = re.escape(p)
+        block = re.search(rf"<{ep}hyperlinks\b[^>]*?(?:/>|>(.*?)</{ep}hyperlinks>)", tail, re.S)
+        kept: list[str] = []
+        if block is not None:
+            for m in re.finditer(
+                rf"<{ep}hyperlink\b([^>]*?)(?:/>|>.*?</{ep}hyperlink>)", block.group(1) or "", re.S
+            ):
+                if _attrs(m.group(1)).get("ref") not in self.link_cells:
+                    kept.append(m.group(0))
+            tail = tail[: block.start()] + tail[block.end() :]
+        ours = [
+            f'<{p}hyperlink ref="{ref}" location="{html.escape(loc, quote=True)}" '
+            f'display="{html.escape(loc, quote=True)}"/>'
+            for ref, loc in sorted(self.link_cells.items(), key=lambda i: _ref_order(i[0]))
+            if loc is not None
+        ]
+        if not kept and not ours:
+            return tail
+        element = f"<{p}hyperlinks>{''.join(kept + ours)}</{p}hyperlinks>"
+        # CT_Worksheet order: hyperlinks come after dataValidations, before printOptions
+        after = re.search(rf"<{ep}(?:{'|'.join(_AFTER_HYPERLINKS)})\b", tail)
+        at = after.start() if after is not None else tail.rfind(f"</{p}worksheet>")
+        if at < 0:
+            raise InPlaceUnsupported("a worksheet part that does not end")
+        return tail[:at] + element + tail[at:]
 
     def _body(self) -> str:
         pieces: list[str] = []
@@ -925,6 +1108,36 @@ class _Sheet:
         merged = sorted([*self._cols(), *new], key=lambda c: c[0])
         elements = "".join(e for _, _, e in merged)
         return head[: block.start(1)] + elements + head[block.end(1) :]
+
+
+#: the worksheet elements that follow <hyperlinks> (ECMA-376 CT_Worksheet order)
+_AFTER_HYPERLINKS = (
+    "printOptions",
+    "pageMargins",
+    "pageSetup",
+    "headerFooter",
+    "rowBreaks",
+    "colBreaks",
+    "customProperties",
+    "cellWatches",
+    "ignoredErrors",
+    "smartTags",
+    "drawing",
+    "legacyDrawing",
+    "legacyDrawingHF",
+    "drawingHF",
+    "picture",
+    "oleObjects",
+    "controls",
+    "webPublishItems",
+    "tableParts",
+    "extLst",
+)
+
+
+def _ref_order(ref: str) -> tuple[int, int]:
+    m = _CELL_REF_RE.match(ref)
+    return (int(m.group(2)), column_index_from_string(m.group(1))) if m else (0, 0)
 
 
 def _plain(value: object) -> object:

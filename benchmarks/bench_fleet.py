@@ -63,10 +63,10 @@ def write_shop(
 ) -> None:
     folder = root / f"shop{i:04d}"
     folder.mkdir(parents=True)
-    off = "".join(
-        f"[jobs.{j}]\nenabled = false\n"
-        for j in ("stock", "orders", "returns", "monitor", "weekly")
-    )
+    from ops_sheets.service.runner import JOB_NAMES
+
+    # only the check job: every other bundled job off (the figures are per check run)
+    off = "".join(f"[jobs.{j}]\nenabled = false\n" for j in JOB_NAMES if j != "check")
     (folder / "config.toml").write_text(
         f"""timezone = "UTC"
 [workbook]
@@ -171,6 +171,37 @@ def finished_count(conn: Any, schemas: list[str], slot: datetime) -> int:
     return int(conn.execute(f"SELECT sum(n) FROM ({union}) AS t", {"slot": iso}).fetchone()[0])
 
 
+def _drive_day(
+    procs: list[subprocess.Popen[str]],
+    day: datetime,
+    args: argparse.Namespace,
+    clock_file: Path,
+    conn: Any,
+    schemas: list[str],
+) -> float:
+    """Move the workers' clock slot by slot; the seconds spent waiting for the runs."""
+    # the workers load the shops (not timed: a restart, not a slot)
+    ready = [clock_file.parent / f"ready-{p.pid}" for p in procs]
+    deadline = time.monotonic() + args.slot_timeout
+    while not all(r.exists() for r in ready):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise SystemExit("a worker did not start; run with BENCH_FLEET_DEBUG=1 to see why")
+        time.sleep(0.2)
+    busy = 0.0
+    for slot in slot_times(args.slots, day):
+        clock_file.write_text((slot + timedelta(seconds=1)).isoformat())
+        started = time.monotonic()
+        while finished_count(conn, schemas, slot) < len(schemas):
+            time.sleep(0.2)
+            if time.monotonic() - started > args.slot_timeout:
+                raise SystemExit(
+                    f"slot {slot:%H:%M}: not every shop ran within {args.slot_timeout}s"
+                )
+        busy += time.monotonic() - started
+    clock_file.write_text((day + timedelta(hours=23, minutes=59)).isoformat())
+    return busy
+
+
 def run_day(
     workers: int,
     day: datetime,
@@ -207,25 +238,13 @@ def run_day(
         )
         for _ in range(workers)
     ]
-    # the workers load the shops (not timed: a restart, not a slot)
-    ready = [clock_file.parent / f"ready-{p.pid}" for p in procs]
-    deadline = time.monotonic() + args.slot_timeout
-    while not all(r.exists() for r in ready):
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            raise SystemExit("a worker did not start; run with BENCH_FLEET_DEBUG=1 to see why")
-        time.sleep(0.2)
-    busy = 0.0
-    for slot in slot_times(args.slots, day):
-        clock_file.write_text((slot + timedelta(seconds=1)).isoformat())
-        started = time.monotonic()
-        while finished_count(conn, schemas, slot) < len(schemas):
-            time.sleep(0.2)
-            if time.monotonic() - started > args.slot_timeout:
-                raise SystemExit(
-                    f"slot {slot:%H:%M}: not every shop ran within {args.slot_timeout}s"
-                )
-        busy += time.monotonic() - started
-    clock_file.write_text((day + timedelta(hours=23, minutes=59)).isoformat())
+    try:
+        busy = _drive_day(procs, day, args, clock_file, conn, schemas)
+    except BaseException:
+        for p in procs:  # a failed benchmark leaves no worker behind
+            p.kill()
+            p.wait()
+        raise
     summaries = []
     for p in procs:
         p.send_signal(signal.SIGTERM)

@@ -34,7 +34,15 @@ published with :func:`ops_sheets.domain.findings.publish` (replacing the previou
 run's): ``pickup-overdue:<reference>``, ``pickup-pending:<reference>``,
 ``pickup-blocked:<forwarder>`` (see ``fulfilment.pickup_findings``), and
 ``backorder:<SKU>`` (issue 16: open lines stock cannot cover, in Order date
-order; metric = units short). Late lines,
+order; metric = units short), and ``double-order:<id> + <id>`` (issue 22: the
+same email, SKUs and quantities within two hours, neither shipped; never a hold).
+
+Packing day (issue 22, rules in :mod:`ops_sheets.domain.packing`): open lines of
+an unpaid order or one whose address fails its country's rules are ``HOLD:
+UNPAID`` / ``HOLD: ADDRESS`` (never booked; READY on one is a Problems row); the
+``Pick list`` tab is rewritten for the lines due by the next pickup; with
+``[jobs.orders] packing_slips_dir`` one PDF per order on it is written
+(:mod:`ops_sheets.service.slips`), only when it changed, never on a dry run. Late lines,
 parcels stuck in transit and requests awaiting review are found by ``monitor``
 itself, with the same rules (``fulfilment.assess``) and the ledger.
 """
@@ -51,12 +59,14 @@ import pandas as pd
 from ops_sheets.domain import allocation as al
 from ops_sheets.domain import findings as published
 from ops_sheets.domain import fulfilment as ff
+from ops_sheets.domain import packing as pk
 from ops_sheets.domain.calendar import local_days_and_seconds
 from ops_sheets.domain.findings import Finding
 from ops_sheets.domain.returns import ReturnRules
 from ops_sheets.errors import ConfigError
 from ops_sheets.service.runner import JobContext
 from ops_sheets.sheet.tables import Problem, Table
+from ops_sheets.sheet.workbook.base import Replace
 
 NS_PICKUPS = "orders.pickups"
 #: The tabs behind pickup requests (and the findings about them): no pickup for a
@@ -96,6 +106,8 @@ def run(ctx: JobContext) -> None:
     # allocation needs Orders and Stock; without Purchase orders only its dates are unknown
     alloc = _allocate(ctx, frame, po_ok) if not ctx.unavailable("orders", "stock") else None
     backorders = _backorder_findings(frame, alloc) if alloc is not None and po_ok else []
+    # packing day (issue 22): probable double orders need the Orders tab alone
+    backorders += pk.double_orders(frame)
     if not pickups_ok:
         if persist:  # the findings published before stay: they could not be judged
             published.publish(
@@ -119,9 +131,10 @@ def run(ctx: JobContext) -> None:
     bookings = ff.settle_bookings([_booking(ctx, r) for r in records], forwarders)
     idx = ff.booking_index(frame, bookings)
     assessment = ff.assess(frame, rules, ctx.now, forwarders, bookings, booking_idx=idx)
+    hold = _holds(orders, frame, assessment)
     plan = ff.plan_pickups(
         frame, rules, ctx.now, forwarders, bookings, booking_idx=idx,
-        backorder=None if alloc is None else alloc.backorder,
+        backorder=None if alloc is None else alloc.backorder, on_hold=hold.held,
     )  # fmt: skip
 
     line_notes = _forwarder_problems(ctx, fwd_table, forwarders, plan, frame)
@@ -130,6 +143,10 @@ def run(ctx: JobContext) -> None:
             assessment.ops_status, assessment.open_, al.part_shipped_texts(frame), alloc
         )
         _ready_on_backorder(ctx, orders, frame, alloc, line_notes)
+    assessment.ops_status = pk.with_holds(assessment.ops_status, hold)
+    _ready_on_hold(ctx, orders, frame, hold, line_notes)
+    if alloc is not None:
+        _packing(ctx, frame, assessment, hold, alloc, forwarders, rules)
     if rows_ok:
         _write_service_columns(ctx, orders, frame, assessment, line_notes)
     _queue_requests(ctx, fwd_table, frame, assessment, plan, persist)
@@ -316,6 +333,98 @@ def _ready_on_backorder(
                 "wait for the stock, or ship what there is and type it in Qty shipped",
             )
         )  # fmt: skip
+
+
+def _holds(orders: Table, frame: pd.DataFrame, a: ff.Assessment) -> pk.Holds:
+    """HOLD: UNPAID and HOLD: ADDRESS per line (``domain.packing``)."""
+    payment_header = orders.headers.get("payment")
+    unreadable = np.zeros(len(frame), dtype=bool)
+    if payment_header:
+        bad_rows = {p.row for p in orders.problems if p.column == payment_header}
+        if bad_rows:
+            unreadable = frame["_row"].isin(bad_rows).to_numpy()
+    return pk.holds(
+        frame, a.open_, unreadable_payment=unreadable, state_column="state" in orders.headers
+    )
+
+
+def _ready_on_hold(
+    ctx: JobContext,
+    orders: Table,
+    frame: pd.DataFrame,
+    hold: pk.Holds,
+    line_notes: dict[int, list[str]],
+) -> None:
+    """The hold's reason in the line's Problems cell; READY on a held line is a
+    Problems row (no pickup is booked for it)."""
+    status = frame["status"].to_numpy(dtype=object)
+    for i in np.flatnonzero(hold.held):
+        line_notes.setdefault(int(i), []).extend(hold.why.get(int(i), []))
+        if status[i] != "READY":
+            continue
+        words = hold.words(int(i))
+        fix = (
+            "wait for the payment (set Payment to PAID once it has come in), or cancel"
+            if hold.unpaid[i]
+            else "correct the delivery address (see the other Problems of this row)"
+        )
+        ctx.problem(
+            Problem(
+                orders.title, int(frame["_row"].iloc[i]), orders.header("status"),
+                f"{frame['order_id'].iloc[i]} / {frame['sku'].iloc[i]}", "READY",
+                f"READY but on {words}: no pickup booked", fix,
+            )
+        )  # fmt: skip
+
+
+def _packing(
+    ctx: JobContext,
+    frame: pd.DataFrame,
+    a: ff.Assessment,
+    hold: pk.Holds,
+    alloc: al.Allocation,
+    forwarders: dict[str, ff.Forwarder],
+    rules: ff.Rules,
+) -> None:
+    """The Pick list tab and the packing slips, for the lines due by the next pickup."""
+    now_local = ctx.now.astimezone(rules.tz)
+    next_pickup = {
+        name: f.pickup_date(now_local, rules.calendar)
+        for name, f in forwarders.items()
+        if f.weekmask is not None
+    }
+    due = pk.due_for_pickup(
+        frame, a.ship_by, a.open_, hold.held | alloc.backorder, next_pickup, now_local.date()
+    )
+    stock = ctx.tables["stock"].frame
+    stock = stock[stock["sku"].notna() & stock["_key_ok"].astype(bool)]
+    rows = pk.pick_list(frame, due, a.ship_by, stock)
+    spec, title, headers = ctx._spec("pick_list")
+    names = {c.header: headers[c.key] for c in spec.columns}
+    ctx.changes.replaces.append(Replace(title, [{names[k]: v for k, v in r.items()} for r in rows]))
+    ctx.counts["pick_list_rows"] = len(rows)
+    orders_due = len({str(o) for o in frame["order_id"].to_numpy(dtype=object)[due]})
+    ctx.note(f"pick list: {len(rows)} SKU(s) for {orders_due} order(s) due by the next pickup")
+    folder = ctx.settings.jobs.orders.packing_slips_dir
+    if not folder:
+        return
+    made = pk.slips(
+        frame, due, a.open_, hold.held, alloc.backorder, a.ship_by, stock,
+        shop_name=ctx.settings.shop_name, tz=rules.tz,
+    )  # fmt: skip
+    if ctx.dry_run:
+        ctx.note(f"packing slips: {len(made)} order(s) due; none written (dry run)")
+        return
+    from ops_sheets.service.slips import write_slips
+
+    packable = pk.packable_orders(frame, a.open_, hold.held)
+    report = write_slips(ctx.settings.resolve(folder), made, ctx.now, packable=packable)
+    ctx.counts["slips_written"] = len(report.written)
+    gone = f", {len(report.removed)} removed (order no longer to pack)" if report.removed else ""
+    ctx.note(
+        f"packing slips in {folder}: {len(report.written)} written, "
+        f"{len(report.unchanged)} unchanged{gone}"
+    )
 
 
 def _backorder_findings(frame: pd.DataFrame, alloc: al.Allocation) -> list[Finding]:

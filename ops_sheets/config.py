@@ -358,6 +358,10 @@ class OrdersSettings(JobSettings):
         "",
         "where forwarders collect parcels (pickup requests); blank = [jobs.stock] delivery_address",
     )
+    packing_slips_dir: str = _setting(
+        "",
+        "folder for one packing slip PDF per order due for the next pickup; blank = none",
+    )
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,13 @@ def test_tabs_headers_and_formats(demo: tuple[Path, DemoFacts]) -> None:
         "Content plan",
     ]
     # wave 2's optional columns only where the demo fills them
-    used = {"purchase_orders": ["Qty received"], "forwarders": ["Tracking URL"]}
+    used = {
+        "purchase_orders": ["Qty received"],
+        "forwarders": ["Tracking URL"],
+        # packing day (issue 22): bins for the Pick list, an unpaid order
+        "stock": ["Location"],
+        "orders": ["Payment"],
+    }
     for key in (*TEAM_TABS, "kits", "complaints", "content_plan"):
         spec = TAB_SPECS[key]
         ws = wb[spec.title]
@@ -344,10 +350,15 @@ def test_every_mistake_is_where_facts_say(facts: DemoFacts, book: dict[str, Rows
         elif (m.tab, m.column) == ("Orders", "Email"):
             assert value.count("@") == 2 and "," in value
             assert _row(book, m.tab, m.row)["Status"] in ("NEW", "PACKED", "READY", "ON HOLD")
+        elif (m.tab, m.column) == ("Orders", "Postcode"):  # issue 22: held for its address
+            from ops_sheets.domain.postal import postcode_ok
+
+            assert not postcode_ok("GB", value) and postcode_ok("GB", value[:-1])
+            assert _row(book, m.tab, m.row)["Order ID"] == facts.wrong_postcode_order_id
         else:
             pytest.fail(f"unexpected mistake {m}")
         found.add((m.tab, m.column))
-    assert len(found) == 5 and len(facts.mistakes) == 5
+    assert len(found) == 6 and len(facts.mistakes) >= 6  # the postcode: one per line
 
 
 def test_the_service_finds_nothing_but_the_mistakes(demo: tuple[Path, DemoFacts]) -> None:

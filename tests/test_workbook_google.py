@@ -54,7 +54,7 @@ def shop_rows(n: int) -> dict[str, list[list[object]]]:
             "NEW",
             "1 High St",
             "York",
-            "YO1",
+            "YO1 7HH",
             "UK",
         ]
         for i in range(n)

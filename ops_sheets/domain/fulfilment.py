@@ -669,9 +669,19 @@ class PickupPlan:
 
 
 def bookable(
-    frame: pd.DataFrame, forwarders: Mapping[str, Forwarder], held: np.ndarray
+    frame: pd.DataFrame,
+    forwarders: Mapping[str, Forwarder],
+    held: np.ndarray,
+    *,
+    address_checked: bool = False,
 ) -> np.ndarray:
-    """READY lines that a new request may book (see module docstring)."""
+    """READY lines that a new request may book (see module docstring).
+
+    ``address_checked``: the caller holds lines whose address fails its country's
+    rules (:mod:`.packing`, ``held``), so a postcode left blank where the country
+    has none (HK) does not stop the booking.
+    """
+    fields = ["address", "country"] if address_checked else list(ADDRESS_FIELDS)
     usable = [name for name, f in forwarders.items() if f.usable]
     qty = frame["qty"].to_numpy(dtype=float, na_value=np.nan)
     ok = (
@@ -683,7 +693,7 @@ def bookable(
         & frame["forwarder"].isin(usable).to_numpy()
         & (qty > 0)
         & (np.mod(qty, 1) == 0)
-        & frame[list(ADDRESS_FIELDS)].notna().all(axis=1).to_numpy()
+        & frame[fields].notna().all(axis=1).to_numpy()
         & ~held
     )
     if ok.any():
@@ -718,11 +728,14 @@ def plan_pickups(
     booking_idx: np.ndarray | None = None,
     *,
     backorder: np.ndarray | None = None,
+    on_hold: np.ndarray | None = None,
 ) -> PickupPlan:
     """New pickup requests for READY lines that no request holds yet.
 
     ``backorder``: lines stock cannot cover (:mod:`ops_sheets.domain.allocation`);
-    no pickup is booked for them (DESIGN.md wave 2, contract).
+    no pickup is booked for them (DESIGN.md wave 2, contract). ``on_hold``: lines
+    on ``HOLD: UNPAID`` or ``HOLD: ADDRESS`` (:mod:`ops_sheets.domain.packing`),
+    never booked either; giving it means the addresses were checked per country.
 
     ``bookings`` are the requests of earlier runs (after :func:`settle_bookings`):
     their lines are held, and they decide the sequence number and whether a new
@@ -737,9 +750,11 @@ def plan_pickups(
     if booking_idx is None:
         booking_idx = booking_index(frame, bookings)
     held = booking_idx >= 0
-    ok = bookable(frame, forwarders, held)
+    ok = bookable(frame, forwarders, held, address_checked=on_hold is not None)
     if backorder is not None:
         ok &= ~backorder
+    if on_hold is not None:
+        ok &= ~on_hold
     ready = (frame["status"].to_numpy(dtype=object) == "READY") & ~held
     ready &= frame["shipped_at"].isna().to_numpy()
     unusable = [n for n, f in forwarders.items() if not f.usable]

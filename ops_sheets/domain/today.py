@@ -127,9 +127,20 @@ def from_tables(frames: Mapping[str, pd.DataFrame], now: datetime) -> list[Todo]
         and {"status", "ship_by", "order_id"} <= set(orders.columns)
     ):
         open_lines = orders[orders["status"].isin(_OPEN_ORDER)]
+        held = _held(orders)
         for order_id, lines in open_lines.groupby("order_id", sort=True):
             ship_by = _earliest_date(lines["ship_by"])
             if ship_by is None or ship_by > today:
+                continue
+            if str(order_id) in held:  # packing day (issue 22): not to ship as it stands
+                words = held[str(order_id)]
+                fix = (
+                    "chase the payment (or cancel the order); it ships once Payment is PAID"
+                    if "UNPAID" in words
+                    else "correct the delivery address (see the Problems tab)"
+                )
+                out.append(Todo(2, "Orders", f"Order {order_id} is on {words}: {fix}",
+                                str(order_id), ship_by))  # fmt: skip
                 continue
             late = ship_by < today
             out.append(
@@ -149,6 +160,13 @@ def from_tables(frames: Mapping[str, pd.DataFrame], now: datetime) -> list[Todo]
             reference = r["return_id"] if isinstance(r["return_id"], str) else r.get("order_id")
             out.append(Todo(2, "Returns", f"Return {reference}: {step}", str(reference), today))
     return out
+
+
+def _held(orders: pd.DataFrame) -> dict[str, str]:
+    """Orders on HOLD: UNPAID or HOLD: ADDRESS (domain.packing), as the tab reads now."""
+    from ops_sheets.domain.packing import held_orders
+
+    return held_orders(orders, state_column="state" in orders.columns)
 
 
 def _first(frame: pd.DataFrame, column: str) -> str:

@@ -126,21 +126,7 @@ def order_checks(tables: Mapping[str, Table]) -> list[Problem]:
             )
         )
     open_ = f["status"].isin(OPEN_ORDER_STATUSES)
-    address_cols = ["address", "city", "postcode", "country"]
-    incomplete = open_ & f[address_cols].isna().any(axis=1)
-    for row in _rows(orders, incomplete):
-        blank = [c for c in address_cols if pd.isna(row[c])]
-        names = ", ".join(orders.header(c) for c in blank)
-        out.append(
-            _problem(
-                orders,
-                row,
-                blank[0],
-                None,
-                f"incomplete address on an open order: {names} blank",
-                "fill in the delivery address before the order is packed",
-            )
-        )
+    out += address_problems(orders, open_.to_numpy(dtype=bool))
     ready_no_fwd = (f["status"] == "READY") & f["forwarder"].isna()
     for row in _rows(orders, ready_no_fwd):
         out.append(
@@ -194,6 +180,30 @@ def order_checks(tables: Mapping[str, Table]) -> list[Problem]:
             )
         )
     out += _disagreeing_orders(orders)
+    return out
+
+
+def address_problems(orders: Table, open_: np.ndarray) -> list[Problem]:
+    """Open lines whose delivery address fails its country's rules (blank required
+    fields, unknown country, postcode pattern, missing state; see domain.postal)."""
+    from ops_sheets.domain.postal import line_issues
+
+    f = orders.frame
+    found = line_issues(f, open_, state_column="state" in orders.headers)
+    out: list[Problem] = []
+    for pos in sorted(found):
+        row = f.iloc[pos]
+        issues = found[pos]
+        # blank fields in one row, as people read them: "City, Postcode blank"
+        blank = [i for i in issues if i.blank and i.column != "state"]
+        if blank:
+            names = ", ".join(orders.header(i.column) for i in blank)
+            text = f"incomplete address on an open order: {names} blank"
+            out.append(_problem(orders, row, blank[0].column, None, text, blank[0].fix))
+        for issue in issues:
+            if issue in blank:
+                continue
+            out.append(_problem(orders, row, issue.column, issue.value, issue.problem, issue.fix))
     return out
 
 

@@ -42,6 +42,7 @@ def reset_demo_dir(directory: Path) -> None:
     for name in _DEMO_FILES:
         (directory / name).unlink(missing_ok=True)
     shutil.rmtree(directory / "outbox", ignore_errors=True)
+    shutil.rmtree(directory / "slips", ignore_errors=True)  # packing slips (issue 22)
     (directory / _MARKER).write_text("made by ops-sheets demo; safe to delete\n")
 
 
@@ -107,6 +108,13 @@ def _run_demo(
     )
     print(f"  {outbox}/  ({len(emails)} emails; open index.html in a browser)")
     print(f"  {settings.resolve(settings.state.path)}  (the ledger and job history)")
+    slips_dir = settings.jobs.orders.packing_slips_dir
+    if slips_dir:
+        slips = sorted(settings.resolve(slips_dir).glob("*.pdf"))
+        print(
+            f"  {settings.resolve(slips_dir)}/  ({len(slips)} packing slips; the Pick list "
+            "tab says what to take from which shelf)"
+        )
     print("Try next:")
     print(f"  ops-sheets run check --config {config_path} --dry-run")
     print(f"  ops-sheets status --config {config_path}")

@@ -653,6 +653,10 @@ class DemoFacts:
     mistakes: list[Mistake] = field(default_factory=list)
     kit_sku: str = KIT_SKU  # on the Stock tab, its components on the Kits tab
     partly_received: tuple[str, str] = ("", "")  # (PO number, SKU) with Qty received < Qty
+    # packing day (issue 22): an order not paid yet (Payment PENDING) and one with a
+    # postcode one letter too long, both due today; every Stock row has a Location
+    unpaid_order_id: str = ""
+    wrong_postcode_order_id: str = ""
     # issue 19: product pages the demo serves itself, and the content plan
     listing_pages: Mapping[str, bytes] = field(default_factory=dict)  # path → HTML
     listed_skus: tuple[str, ...] = ()  # Stock rows with a URL
@@ -1204,6 +1208,18 @@ def build_demo_workbook(
                 )
             )
 
+    unpaid, wrong_postcode = _packing_day(orders, story, order_rows, stock, local_now)
+    if wrong_postcode is not None:
+        for k in range(len(wrong_postcode.lines)):
+            mistakes.append(
+                Mistake(
+                    "Orders",
+                    first_row[wrong_postcode.order_id] + k,
+                    "Postcode",
+                    "a postcode one letter too long",
+                )
+            )
+
     tab_rows: dict[str, Sequence[Row]] = {
         "stock": stock,
         "suppliers": [
@@ -1314,6 +1330,8 @@ def build_demo_workbook(
         mistakes=mistakes,
         kit_sku=KIT_SKU,
         partly_received=(overdue_po, PARTLY_RECEIVED_SKU),
+        unpaid_order_id=unpaid.order_id if unpaid is not None else "",
+        wrong_postcode_order_id=wrong_postcode.order_id if wrong_postcode is not None else "",
         listing_pages=listing.pages,
         listed_skus=listing.skus,
         wrong_price_sku=listing.wrong_price_sku,
@@ -1323,6 +1341,58 @@ def build_demo_workbook(
         complaints=len(complaint_rows),
         overdue_complaint=OVERDUE_COMPLAINT,
     )
+
+
+def _location(sku: str) -> str:
+    """A bin for each SKU: an aisle per catalogue range, a bay per item (A-3, A-12)."""
+    prefixes = [prefix for prefix, _, _ in _CATALOGUE]
+    prefix, _, number = sku.rpartition("-")
+    if prefix in prefixes and number.isdigit():
+        return f"{chr(ord('A') + prefixes.index(prefix))}-{int(number)}"
+    return "PACK-1"  # the gift box is made up at the packing bench
+
+
+def _packing_day(
+    orders: Sequence[_Order],
+    story: _OrderStory,
+    order_rows: list[Row],
+    stock: list[Row],
+    now: datetime,
+) -> tuple[_Order | None, _Order | None]:
+    """Issue 22: Locations on Stock; an unpaid READY order and a UK order whose
+    postcode got one letter too many, both due today (not late), so the demo shows
+    HOLD: UNPAID and HOLD: ADDRESS where a pickup would otherwise be booked."""
+    for r in stock:
+        r["location"] = _location(str(r["sku"]))
+    taken = {
+        id(o)
+        for o in (
+            story.formula_customer,
+            story.unknown_sku,
+            story.two_emails,
+            story.date_typo,
+            *story.late,
+            *story.on_hold,
+        )
+        if o is not None
+    }
+    due = [
+        o
+        for o in orders
+        if id(o) not in taken
+        and o.status in ("READY", "PACKED", "NEW")
+        and _ship_by(o.ordered) == now.date()
+        and o.customer.in_uk
+    ]
+    due.sort(key=lambda o: (o.status != "READY", len(o.lines), o.order_id))
+    unpaid = due[0] if due else None
+    wrong = due[1] if len(due) > 1 else None
+    for r in order_rows:
+        if unpaid is not None and r["order_id"] == unpaid.order_id:
+            r["payment"] = "PENDING"
+        if wrong is not None and r["order_id"] == wrong.order_id:
+            r["postcode"] = f"{r['postcode']}{str(r['postcode'])[-1]}"
+    return unpaid, wrong
 
 
 # ---------------------------------------------------------------- complaints (issue 18)
@@ -1399,6 +1469,8 @@ delivery_address = "{SHOP_NAME}, Unit 4 Canalside Works, Leeds LS11 5QR"
 order_cutoff = "14:00"              # orders after this ship from the next business day
 ship_within_business_days = 1
 at_risk_hours = 8                   # unshipped lines this close to their last pickup
+# one printable PDF per order due for the next pickup (rewritten only when it changes)
+packing_slips_dir = "slips"
 """
 
 

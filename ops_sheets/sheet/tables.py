@@ -134,6 +134,8 @@ STOCK = TabSpec(
         _team("counted_at", "Counted at", "datetime", optional=True),
         _team("forecast_per_day", "Forecast per day", "number", minimum=0, optional=True),
         _team("url", "URL", optional=True),
+        # packing day (issue 22), optional: the bin or shelf, for the Pick list
+        _team("location", "Location", optional=True),
         _service("daily_demand", "Daily demand", "number"),
         _service("days_of_cover", "Days of cover", "number"),
         _service("on_order", "On order", "number"),
@@ -382,6 +384,23 @@ TODAY = TabSpec(
     service_owned=True,
 )
 
+#: Packing day (issue 22): rewritten by ``orders``, one row per SKU to pick for the
+#: lines due by the end of the next pickup (DESIGN.md, contract).
+PICK_LIST = TabSpec(
+    "pick_list",
+    "Pick list",
+    (
+        _service("location", "Location"),
+        _service("sku", "SKU"),
+        _service("product", "Product"),
+        _service("qty", "Qty", "number"),
+        _service("orders", "Orders"),
+        _service("ship_by", "Ship by", "date"),
+    ),
+    key_columns=("sku",),
+    service_owned=True,
+)
+
 #: Complaints (wave 2, issue 18): a team tab the ``complaints`` job reads (``READS``);
 #: not required, so a shop without one sees wave 1. A blank Complaint ID gets a
 #: ``CMP-<yyyy>-<nnnn>`` number, as a blank Return ID gets an RMA number.
@@ -426,6 +445,7 @@ TAB_SPECS: dict[str, TabSpec] = {
         DAILY_KPIS,
         WEEKLY_SUMMARY,
         TODAY,
+        PICK_LIST,
         COMPLAINTS,
     )
 }

@@ -205,6 +205,16 @@ class WorkbookSettings:
     deadline_seconds: float = _setting(
         120.0, "google: give up retrying a request after this", within=Range(0, 3600, low_open=True)
     )
+    requests_per_minute: float = _setting(
+        300.0,
+        "google: requests per minute the Cloud project may make, shared by every shop on it",
+        within=Range(0, 100000, low_open=True),
+    )
+    requests_per_minute_per_user: float = _setting(
+        60.0,
+        "google: requests per minute per credentials (service account), shared by every shop",
+        within=Range(0, 100000, low_open=True),
+    )
 
 
 @dataclass(frozen=True)
@@ -247,6 +257,16 @@ class MailSettings:
 @dataclass(frozen=True)
 class StateSettings:
     path: str = _setting("state.db", "the ledger and job history (SQLite)")
+    url: str = _setting(
+        "",
+        '"postgresql://user@host/db": ledger and state in PostgreSQL instead of the SQLite '
+        "file at `path` (a password comes from PGPASSWORD or ~/.pgpass, never the config)",
+    )
+    schema: str = _setting(
+        "",
+        "PostgreSQL schema holding this shop's tables (default: the config folder's name); "
+        "shops sharing one database each need their own",
+    )
 
 
 @dataclass(frozen=True)
@@ -570,6 +590,12 @@ class ServeSettings:
     )
     heartbeat_timeout_seconds: float = _setting(
         5.0, "timeout of one heartbeat ping", within=Range(0, 60, low_open=True)
+    )
+    lease_margin_seconds: float = _setting(
+        120.0,
+        "serve --shops: a slot's lease lasts the job's timeout plus this; then another "
+        "worker may take over a slot whose worker died",
+        within=Range(0, 3600),
     )
 
 

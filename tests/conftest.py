@@ -124,3 +124,7 @@ def sheets_emulator(fresh_emulator, monkeypatch):
     """The emulator, with SHEETS_EMULATOR_HOST set the way a user would set it."""
     monkeypatch.setenv("SHEETS_EMULATOR_HOST", fresh_emulator.host_port)
     return fresh_emulator
+
+
+# Both stores (SQLite and a throwaway PostgreSQL server) for the store tests (issue 21).
+from storefixtures import pg_url, store_location  # noqa: E402, F401

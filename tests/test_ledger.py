@@ -26,6 +26,7 @@ from ops_sheets.store.ledger import (
     PlanEntry,
     RetryPolicy,
 )
+from ops_sheets.store.location import StoreLocation, location_text
 
 
 def entry(key: str = "po:PO-1", body: str = "h1", *, on_unknown: str = "review") -> PlanEntry:
@@ -44,8 +45,9 @@ def entry(key: str = "po:PO-1", body: str = "h1", *, on_unknown: str = "review")
 
 
 @pytest.fixture
-def ledger(tmp_path: Path):
-    with Ledger(tmp_path / "state.db") as led:
+def ledger(store_location: StoreLocation):
+    """A ledger on each store in turn: SQLite, then PostgreSQL."""
+    with Ledger(store_location) as led:
         yield led
 
 
@@ -166,11 +168,11 @@ def test_temporary_failure_backs_off_then_gives_up_after_max_attempts(ledger: Le
     assert [r.key for r in ledger.awaiting_review()] == ["po:PO-1"]
 
 
-def test_crashed_claim_is_released_and_sent_by_the_next_run(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
+def test_crashed_claim_is_released_and_sent_by_the_next_run(store_location: StoreLocation) -> None:
+    db = store_location
     with Ledger(db) as led:
         led.plan([entry()], NOW)
-    child = run_script(CLAIM_AND_DIE, str(db), "po:PO-1", "claimed")
+    child = run_script(CLAIM_AND_DIE, location_text(db), "po:PO-1", "claimed")
     assert child.returncode == 0, child.stderr
     with Ledger(db) as led:
         assert led.get("po:PO-1").state == CLAIMED  # type: ignore[union-attr]
@@ -180,11 +182,13 @@ def test_crashed_claim_is_released_and_sent_by_the_next_run(tmp_path: Path) -> N
         assert led.claim("po:PO-1", token, NOW).granted
 
 
-def test_crashed_sending_becomes_unknown_and_is_not_claimable(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
+def test_crashed_sending_becomes_unknown_and_is_not_claimable(
+    store_location: StoreLocation,
+) -> None:
+    db = store_location
     with Ledger(db) as led:
         led.plan([entry()], NOW)
-    child = run_script(CLAIM_AND_DIE, str(db), "po:PO-1", "sending")
+    child = run_script(CLAIM_AND_DIE, location_text(db), "po:PO-1", "sending")
     assert child.returncode == 0, child.stderr
     with Ledger(db) as led:
         [row] = led.recover(NOW)
@@ -195,11 +199,11 @@ def test_crashed_sending_becomes_unknown_and_is_not_claimable(tmp_path: Path) ->
         assert led.counts_since(NOW).awaiting_review == 1
 
 
-def test_crashed_sending_of_a_resend_kind_is_retried(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
+def test_crashed_sending_of_a_resend_kind_is_retried(store_location: StoreLocation) -> None:
+    db = store_location
     with Ledger(db) as led:
         led.plan([entry("ack:RMA-1", on_unknown="resend")], NOW)
-    run_script(CLAIM_AND_DIE, str(db), "ack:RMA-1", "sending")
+    run_script(CLAIM_AND_DIE, location_text(db), "ack:RMA-1", "sending")
     with Ledger(db, retry=RetryPolicy(first_delay=timedelta(0))) as led:
         [row] = led.recover(NOW)
         assert row.state == FAILED and "outcome unknown" in row.last_error
@@ -207,8 +211,8 @@ def test_crashed_sending_of_a_resend_kind_is_retried(tmp_path: Path) -> None:
         assert led.claim("ack:RMA-1", token, NOW).granted
 
 
-def test_recover_leaves_rows_of_a_live_process_alone(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
+def test_recover_leaves_rows_of_a_live_process_alone(store_location: StoreLocation) -> None:
+    db = store_location
     with Ledger(db) as led:
         led.plan([entry()], NOW)
     code = CLAIM_AND_DIE.replace(
@@ -216,7 +220,7 @@ def test_recover_leaves_rows_of_a_live_process_alone(tmp_path: Path) -> None:
         "print('ready', flush=True); sys.stdin.readline()",
     )
     child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code), str(db), "po:PO-1", "sending"],
+        [sys.executable, "-c", textwrap.dedent(code), location_text(db), "po:PO-1", "sending"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -235,20 +239,20 @@ def test_recover_leaves_rows_of_a_live_process_alone(tmp_path: Path) -> None:
         assert row.state == UNKNOWN
 
 
-def test_a_live_run_in_this_process_is_not_recovered(ledger: Ledger, tmp_path: Path) -> None:
+def test_a_live_run_in_this_process_is_not_recovered(ledger: Ledger) -> None:
     ledger.plan([entry()], NOW)
     token = ledger.start_run()
     ledger.claim("po:PO-1", token, NOW)
     ledger.mark_sending("po:PO-1", token, NOW)
-    with Ledger(tmp_path / "state.db") as other:
+    with Ledger(ledger.location) as other:
         assert other.recover(NOW) == []
     ledger.finish_run(token)  # the run ended without settling the row
-    with Ledger(tmp_path / "state.db") as other:
+    with Ledger(ledger.location) as other:
         assert [r.state for r in other.recover(NOW)] == [UNKNOWN]
 
 
-def test_claims_race_between_processes_has_one_winner(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
+def test_claims_race_between_processes_has_one_winner(store_location: StoreLocation) -> None:
+    db = store_location
     with Ledger(db) as led:
         led.plan([entry()], NOW)
     code = """
@@ -264,7 +268,7 @@ def test_claims_race_between_processes_has_one_winner(tmp_path: Path) -> None:
     """
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code), str(db)],
+            [sys.executable, "-c", textwrap.dedent(code), location_text(db)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

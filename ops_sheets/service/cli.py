@@ -207,6 +207,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from ops_sheets.service.status import print_status
 
+    if getattr(args, "shops", None):  # issue 21: one line per shop
+        from ops_sheets.service.fleet_status import print_fleet_status
+
+        return print_fleet_status(Path(args.shops), as_json=args.json)
     settings = _settings(args)
     return print_status(settings, as_json=args.json)
 
@@ -251,7 +255,34 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ops_sheets.service.scheduler import serve
 
+    if getattr(args, "shops", None):  # issue 21: every shop under DIR
+        from ops_sheets.service.fleet import serve_shops
+
+        return serve_shops(
+            Path(args.shops), parallel=args.parallel, quota=args.quota, tick_seconds=args.tick
+        )
     return serve(_settings(args))
+
+
+def cmd_state_migrate(args: argparse.Namespace) -> int:
+    """Copy the shop's SQLite state into PostgreSQL (issue 21); the file stays as it is."""
+    from ops_sheets.service.scheduler import lock_holder_pid, serve_lock_path
+    from ops_sheets.store.location import PostgresLocation, schema_name
+    from ops_sheets.store.transfer import copy_sqlite_to_postgres
+
+    settings = _settings(args)
+    pid = lock_holder_pid(serve_lock_path(settings))
+    if pid is not None:
+        raise UsageError(
+            f"`ops-sheets serve` (pid {pid}) is using {settings.resolve(settings.state.path)}; "
+            "stop it first, so that nothing changes the state while it is copied"
+        )
+    schema = args.schema or settings.state.schema or schema_name(settings.base_dir.resolve().name)
+    target = PostgresLocation(args.to, schema)
+    report = copy_sqlite_to_postgres(settings.resolve(settings.state.path), target)
+    for line in report.lines():
+        print(line)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -324,10 +355,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run jobs on their schedules until stopped")
     with_config(p)
+    p.add_argument(
+        "--shops", metavar="DIR", help="serve every shop whose config is DIR/*/config.toml"
+    )
+    p.add_argument(
+        "--parallel", type=int, default=8, help="with --shops: shops worked on at once (default 8)"
+    )
+    p.add_argument(
+        "--quota",
+        default="",
+        metavar="URL|FILE",
+        help="with --shops: where all workers share Google's quota (default DIR/.ops-sheets-"
+        "quota.db; postgresql://... when workers run on several machines)",
+    )
+    p.add_argument(
+        "--tick", type=float, default=5.0, help="with --shops: seconds between rescans (default 5)"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("status", help="last runs, next runs, messages awaiting review")
     with_config(p)
+    p.add_argument("--shops", metavar="DIR", help="one line per shop under DIR/*/config.toml")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 
@@ -348,6 +396,19 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--resend", action="store_true", help="it did not arrive: send it again")
     with_config(p)
     p.set_defaults(func=cmd_review)
+
+    # issue 21: the state's own commands (moving it into PostgreSQL)
+    p = sub.add_parser("state", help="the ledger and job history: move them to PostgreSQL")
+    state_sub = p.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    p = state_sub.add_parser(
+        "migrate", help="copy the SQLite state (path) into PostgreSQL; the file is kept"
+    )
+    p.add_argument("--to", required=True, metavar="URL", help='"postgresql://user@host/db"')
+    p.add_argument(
+        "--schema", default="", help="schema for this shop (default: [state] schema or folder)"
+    )
+    with_config(p)
+    p.set_defaults(func=cmd_state_migrate)
     return parser
 
 

@@ -592,10 +592,11 @@ def run_job(
     wb = workbook or open_workbook(settings)
     own_state = state is None
     if own_state:
+        from ops_sheets.store.location import state_location
         from ops_sheets.store.state import State
 
-        path = settings.resolve(settings.state.path)
-        state = State.peek(path) if dry_run else State(path)
+        location = state_location(settings)
+        state = State.peek(location) if dry_run else State(location)
     run_id = state.start_run(name, now, clock()) if state is not None and not dry_run else None
     # what the run opens for itself is closed (and a dry run's copy removed) however it ends
     resources = ExitStack()
@@ -947,8 +948,9 @@ def _own_ledger(settings: Settings, *, dry_run: bool) -> Iterator[Ledger | None]
             yield copy
         return
     from ops_sheets.store.ledger import Ledger
+    from ops_sheets.store.location import state_location
 
-    with Ledger(settings.resolve(settings.state.path)) as ledger:
+    with Ledger(state_location(settings)) as ledger:
         yield ledger
 
 
@@ -962,8 +964,15 @@ def _dry_run_ledger(settings: Settings) -> Iterator[Ledger | None]:
     import tempfile
 
     from ops_sheets.store.ledger import Ledger
+    from ops_sheets.store.location import PostgresLocation, state_location
 
-    path = settings.resolve(settings.state.path)
+    location = state_location(settings)
+    if isinstance(location, PostgresLocation):
+        # one transaction rolled back when the run ends: the real rows never change
+        with Ledger(location, scratch=True) as scratch:
+            yield scratch
+        return
+    path = location
     if not path.is_file():
         yield None
         return
@@ -1018,7 +1027,9 @@ def log_activity(settings: Settings, entries: Iterable[Any], job: str = "review"
 
 def _held_mail_problem(settings: Settings, guard: MailGuard, count: int) -> Problem:
     """The Problems row every run writes while a new state holds the mail."""
-    path = settings.resolve(settings.state.path)
+    from ops_sheets.store.location import state_location
+
+    path = state_location(settings)
     return Problem(
         "(state)",
         None,

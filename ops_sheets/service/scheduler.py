@@ -692,9 +692,10 @@ class ChildExecutor:
 
 
 def _open_state(settings: Settings) -> Any:
+    from ops_sheets.store.location import state_location
     from ops_sheets.store.state import State
 
-    return State(_state_path(settings))
+    return State(state_location(settings))
 
 
 def _logging_mode() -> tuple[bool, bool]:

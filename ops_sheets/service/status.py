@@ -22,6 +22,7 @@ from ops_sheets.service.scheduler import (
     next_run_time,
     serve_lock_path,
 )
+from ops_sheets.store.location import state_location
 from ops_sheets.store.state import JobRun, State
 
 
@@ -30,7 +31,7 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
     tz = settings.tz
     jobs = []
     latest_runs: list[JobRun] = []
-    with closing(State(settings.resolve(settings.state.path))) as state:
+    with closing(State(state_location(settings))) as state:
         for name in available_jobs(settings):
             last = state.last_run(name)
             own = job_settings(settings, name)
@@ -97,7 +98,7 @@ def _awaiting_review(settings: Settings) -> list[dict[str, Any]]:
         from ops_sheets.store.ledger import Ledger
     except ImportError:
         return []
-    ledger = Ledger(settings.resolve(settings.state.path))
+    ledger = Ledger(state_location(settings))
     try:
         return [_as_dict(m) for m in ledger.awaiting_review()]
     finally:

@@ -4,7 +4,9 @@ One row per idempotency key (``po:PO-20261123-ACME``, chosen by the jobs) in
 the SQLite file named by ``[state] path``, opened in WAL mode with
 ``synchronous=FULL`` so that a state written before a send survives a power
 cut. Each row keeps the finished message bytes, so a retry or a reviewed
-resend sends exactly what was recorded, with the same Message-ID.
+resend sends exactly what was recorded, with the same Message-ID. With
+``[state] url`` the same table lives in PostgreSQL instead (the shop's schema;
+:mod:`ops_sheets.store.postgres`), with the same states and transitions.
 
 States::
 
@@ -61,10 +63,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ops_sheets.config import Settings
 from ops_sheets.errors import LedgerError
+from ops_sheets.store.location import PostgresLocation, StoreLocation, parse_location
+
+if TYPE_CHECKING:
+    from ops_sheets.store.postgres import PgConnection
 
 PLANNED = "planned"
 CLAIMED = "claimed"
@@ -333,20 +339,36 @@ def enable_wal(conn: sqlite3.Connection, wait_seconds: float) -> str:
 
 
 class Ledger:
-    """Open (or create) the ledger at ``path``."""
+    """Open (or create) the ledger at ``path``: a SQLite file, or a PostgreSQL
+    location (:mod:`ops_sheets.store.location`), where each state change is one
+    transaction that locks the rows it reads (``FOR UPDATE``; a per-key advisory
+    lock for a key not inserted yet; ``SKIP LOCKED`` for the recovery sweep).
+
+    ``scratch`` (PostgreSQL only; dry runs): everything happens in one transaction
+    rolled back on close."""
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | PostgresLocation,
         *,
         busy_timeout: float = 30.0,
         lease: timedelta = timedelta(minutes=30),
         retry: RetryPolicy | None = None,
+        scratch: bool = False,
     ) -> None:
-        self.path = Path(path)
+        self.location: StoreLocation = parse_location(path)
         self.lease = lease
         #: backoff used when recovery turns an unknown outcome into a retry
         self.retry = retry or RetryPolicy()
+        self._pg: PgConnection | None = None
+        if isinstance(self.location, PostgresLocation):
+            from ops_sheets.store.postgres import open_store
+
+            self.path = Path(str(self.location))
+            self._pg = open_store(self.location, scratch=scratch)
+            self._conn = self._pg  # type: ignore[assignment]
+            return
+        self.path = self.location
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
@@ -367,7 +389,9 @@ class Ledger:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ledger:
-        return cls(settings.resolve(settings.state.path), retry=RetryPolicy.from_settings(settings))
+        from ops_sheets.store.location import state_location
+
+        return cls(state_location(settings), retry=RetryPolicy.from_settings(settings))
 
     def close(self) -> None:
         self._conn.close()
@@ -427,7 +451,12 @@ class Ledger:
         return LedgerRow.from_sql(r) if r else None
 
     def _get_in(self, conn: sqlite3.Connection, key: str) -> LedgerRow | None:
-        r = conn.execute("SELECT * FROM mail_messages WHERE key = ?", (key,)).fetchone()
+        """The row inside a write transaction (locked on PostgreSQL until it ends)."""
+        lock = ""
+        if self._pg is not None:
+            self._pg.lock_key(key)
+            lock = self._pg.for_update
+        r = conn.execute(f"SELECT * FROM mail_messages WHERE key = ?{lock}", (key,)).fetchone()  # noqa: S608
         return LedgerRow.from_sql(r) if r else None
 
     def awaiting_review(self) -> list[LedgerRow]:
@@ -541,8 +570,12 @@ class Ledger:
         """
         changed: list[str] = []
         with self._tx() as conn:
+            # PostgreSQL: rows another transaction is changing right now are skipped
+            # (their owner is alive by definition); the next sweep sees them.
+            skip = self._pg.skip_locked if self._pg is not None else ""
             rows = conn.execute(
-                "SELECT * FROM mail_messages WHERE state IN (?, ?)", (CLAIMED, SENDING)
+                f"SELECT * FROM mail_messages WHERE state IN (?, ?){skip}",  # noqa: S608
+                (CLAIMED, SENDING),
             ).fetchall()
             for r in rows:
                 row = LedgerRow.from_sql(r)
@@ -570,6 +603,11 @@ class Ledger:
         """
         results: list[PlanResult] = []
         with self._tx() as conn:
+            if self._pg is not None:
+                # every key up front, in one order: two runs planning overlapping keys
+                # wait for each other instead of deadlocking
+                for key in sorted({e.key for e in entries}):
+                    self._pg.lock_key(key)
             for entry in entries:
                 results.append(self._plan_one(conn, entry, now))
         return results

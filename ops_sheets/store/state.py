@@ -1,4 +1,5 @@
-"""The service's own memory between runs (SQLite, next to the message ledger).
+"""The service's own memory between runs (SQLite, next to the message ledger; or
+PostgreSQL, in the shop's schema: see :mod:`ops_sheets.store.location`).
 
 What lives here is what the sheet cannot hold without the team editing it: the
 history of job runs, sequences (RMA numbers), daily on-hand snapshots, findings
@@ -17,6 +18,7 @@ from typing import Any
 
 from ops_sheets.errors import LedgerError
 from ops_sheets.store.ledger import enable_wal
+from ops_sheets.store.location import PostgresLocation, StoreLocation, parse_location
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job_runs (
@@ -66,7 +68,7 @@ def _create(conn: sqlite3.Connection) -> None:
                 conn.execute(statement)
         if new:
             conn.execute(
-                "INSERT OR IGNORE INTO kv(namespace, key, value) VALUES (?, ?, ?)",
+                "INSERT INTO kv(namespace, key, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (*BIRTH, json.dumps({"at": datetime.now(UTC).isoformat(), "version": 1})),
             )
         conn.execute("COMMIT")
@@ -107,13 +109,22 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class State:
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
-        self.path = path
+    def __init__(self, path: StoreLocation | str, *, read_only: bool = False) -> None:
+        location = parse_location(path)
+        self.location: StoreLocation = location
         self.read_only = read_only
         # A read-only state (dry run) keeps what the run records in memory, so the
         # run sees its own changes exactly as a real run would, and nothing persists.
         self._overlay: dict[tuple[str, str], Any] = {}
         self._sequences: dict[str, int] = {}
+        if isinstance(location, PostgresLocation):
+            from ops_sheets.store.postgres import open_store
+
+            self.path = Path(str(location))
+            # the schema (and the birth mark, in its first migration) comes with it
+            self.conn = open_store(location, scratch=read_only)  # type: ignore[assignment]
+            return
+        self.path = path = location
         if read_only:
             # a dry run looks at the service's memory but must not change it
             self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
@@ -122,9 +133,12 @@ class State:
             _create(self.conn)
 
     @classmethod
-    def peek(cls, path: Path) -> State:
+    def peek(cls, path: StoreLocation | str) -> State:
         """The state for a dry run: read-only, and empty when there is none yet (no
         file, or a file that holds only the ledger's tables)."""
+        path = parse_location(path)
+        if isinstance(path, PostgresLocation):
+            return cls(path, read_only=True)  # a scratch transaction, rolled back
         if path.is_file():
             state = cls(path, read_only=True)
             if _has_tables(state.conn):
@@ -132,6 +146,7 @@ class State:
             state.close()
         state = cls.__new__(cls)
         state.path, state.read_only, state._overlay, state._sequences = path, True, {}, {}
+        state.location = path
         state.conn = sqlite3.connect(":memory:", isolation_level=None)
         _create(state.conn)  # what a real run would create
         return state
@@ -141,6 +156,7 @@ class State:
         as in a dry run. It shares this state's connection (close this one)."""
         view = State.__new__(State)
         view.path, view.read_only, view._overlay, view._sequences = self.path, True, {}, {}
+        view.location = self.location
         view.conn = self.conn
         return view
 
@@ -158,11 +174,11 @@ class State:
     def start_run(self, job: str, business_now: datetime, started_at: datetime) -> int:
         if self.read_only:
             return 0
-        cur = self.conn.execute(
-            "INSERT INTO job_runs(job, business_now, started_at) VALUES (?, ?, ?)",
+        (run_id,) = self.conn.execute(
+            "INSERT INTO job_runs(job, business_now, started_at) VALUES (?, ?, ?) RETURNING id",
             (job, business_now.isoformat(), started_at.isoformat()),
-        )
-        return int(cur.lastrowid or 0)
+        ).fetchone()
+        return int(run_id)
 
     def finish_run(
         self,
@@ -236,20 +252,13 @@ class State:
             last = self._sequences.get(name, row[0] if row else 0)
             self._sequences[name] = max(last + 1, above + 1)
             return self._sequences[name]
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            self.conn.execute(
-                "INSERT INTO sequences(name, value) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value=MAX(value + 1, ?)",
-                (name, above + 1, above + 1),
-            )
-            (value,) = self.conn.execute(
-                "SELECT value FROM sequences WHERE name=?", (name,)
-            ).fetchone()
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        # one statement: atomic on SQLite and PostgreSQL alike (the row is locked)
+        (value,) = self.conn.execute(
+            "INSERT INTO sequences(name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = CASE WHEN sequences.value + 1 > ? "
+            "THEN sequences.value + 1 ELSE ? END RETURNING value",
+            (name, above + 1, above + 1, above + 1),
+        ).fetchone()
         return int(value)
 
 

@@ -59,6 +59,13 @@ from ops_sheets.sheet.workbook.base import (
     WriteReport,
     normalise_header,
 )
+from ops_sheets.sheet.workbook.quota import (
+    Bucket,
+    RequestGate,
+    buckets_for,
+    current_gate,
+    installed_gate,
+)
 
 if TYPE_CHECKING:
     from ops_sheets.config import Settings
@@ -120,17 +127,24 @@ class RetryingHTTPClient(HTTPClient):
         deadline: float = 120.0,
         sleep: Callable[[float], None] = time_module.sleep,
         rng: random.Random | None = None,
+        gate: RequestGate | None = None,
+        buckets: tuple[Bucket, ...] = (),
     ) -> None:
         super().__init__(auth, session)
         self.timeout = timeout
         self.deadline = deadline
         self.sleep = sleep
         self.rng = rng or random.Random()
+        #: the shared quota (issue 21): a token from each bucket before every request
+        self.gate = gate
+        self.buckets = buckets
 
     def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
         started = time_module.monotonic()
         attempt = 0
         while True:
+            if self.gate is not None and self.buckets:
+                self.gate.acquire(self.buckets)
             try:
                 return super().request(method, endpoint, *args, **kwargs)
             except APIError as exc:
@@ -144,6 +158,9 @@ class RetryingHTTPClient(HTTPClient):
             attempt += 1
             # capped exponential backoff with full jitter (AWS architecture blog's advice)
             wait = self.rng.uniform(0, min(30.0, 0.5 * 2**attempt))
+            if reason == "HTTP 429" and self.gate is not None and self.buckets:
+                # over quota: every shop on these buckets holds off, not just this one
+                self.gate.backoff(self.buckets, max(wait, 1.0))
             elapsed = time_module.monotonic() - started
             if elapsed + wait > self.deadline:
                 raise WorkbookError(
@@ -260,13 +277,24 @@ class GoogleWorkbook(Workbook):
             auth: Any = None
             session = emulator_session(emulator)
             who = "anyone (emulator)"
+            project, identity = f"emulator:{emulator}", f"anonymous@{emulator}"
+            gate = installed_gate()  # a local emulator has no quota unless one is set
         else:
             auth, who = load_credentials(settings)
+            project = str(
+                getattr(auth, "project_id", None) or getattr(auth, "quota_project_id", None) or ""
+            )
+            identity = str(getattr(auth, "service_account_email", None) or who)
+            gate = current_gate()
         http = RetryingHTTPClient(
             auth,
             session,
             timeout=wb.request_timeout_seconds,
             deadline=wb.deadline_seconds,
+            gate=gate,
+            buckets=buckets_for(
+                project, identity, wb.requests_per_minute, wb.requests_per_minute_per_user
+            ),
         )
         return cls(wb.spreadsheet_id, http, share_with=who)
 

@@ -571,7 +571,10 @@ def test_charts_and_images_openpyxl_can_keep_are_kept(tmp_path: Path) -> None:
 SHAPE = (
     b"<twoCellAnchor><from><col>1</col><colOff>0</colOff><row>10</row><rowOff>0</rowOff></from>"
     b"<to><col>3</col><colOff>0</colOff><row>14</row><rowOff>0</rowOff></to>"
-    b'<sp macro="" textlink=""><nvSpPr><cNvPr id="9" name="TextBox 9"/>'
+    # the drawing part declares `a:` on each element that uses it, so the shape does too
+    b'<sp macro="" textlink=""'
+    b' xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main">'
+    b'<nvSpPr><cNvPr id="9" name="TextBox 9"/>'
     b'<cNvSpPr txBox="1"/></nvSpPr>'
     b'<spPr><a:prstGeom prst="rect"><a:avLst/></a:prstGeom></spPr>'
     b"<txBody><a:bodyPr/><a:p><a:r><a:t>Call Acme first!</a:t></a:r></a:p></txBody></sp>"

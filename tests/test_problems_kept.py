@@ -171,6 +171,21 @@ def test_fixing_the_postcode_and_running_orders_again_removes_its_row(h: Harness
     assert [r["Key"] for r in holds(h)] == ["SO-3"]  # not brought back by stock
 
 
+def test_a_dry_run_records_nothing_for_later_runs(h: Harness) -> None:
+    if h.name != "xlsx":
+        pytest.skip("the same runner code on both backends")
+    run(h, "orders")
+    set_postcode(h, "LS1 1AA")
+    wb = h.open()
+    try:
+        dry = run_job("orders", h.settings, NOW + timedelta(hours=1), workbook=wb, dry_run=True)
+    finally:
+        wb.close()
+    assert dry.error == ""
+    run(h, "stock", hours=2)
+    assert sorted(r["Key"] for r in holds(h)) == ["SO-2", "SO-3"]  # as the last real run
+
+
 def test_an_orders_run_that_cannot_read_stock_keeps_the_rows_it_found_before(
     h: Harness,
 ) -> None:

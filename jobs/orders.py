@@ -145,6 +145,7 @@ def run(ctx: JobContext) -> None:
         _ready_on_backorder(ctx, orders, frame, alloc, line_notes)
     assessment.ops_status = pk.with_holds(assessment.ops_status, hold)
     _ready_on_hold(ctx, orders, frame, hold, line_notes)
+    _order_holds(ctx, orders, frame, hold)
     if alloc is not None:
         _packing(ctx, frame, assessment, hold, alloc, forwarders, rules)
     if rows_ok:
@@ -373,6 +374,20 @@ def _ready_on_hold(
                 orders.title, int(frame["_row"].iloc[i]), orders.header("status"),
                 f"{frame['order_id'].iloc[i]} / {frame['sku'].iloc[i]}", "READY",
                 f"READY but on {words}: no pickup booked", fix,
+            )
+        )  # fmt: skip
+
+
+def _order_holds(ctx: JobContext, orders: Table, frame: pd.DataFrame, hold: pk.Holds) -> None:
+    """One Problems row per held order, at the cell to fix (its Payment, its
+    Postcode...): the tab keeps it until an orders run finds the order no longer held."""
+    rows = frame["_row"].to_numpy()
+    for h in pk.order_holds(frame, hold):
+        ctx.problem(
+            Problem(
+                orders.title, int(rows[h.position]), orders.header(h.column),
+                str(h.order_id), h.value, h.problem, h.fix,
+                todo=False,  # Today asks to chase the payment / correct the address
             )
         )  # fmt: skip
 

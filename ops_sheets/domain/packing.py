@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 from ops_sheets.domain.findings import Finding
+from ops_sheets.domain.postal import Issue, line_issues
 from ops_sheets.domain.postal import country as read_country
-from ops_sheets.domain.postal import line_issues
 
 HOLD_UNPAID = "HOLD: UNPAID"
 HOLD_ADDRESS = "HOLD: ADDRESS"
@@ -63,6 +63,10 @@ class Holds:
     address: np.ndarray  # bool
     #: why, per line position, for the Problems column ("payment PENDING")
     why: dict[int, list[str]] = field(default_factory=dict)
+    #: per held order, the cell to fix: one of its lines (position) and what is wrong
+    #: there (see :func:`order_holds`)
+    unpaid_cell: dict[object, tuple[int, str, bool]] = field(default_factory=dict)
+    address_cell: dict[object, tuple[int, Issue]] = field(default_factory=dict)
 
     @property
     def held(self) -> np.ndarray:
@@ -108,10 +112,14 @@ def holds(
     unpaid_orders = _orders_with(order_ids, line_unpaid | bad)
     unpaid = open_ & _member(order_ids, unpaid_orders)
     reason = {}
+    unpaid_cell: dict[object, tuple[int, str, bool]] = {}
     for i in np.flatnonzero(line_unpaid | bad):
         reason.setdefault(
             order_ids[i], "Payment cannot be read" if bad[i] else f"Payment {word[i]}"
         )
+        before = unpaid_cell.get(order_ids[i])
+        if before is None or (open_[i] and not open_[before[0]]):  # an open line's cell first
+            unpaid_cell[order_ids[i]] = (int(i), str(word[i]), bool(bad[i]))
     for i in np.flatnonzero(unpaid):
         why.setdefault(int(i), []).append(
             f"{HOLD_UNPAID}: {reason.get(order_ids[i], 'unpaid')}, not packed or booked until PAID"
@@ -122,15 +130,59 @@ def holds(
     address_orders = _orders_with(order_ids, bad_address)
     address = open_ & _member(order_ids, address_orders)
     first_issue = {}
+    address_cell: dict[object, tuple[int, Issue]] = {}
     for pos in sorted(found):
         first_issue.setdefault(order_ids[pos], found[pos][0].problem)
+        address_cell.setdefault(order_ids[pos], (int(pos), found[pos][0]))
     for i in np.flatnonzero(address):
         text = first_issue.get(order_ids[i], "")
         why.setdefault(int(i), []).append(
             f"{HOLD_ADDRESS}: not booked for pickup until the address is corrected"
             + ("" if bad_address[i] else f" (another line of the order: {text})")
         )
-    return Holds(unpaid, address, why)
+    held_orders = _orders_with(order_ids, unpaid | address)
+    return Holds(
+        unpaid,
+        address,
+        why,
+        {o: c for o, c in unpaid_cell.items() if o in held_orders},
+        {o: c for o, c in address_cell.items() if o in held_orders},
+    )
+
+
+@dataclass(frozen=True)
+class OrderHold:
+    """One held order as a Problems row: the cell to fix and what to do."""
+
+    order_id: object
+    position: int  # the line (frame position) whose cell is to fix
+    column: str  # Orders column key: payment, postcode, country, state...
+    value: str
+    problem: str
+    fix: str
+
+
+def order_holds(frame: pd.DataFrame, h: Holds) -> list[OrderHold]:
+    """One row per held order and hold (DESIGN.md "Packing day": the reason and
+    what to fix, on the Problems tab), pointing at the cell to correct: the
+    Payment cell of an unpaid order, the first wrong address cell (the Postcode of
+    ``SW1A 1AAA``) of an order held for its address. In order of the sheet."""
+    out: list[OrderHold] = []
+    for order, (pos, word, unreadable) in h.unpaid_cell.items():
+        if unreadable:
+            problem = f"order {order} on {HOLD_UNPAID}: its Payment cannot be read"
+            fix = "type the payment status (PAID once the money is in; see this cell's own row)"
+        else:
+            problem = f"order {order} on {HOLD_UNPAID}: Payment {word}, not packed or booked"
+            fix = "set Payment to PAID once the money has come in, or cancel the order"
+        out.append(OrderHold(order, pos, "payment", word, problem, fix))
+    for order, (pos, issue) in h.address_cell.items():
+        problem = (
+            f"order {order} on {HOLD_ADDRESS}: {issue.problem}; not booked for pickup "
+            "until the address is corrected"
+        )
+        out.append(OrderHold(order, pos, issue.column, issue.value or "", problem, issue.fix))
+    return sorted(out, key=lambda o: (o.position, o.column != "payment"))
 
 
 def held_orders(frame: pd.DataFrame, *, state_column: bool = False) -> dict[str, str]:

@@ -43,6 +43,7 @@ from ops_sheets.config import Settings
 from ops_sheets.domain.validation import validate
 from ops_sheets.errors import JobError, OpsSheetsError, UsageError
 from ops_sheets.mail.sent_log import SentLog
+from ops_sheets.service import problems_tab
 from ops_sheets.service.deliveries import Deliveries
 from ops_sheets.service.problem_links import LINK_HEADER, problem_links
 from ops_sheets.service.state_guard import MailGuard, guard_mail
@@ -700,12 +701,14 @@ def _run(
         problems += t.problems
     problems += ctx.checks()
     problems += ctx.problems
+    own_problems = list(ctx.problems)  # only this job finds them: kept across other jobs' runs
 
     sendable: list[OutgoingEmail] = list(ctx.emails)
     if ctx.emails:
         prepared = postman.prepare(ctx.emails)
         rejected = [p for p in prepared if not p.ok]
         problems += [_mail_problem(r) for r in rejected]
+        own_problems += [_mail_problem(r) for r in rejected]
         bad = {r.email.key for r in rejected}
         sendable = [e for e in ctx.emails if e.key not in bad]
         if dry_run:
@@ -731,8 +734,12 @@ def _run(
         )
 
     problem_rows = [p.as_row(name, now) for p in problems]
+    # the rows only other jobs find (and ours kept while a tab is unreadable) stay
+    earlier = problems_tab.shown(problems, problems_tab.publish(ctx, own_problems, now))
+    problem_rows += [f.row() for f in earlier]
     _, problems_title, _ = ctx._spec("problems")
-    links = problem_links(problems, grids)  # each row's Tab cell leads to its cell
+    # each row's Tab cell leads to its cell
+    links = problem_links([*problems, *(f.problem for f in earlier)], grids)
     ctx.changes.replaces.append(
         Replace(problems_title, problem_rows, link_header=LINK_HEADER, links=links)
     )

@@ -33,7 +33,7 @@ def add_today(ctx: JobContext, problems: list[Problem], now: datetime) -> None:
     for key, table in ctx.tables.items():
         if table.exists and table.readable:
             mine[key] = from_tables({key: table.frame}, now)
-    mine["problems"] = from_problems(problems, now.date())
+    mine["problems"] = from_problems([p for p in problems if p.todo], now.date())
     for source, todos in ctx.todos.items():  # the job's own (complaints due today)
         mine[f"{ctx.job}.{source}"] = list(todos)
     if state is not None and not ctx.dry_run:

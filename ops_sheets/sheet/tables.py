@@ -513,6 +513,8 @@ class Problem:
     value: str
     problem: str
     fix: str
+    #: False: the Today tab has a to-do of its own for it (an order on hold)
+    todo: bool = True
 
     def as_row(self, job: str, found_at: datetime) -> dict[str, Cell]:
         return {

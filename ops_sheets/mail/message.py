@@ -78,12 +78,48 @@ def message_id_for(key: str, sender_domain: str) -> str:
     return f"<{message_id_local(key)}@{sender_domain}>"
 
 
+#: The longest part before the ``@`` of a Message-ID made now. With a sender
+#: domain of up to 27 characters, ``Message-ID: <local@domain>`` then fits in 78
+#: characters and is never folded onto a second line when sent (folding it is
+#: legal, but some mail systems mangle a folded Message-ID).
+LOCAL_MAX = 36
+
+
 def message_id_local(key: str) -> str:
     """The part of a key's Message-ID before the ``@``: it depends on the key alone,
-    so a Message-ID seen in the Activity log names its key whatever the sender."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", ".", key).strip(".")[:60] or "msg"
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    so a Message-ID seen in the Activity log names its key whatever the sender.
+
+    A key whose original id part fits in :data:`LOCAL_MAX` keeps it (``po:PO-1`` →
+    ``po.PO-1.<hash>``), byte for byte as before. A longer key
+    (``delayed:<order>:backorder:<date>``) gets its slug cut shorter; the hash of
+    the whole key keeps it unique. Mail sent before this rule carries the original
+    form: :func:`message_id_locals` lists both, for lookups.
+    """
+    original = _original_local(key)
+    if len(original) <= LOCAL_MAX:
+        return original
+    digest = _digest(key)
+    slug = _slug(key)[: LOCAL_MAX - len(digest) - 1].rstrip("._-") or "msg"
     return f"{slug}.{digest}"
+
+
+def message_id_locals(key: str) -> tuple[str, ...]:
+    """Every id part mail for ``key`` may carry: the current one first, then, for a
+    long key, the one it had before :data:`LOCAL_MAX` (mail sent before then)."""
+    return tuple(dict.fromkeys((message_id_local(key), _original_local(key))))
+
+
+def _original_local(key: str) -> str:
+    """The id part of every key until long ones were shortened (up to 77 characters)."""
+    return f"{_slug(key)[:60] or 'msg'}.{_digest(key)}"
+
+
+def _slug(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", ".", key).strip(".")
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def content_hash(kind: str, recipients: Sequence[str], parts: MessageParts) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from ops_sheets.config import Settings
 from ops_sheets.errors import AddressError, LedgerError, TemplateError
 from ops_sheets.store.ledger import (
+    CHANNEL_JOB_PREFIX,
     CLAIMED,
     FAILED,
     FAILED_PERMANENT,
@@ -735,19 +736,9 @@ class Postman:
 
     def _recovered(self, report: DeliveryReport, row: LedgerRow) -> None:
         """Log what an earlier, crashed run could not: its send has an unknown outcome."""
-        if row.last_error.startswith("claim released"):
-            return  # nothing had left; the key is simply sent again
-        target = _Target.of_row(row)
-        if row.state == UNKNOWN:
-            result = (
-                f"{row.last_error}; not resent automatically: check with the recipient, then "
-                f"run `ops-sheets review {row.key} --sent` or `--resend`"
-            )
-            report.activity.append(_activity(row.job, "Email outcome unknown", target, result))
-        else:
-            report.activity.append(
-                _activity(row.job, "Email outcome unknown", target, row.last_error)
-            )
+        entry = recovered_activity(row)
+        if entry is not None:
+            report.activity.append(entry)
 
     def _rejected(self, report: DeliveryReport, item: Rejected, job: str) -> None:
         email = item.email
@@ -760,6 +751,42 @@ class Postman:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def recovered_activity(row: LedgerRow) -> ActivityEntry | None:
+    """The Activity-log entry a crashed run could not write for ``row``, which
+    ``Ledger.recover()`` just settled; None for a released claim (nothing had left,
+    the key is simply sent again).
+
+    Labelled by what the row is: an email, or a post to a chat channel (job
+    ``channel:<name>``, issue 23), whichever of the postman and the channel poster
+    happened to recover it.
+    """
+    if row.last_error.startswith("claim released"):
+        return None
+    target = _Target.of_row(row)
+    if not row.job.startswith(CHANNEL_JOB_PREFIX):
+        action, again, check = "Email outcome unknown", "resent", "check with the recipient"
+    else:
+        action, again = f"{_channel_label(row)} post outcome unknown", "posted again"
+        check = "look in the channel"
+    result = row.last_error
+    if row.state == UNKNOWN:
+        result = (
+            f"{row.last_error}; not {again} automatically: {check}, then "
+            f"run `ops-sheets review {row.key} --sent` or `--resend`"
+        )
+    return _activity(row.job, action, target, result)
+
+
+def _channel_label(row: LedgerRow) -> str:
+    """ "Slack", "Microsoft Teams"…: the service of a channel row (recipient
+    ``<kind>:<name>``), as the channel poster names it in the Activity log."""
+    from ops_sheets.mail.channels import CHANNEL_CLASSES  # the channels import this module
+
+    kind = row.recipients[0].partition(":")[0] if row.recipients else ""
+    channel = CHANNEL_CLASSES.get(kind)
+    return channel.label if channel is not None else "Channel"
 
 
 def _origin(email: OutgoingEmail) -> Origin:

@@ -11,8 +11,9 @@ business reference (PO number, pickup reference, RMA number, or "3 finding(s)"
 for the manager's alert), and a purchase order and its reminders share one. The
 Message-ID is made from the key alone (:func:`message_id_local`, the part before
 the ``@``, which also survives a change of sender), so that is what names the
-key here. Rows of other actions (failures, unknown outcomes, RMA numbers) are
-not evidence that anything arrived.
+key here; for a long key, either of its two forms (:func:`message_id_locals`).
+Rows of other actions (failures, unknown outcomes, RMA numbers) are not
+evidence that anything arrived.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ops_sheets.config import Settings
 from ops_sheets.sheet.tables import ACTIVITY_LOG, CellError, layout_for, parse_datetime
 from ops_sheets.sheet.workbook.base import Cell, Grid, normalise_header
 
-from .message import message_id_local
+from .message import message_id_locals
 
 #: Actions (normalised) whose row says the message went out.
 SENT_ACTION = normalise_header("Email sent")
@@ -77,10 +78,14 @@ class SentLog:
         return cls(sent, rows)
 
     def shows_sent(self, key: str) -> bool:
-        return message_id_local(key) in self.sent
+        # a long key's mail sent before its id was shortened carries the older form
+        return any(local in self.sent for local in message_id_locals(key))
 
     def sent_at(self, key: str) -> datetime | None:
-        return self.sent.get(message_id_local(key))
+        for local in message_id_locals(key):
+            if local in self.sent:
+                return self.sent[local]
+        return None
 
     def __len__(self) -> int:
         return len(self.sent)

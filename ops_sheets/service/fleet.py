@@ -24,6 +24,10 @@ skips it; finding it held, it waits; finding the lease expired without a finish
 at most once, because the ledger's claims hold whatever the dead run had planned.
 A shop on SQLite lives on one machine: the first ``serve`` process to reach it
 takes its serve lock and serves it alone.
+
+**Channel alert.** As plain ``serve`` does, a shop whose job *starts* failing gets
+one line in its channels that carry ``heartbeat_failure`` (issue 23), through the
+same :class:`~ops_sheets.service.scheduler.FailureAlerts`, one per shop.
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ from ops_sheets.config import JobSettings, Settings, load_settings
 from ops_sheets.errors import OpsSheetsError
 from ops_sheets.service.scheduler import (
     ChildExecutor,
+    FailureAlerts,
     JobLocked,
     Planner,
     RunFunction,
     RunOutcome,
     StopRequest,
+    _channel_failure_poster,
     _install_signal_handlers,
     _open_state,
     _show_service_lines,
@@ -85,6 +91,9 @@ class Shop:
     resources: ExitStack = field(default_factory=ExitStack)
     future: Future[None] | None = None
     removed: bool = False
+    #: the channels' one-line "job failing" alert, as plain ``serve`` posts it; kept
+    #: across config reloads so that an edit does not repeat it
+    failures: FailureAlerts = field(default_factory=FailureAlerts)
 
     @property
     def busy(self) -> bool:
@@ -223,6 +232,7 @@ class Fleet:
             shop.resources.close()
             return False
         shop.settings, shop.planner, shop.error = settings, planner, ""
+        shop.failures.on_failure = _channel_failure_poster(settings)
         shop.executor = self.executor_factory(settings)
         log.info("%s: serving %s", shop.name, ", ".join(schedules))
         return True
@@ -265,6 +275,7 @@ class Fleet:
                 level = logging.INFO if outcome.succeeded else logging.ERROR
                 detail = f": {outcome.error}" if outcome.error else ""
                 log.log(level, "%s: %s: %s%s", shop.name, job, outcome.result, detail)
+                shop.failures.record(job, now, outcome)
 
     def _execute(self, shop: Shop, job: str, now: datetime) -> RunOutcome:
         assert shop.executor is not None

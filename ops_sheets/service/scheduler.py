@@ -769,6 +769,29 @@ def _human(seconds: float) -> str:
 # ---------------------------------------------------------------- the loop
 
 
+class FailureAlerts:
+    """Tells ``on_failure(job, now, error)`` when a job *starts* failing, once until a
+    run of that job succeeds again (the channels' one-line alert, issue 23).
+
+    Shared by ``serve`` (:class:`Service`) and ``serve --shops`` (one per shop).
+    """
+
+    def __init__(self, on_failure: Callable[[str, datetime, str], object] | None = None) -> None:
+        self.on_failure = on_failure
+        #: jobs whose last recorded run failed (already alerted, or without a hook)
+        self.failing: set[str] = set()
+
+    def record(self, job: str, now: datetime, outcome: RunOutcome) -> None:
+        if outcome.result == "skipped":
+            return
+        if outcome.succeeded:
+            self.failing.discard(job)
+        elif job not in self.failing:
+            self.failing.add(job)
+            if self.on_failure is not None:
+                self.on_failure(job, now, outcome.error or outcome.result)
+
+
 class Service:
     """The loop: run what is due, one job at a time; sleep until the next slot.
 
@@ -801,8 +824,7 @@ class Service:
         self.max_wait_seconds = max_wait_seconds
         #: told (job, now, error) when a job starts failing: the channels' one-line
         #: alert, once until a run of that job succeeds again (no post every slot)
-        self.on_failure = on_failure
-        self._failing: set[str] = set()
+        self.failures = FailureAlerts(on_failure)
 
     def run(self) -> int:
         started = self.clock().astimezone(UTC)
@@ -842,11 +864,7 @@ class Service:
                 self.heartbeat.success(job)
             elif self.heartbeat:
                 self.heartbeat.failure(job)
-            if outcome.succeeded:
-                self._failing.discard(job)
-            elif self.on_failure is not None and job not in self._failing:
-                self._failing.add(job)
-                self.on_failure(job, now, outcome.error or outcome.result)
+            self.failures.record(job, now, outcome)
         tz = self.planner.schedules[job].tz
         log.info("%s: next run %s", job, _when(self.planner.due_at[job], tz))
         return outcome

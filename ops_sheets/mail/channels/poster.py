@@ -35,7 +35,7 @@ from typing import Any
 from ops_sheets.config import Settings
 from ops_sheets.errors import LedgerError, TemplateError
 from ops_sheets.mail.message import Origin
-from ops_sheets.mail.postman import ActivityEntry, MailProblem
+from ops_sheets.mail.postman import ActivityEntry, MailProblem, recovered_activity
 from ops_sheets.mail.templates import TemplateRenderer
 from ops_sheets.mail.transports.base import (
     ConnectError,
@@ -197,7 +197,12 @@ class ChannelPoster:
             return report
         token = self.ledger.start_run()
         try:
-            self.ledger.recover(now)
+            for recovered in self.ledger.recover(now):
+                # what a crashed run left 'sending' (a post, or an email the postman
+                # will now not see): logged here, or nobody would log it
+                entry = recovered_activity(recovered)
+                if entry is not None:
+                    report.activity.append(entry)
             for channel in channels:
                 try:
                     self._deliver_channel(channel, messages, job, now, token, report)

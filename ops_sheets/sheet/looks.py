@@ -46,6 +46,17 @@ STATUS_RULES: tuple[tuple[str, str, tuple[str, str]], ...] = (
     ("contains", "AT RISK", AMBER),
     ("begins", "LOW", AMBER),  # begins: FOLLOW or BELOW must not turn amber
     ("begins", "REORDER", AMBER),
+    ("contains", "HOLD:", RED),  # HOLD: UNPAID, HOLD: ADDRESS (packing day)
+    # a product page's Result (Listings): what loses sales or misleads is red
+    ("contains", "NONE AVAILABLE", RED),
+    ("contains", "PAGE GONE", RED),
+    ("contains", "SERVER ERROR", RED),
+    ("contains", "UNREACHABLE", RED),
+    ("contains", "BELOW COST", RED),
+    ("contains", "DIFFERS", AMBER),
+    ("contains", "REDIRECTED", AMBER),
+    ("contains", "NO PRODUCT DATA", AMBER),
+    ("contains", "MISSING DETAILS", AMBER),
     ("equals", "OK", GREEN),  # equals: BOOKED holds "OK" too
 )
 
@@ -66,9 +77,12 @@ _WIDE = {
     "value": 22.0,
     "reference": 22.0,
     "to": 28.0,
-    "result": 24.0,
+    "result": 30.0,  # IN STOCK BUT NONE AVAILABLE
     "action": 20.0,
+    "url": 40.0,
 }
+#: text columns of service tabs that hold names or lists (a KPI "Orders" is a number)
+_WIDE_TEXT = {"product": 30.0, "orders": 26.0}
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,8 @@ def service_look(header: str, kind: str, currency: str) -> ColumnLook:
     # Activity log's "To" is an address) keeps a date's width
     if norm in _WIDE and kind not in ("date", "datetime"):
         width = max(width, _WIDE[norm])
+    if kind == "text" and norm in _WIDE_TEXT:
+        width = max(width, _WIDE_TEXT[norm])
     if kind == "datetime" or norm in {"time", "checkedat", "foundat"}:
         return ColumnLook(max(width, 17.0), DATETIME_FORMAT, "DATE_TIME")
     if kind == "date":

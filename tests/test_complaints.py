@@ -253,4 +253,4 @@ def test_a_complaint_resolved_within_its_first_business_day_is_resolved_same_day
         r,
         t("2026-11-24 09:00"),
     )
-    assert plan.rows[0].ops_status == "RESOLVED SAME DAY"
+    assert plan.rows[0].ops_status == "RESOLVED IN 0 DAYS"

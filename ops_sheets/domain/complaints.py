@@ -19,7 +19,8 @@ The rules (DESIGN.md wave 2, contract where it says so):
   complaint received on a non-business day starts on the next one).
 * **Ops status**, first that applies:
   ``RESOLVED IN n DAYS`` (Status RESOLVED or CLOSED, or Resolved at typed;
-  business days from receipt to resolution; ``RESOLVED SAME DAY`` for 0), ``RESPOND WITHIN n H`` /
+  business days from receipt to resolution, 0 when resolved the day it came
+  in), ``RESPOND WITHIN n H`` /
   ``RESPONSE OVERDUE n H`` (no First response at yet; business hours left or
   over, rounded up), ``RESOLVE BY MON 30 NOV`` / ``RESOLUTION OVERDUE n DAYS``
   (answered, not resolved; business days past the date, at least 1).
@@ -374,10 +375,9 @@ def judge(r: ComplaintRow, rules: ComplaintRules, now: datetime) -> None:
             return
         start = r.received_at.astimezone(tz).date()
         days = int(rules.calendar.count(start, r.resolved_at.astimezone(tz).date()))
-        if days <= 0:  # within the business day it came in (or before it began)
-            r.ops_status = "RESOLVED SAME DAY"
-        else:
-            r.ops_status = f"RESOLVED IN {days} DAY{'' if days == 1 else 'S'}"
+        # 0: within the business day it came in; the contract's words even then
+        days = max(days, 0)
+        r.ops_status = f"RESOLVED IN {days} DAY{'' if days == 1 else 'S'}"
         return
     if r.first_response_at is None:
         left = rules.hours.between(now, r.respond_by)

@@ -24,6 +24,7 @@ from ops_sheets.errors import (
     WorkbookError,
     WorkbookLockedError,
 )
+from ops_sheets.service.gc_policy import fewer_collections
 from ops_sheets.service.runner import (
     JOB_NAMES,
     JobResult,
@@ -118,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcomes: list[str] = []
     worst = 0
     with ExitStack() as resources:
+        resources.enter_context(fewer_collections())  # CPU: see gc_policy
         shared = _shared_read(names, settings, args.dry_run, resources)
         for name in names:
             worst = _run_one(name, settings, now, args, shared, outcomes, worst)

@@ -223,8 +223,14 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
     plan = WritePlan()
     column_of: dict[str, dict[str, int]] = {}
     next_row: dict[str, int] = {}
+    # a header's column never moves once known: (tab, header) -> column, so the
+    # cells of every row after the first cost a look-up, not a normalisation
+    known_col: dict[tuple[str, str], int] = {}
 
     def col(tab: str, header: str) -> int:
+        found = known_col.get((tab, header))
+        if found is not None:
+            return found
         cols = column_of[tab]
         norm = normalise_header(header)
         if norm not in cols:
@@ -233,7 +239,8 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
             cols[norm] = used + 1
             plan.cells.append(CellWrite(tab, snap.header_row, used + 1, header))
             plan.added_headers.append((tab, header))
-        return cols[norm]
+        found = known_col[(tab, header)] = cols[norm]
+        return found
 
     for tab in changes.tabs:
         snap = snapshots[tab]
@@ -256,17 +263,42 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
     key_of_row: dict[str, dict[tuple[str, ...], dict[int, tuple[str, ...]]]] = {}
     other_keys: dict[str, dict[tuple[str, ...], dict[tuple[str, ...], list[int]] | None]] = {}
 
+    cells = plan.cells
+
     def put_row(tab: str, row: int, values: Mapping[str, Cell]) -> None:
         for header, value in values.items():
-            plan.cells.append(CellWrite(tab, row, col(tab, header), value))
+            cells.append(CellWrite(tab, row, col(tab, header), value))
+
+    # per set of key names, as a job gives them: their order by normalised name,
+    # and the normalised names sorted (the index's key columns); worked out once
+    key_order: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    # per tab, the headers whose cells are key cells of its index (see _rekey)
+    is_key_header: dict[str, dict[str, bool]] = {tab: {} for tab in rows_by_key}
+
+    def touches_key(tab: str, values: Mapping[str, Cell]) -> bool:
+        known = is_key_header[tab]
+        for h in values:
+            hit = known.get(h)
+            if hit is None:
+                norm = normalise_header(h)
+                hit = known[h] = any(norm in key_cols for key_cols in rows_by_key[tab])
+            if hit:
+                return True
+        return False
 
     for upd in changes.updates:
-        wanted = tuple(upd.key[k] for k in sorted(upd.key, key=normalise_header))
+        names = tuple(upd.key)
+        order = key_order.get(names)
+        if order is None:
+            order = key_order[names] = (
+                tuple(sorted(names, key=normalise_header)),
+                tuple(sorted(normalise_header(k) for k in names)),
+            )
+        wanted = tuple([upd.key[k] for k in order[0]])
         index = rows_by_key[upd.tab]
-        label = " / ".join(wanted)
-        key_cols = tuple(sorted(normalise_header(k) for k in upd.key))
+        key_cols = order[1]
         rows = (
-            index.get(key_cols, {}).get(wanted)
+            index[key_cols].get(wanted)
             if key_cols in index
             else _lookup(snapshots[upd.tab], upd.key, other_keys.setdefault(upd.tab, {}))
         )
@@ -278,18 +310,27 @@ def plan_writes(changes: ChangeSet, snapshots: Mapping[str, TabSnapshot]) -> Wri
                 put_row(upd.tab, row, {**upd.key, **upd.values})
             else:
                 plan.skipped.append(
-                    Skipped(upd.tab, label, "no row has this key any more (deleted or renamed?)")
+                    Skipped(
+                        upd.tab,
+                        " / ".join(wanted),
+                        "no row has this key any more (deleted or renamed?)",
+                    )
                 )
             continue
         if upd.keep_existing:
             continue  # only ever added: what the row holds stays
         if len(rows) > 1:
             plan.skipped.append(
-                Skipped(upd.tab, label, f"{len(rows)} rows have this key (rows {_rows(rows)})")
+                Skipped(
+                    upd.tab,
+                    " / ".join(wanted),
+                    f"{len(rows)} rows have this key (rows {_rows(rows)})",
+                )
             )
             continue
         put_row(upd.tab, rows[0], upd.values)
-        _rekey(rows_by_key[upd.tab], key_of_row.setdefault(upd.tab, {}), rows[0], upd.values)
+        if touches_key(upd.tab, upd.values):  # a key cell changes: its row moves in the index
+            _rekey(index, key_of_row.setdefault(upd.tab, {}), rows[0], upd.values)
 
     for app in changes.appends:
         row = next_row[app.tab]
@@ -373,10 +414,16 @@ def _index_rows(
     columns = [snap.columns[k] for k in key_cols]
     index: dict[tuple[str, ...], list[int]] = {}
     height = max((len(c) for c in columns), default=0)
-    for i in range(height):
-        key = tuple(key_text(c[i]) if i < len(c) else "" for c in columns)
+    # each column's key texts at once (text cells, nearly all, are only stripped),
+    # padded with "" to the longest, then the keys row by row
+    texts = [
+        [v.strip() if v.__class__ is str else key_text(v) for v in c] + [""] * (height - len(c))  # type: ignore[union-attr]
+        for c in columns
+    ]
+    first = snap.header_row + 1
+    for i, key in enumerate(zip(*texts, strict=True)):
         if any(key):
-            index.setdefault(key, []).append(i + snap.header_row + 1)
+            index.setdefault(key, []).append(i + first)
     return {key_cols: index}
 
 

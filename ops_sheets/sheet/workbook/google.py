@@ -866,11 +866,26 @@ def to_raw(value: Cell) -> Any:
 
 
 def _value_ranges(plan: WritePlan) -> list[dict[str, Any]]:
-    """Planned cells as few rectangular ranges: one per run of adjacent cells in a row."""
+    """Planned cells as few rectangular ranges: a run of adjacent cells in a row, and
+    the runs of the rows below it in the same columns with it (a column written
+    down many rows, like the Orders service columns, is one range, not one per row)."""
     by_row: dict[tuple[str, int], dict[int, Cell]] = {}
     for c in plan.cells:
         by_row.setdefault((c.tab, c.row), {})[c.col] = c.value
-    data: list[dict[str, Any]] = []
+    blocks: list[tuple[str, int, int, list[list[Any]]]] = []  # (tab, first row, first col, rows)
+    # (tab, first col, width) -> (last row, index in blocks) of the block a run may extend
+    open_blocks: dict[tuple[str, int, int], tuple[int, int]] = {}
+
+    def add(tab: str, row: int, start: int, run: list[Any]) -> None:
+        shape = (tab, start, len(run))
+        below = open_blocks.get(shape)
+        if below is not None and below[0] == row - 1:
+            blocks[below[1]][3].append(run)
+            open_blocks[shape] = (row, below[1])
+        else:
+            open_blocks[shape] = (row, len(blocks))
+            blocks.append((tab, row, start, [run]))
+
     for (tab, row), cells in by_row.items():
         cols = sorted(cells)
         start = prev = cols[0]
@@ -879,11 +894,11 @@ def _value_ranges(plan: WritePlan) -> list[dict[str, Any]]:
             if col == prev + 1:
                 run.append(to_raw(cells[col]))
             else:
-                data.append(_range(tab, row, start, run))
+                add(tab, row, start, run)
                 start, run = col, [to_raw(cells[col])]
             prev = col
-        data.append(_range(tab, row, start, run))
-    return data
+        add(tab, row, start, run)
+    return [_range(tab, row, start, rows) for tab, row, start, rows in blocks]
 
 
 def _new_sheet_id(title: str, taken: set[int]) -> int:
@@ -977,12 +992,14 @@ def _update_cells_requests(
     return requests_
 
 
-def _range(tab: str, row: int, start: int, values: list[Any]) -> dict[str, Any]:
-    end = start + len(values) - 1
+def _range(tab: str, row: int, start: int, rows: list[list[Any]]) -> dict[str, Any]:
+    """Rows of values of the same width, the first at ``row``, from column ``start``."""
+    end = start + len(rows[0]) - 1
+    last = row + len(rows) - 1
     return {
-        "range": f"{quote_title(tab)}!{col_letter(start)}{row}:{col_letter(end)}{row}",
+        "range": f"{quote_title(tab)}!{col_letter(start)}{row}:{col_letter(end)}{last}",
         "majorDimension": "ROWS",
-        "values": [values],
+        "values": rows,
     }
 
 

@@ -486,22 +486,41 @@ def _write_service_columns(
     order_ids = frame["order_id"].to_numpy(dtype=object)
     skus = frame["sku"].to_numpy(dtype=object)
     problems_text = np.full(len(frame), "", dtype=object)
-    for i, r in enumerate(rows):
-        texts = by_row.get(int(r), []) + line_notes.get(i, [])
+    # only the lines with a problem or a note have text: found without a pass over all
+    noted = {int(i) for i in line_notes if 0 <= i < len(frame)} | {
+        int(i) for i in np.flatnonzero(np.isin(rows, np.fromiter(by_row, dtype=np.int64)))
+    }
+    for i in sorted(noted):
+        texts = by_row.get(int(rows[i]), []) + line_notes.get(i, [])
         if texts:
             problems_text[i] = "; ".join(texts)
-    changed = key_ok & (
-        ship_by_changed | (old_status != a.ops_status) | (old_problems != problems_text)
+    status_changed = old_status != a.ops_status
+    problems_changed = old_problems != problems_text
+    changed = key_ok & (ship_by_changed | status_changed | problems_changed)
+    where = np.flatnonzero(changed)
+    # a line's cells as plain Python, a column at a time (NaT: None, a day: its date)
+    ship_by = new_ship_by[where].astype(object).tolist()
+    status = a.ops_status[where].tolist()
+    problems = problems_text[where].tolist()
+    flags = zip(
+        ship_by_changed[where].tolist(),
+        status_changed[where].tolist(),
+        problems_changed[where].tolist(),
+        strict=True,
     )
-    for i in np.flatnonzero(changed):
+    writes: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for n, (i, (new_day, new_status, new_problems)) in enumerate(
+        zip(where.tolist(), flags, strict=True)
+    ):
         values: dict[str, Any] = {}
-        if ship_by_changed[i]:
-            values["ship_by"] = None if np.isnat(new_ship_by[i]) else new_ship_by[i].astype(date)
-        if old_status[i] != a.ops_status[i]:
-            values["ops_status"] = a.ops_status[i] or None
-        if old_problems[i] != problems_text[i]:
-            values["problems"] = problems_text[i] or None
-        ctx.set("orders", {"order_id": order_ids[i], "sku": skus[i]}, values)
+        if new_day:
+            values["ship_by"] = ship_by[n]
+        if new_status:
+            values["ops_status"] = status[n] or None
+        if new_problems:
+            values["problems"] = problems[n] or None
+        writes.append(({"order_id": order_ids[i], "sku": skus[i]}, values))
+    ctx.set_rows("orders", writes)
     ctx.counts["order_rows_updated"] = int(changed.sum())
 
 

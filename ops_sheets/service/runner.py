@@ -324,6 +324,52 @@ class JobContext:
             if headers[column.key] not in declared:  # added after the last used column
                 declared.append(headers[column.key])
 
+    def set_rows(
+        self, tab_key: str, rows: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]
+    ) -> None:
+        """:meth:`set` for each ``(key, values)`` in turn: the same updates, with the
+        columns a job names looked up and checked once for all the rows (a write
+        to every Orders line is 100k rows)."""
+        spec, title, headers = self._spec(tab_key)
+        updates = self.changes.updates
+        value_headers: dict[str, str] = {}
+        key_headers: dict[str, str] = {}
+        for key, values in rows:
+            new_names: list[str] = []
+            cells: dict[str, Cell] = {}
+            for name, value in values.items():
+                header = value_headers.get(name)
+                if header is None:
+                    col, header = self._column(spec, headers, name)
+                    if col.owner == "team":  # Principle 1, as in set
+                        raise JobError(
+                            f"job {self.job}: {spec.title}!{col.header} belongs to the team"
+                        )
+                    value_headers[name] = header
+                    new_names.append(name)
+                cells[header] = to_cell(value)
+            found: dict[str, str] = {}
+            for name, value in key.items():
+                header = key_headers.get(name)
+                if header is None:
+                    header = key_headers[name] = self._column(spec, headers, name)[1]
+                found[header] = key_text(to_cell(value))
+            updates.append(Update(title, found, cells))
+            if new_names:
+                self._declare_optional(spec, title, headers, new_names)
+
+    def _declare_optional(
+        self, spec: TabSpec, title: str, headers: Mapping[str, str], names: Iterable[str]
+    ) -> None:
+        """Optional service columns a write names go after the last declared one."""
+        declared = self.changes.headers.get(title)
+        for k in names:
+            column = spec.column(k)
+            if column is None or not column.optional or declared is None:
+                continue
+            if headers[column.key] not in declared:  # added after the last used column
+                declared.append(headers[column.key])
+
     def set_team_cells(
         self, tab_key: str, key: Mapping[str, Any], values: Mapping[str, Any]
     ) -> None:

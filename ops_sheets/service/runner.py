@@ -715,6 +715,8 @@ def _run(
     # a team tab is missing (renamed?): the titles there are, to name the one it may be
     existing = wb.titles_known() if any(t not in grids for t in team_titles) else []
     tables = parse_tables(grids, keys, settings, now, existing_titles=existing, shared=shared)
+    if shared is None and not dry_run:  # memory: past this point only header rows are read
+        grids = _header_rows_only(grids)
     guard = (
         guard_mail(state, settings, tables, sent_log, accept=accept_new_state, now=now)
         if state is not None
@@ -1223,3 +1225,12 @@ def jobs_for(names: Sequence[str], settings: Settings) -> list[str]:
         else:
             raise UsageError(f"no job named {name!r}; valid: {', '.join([*present, 'all'])}")
     return list(dict.fromkeys(out))
+
+
+def _header_rows_only(grids: Mapping[str, Grid]) -> dict[str, Grid]:
+    """The grids as far as a run needs them once its tables are parsed (the Problems
+    links find columns by header): the data rows, the bulk of a run's memory, go."""
+    return {
+        title: Grid(g.title, g.rows[: g.header_index + 1], g.merges, g.header_index)
+        for title, g in grids.items()
+    }

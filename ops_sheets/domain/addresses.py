@@ -75,6 +75,23 @@ def check_header(name: str, value: str) -> str:
 # ---------------------------------------------------------------- addresses
 
 
+# An address as most cells hold it (name@example.com): one @, a dot-atom local part
+# without % = ? (which header_problem looks at), letter-only top-level domain, no
+# spaces, quotes or brackets. Everything this matches, parse_address accepts.
+_PLAIN_LOCAL = r"[A-Za-z0-9!#$&'*+/^_`{|}~-]+(?:\.[A-Za-z0-9!#$&'*+/^_`{|}~-]+)*"
+_PLAIN_RE = re.compile(
+    rf"({_PLAIN_LOCAL})@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}})"
+)
+
+
+def is_plain_address(text: str) -> bool:
+    """True when ``text`` is certainly one valid address in its plainest form, which
+    :func:`parse_address` accepts: a quick look that spares it the full parse. False
+    says nothing (parse it to know)."""
+    match = _PLAIN_RE.fullmatch(text)
+    return match is not None and len(match.group(1)) <= 64 and len(match.group(2)) <= 253
+
+
 def parse_address(text: str, *, what: str = "address") -> Address:
     """Parse a cell or config value that must hold exactly one email address.
 

@@ -1148,14 +1148,26 @@ def _read_column(
         return reading
 
     get = memo.get
-    # text is its own key (no other kind of cell equals a str); see _memo_key
-    readings = [
-        get(key := v if v.__class__ is str else _memo_key(v)) or first_time(key, v) for v in raw
-    ]
+    kinds = set(map(type, raw))
+    if kinds <= _SELF_KEYED and len(kinds & _NUMBER_TYPES) <= 1:
+        # no two cells of these kinds are equal unless they read the same: each cell
+        # is its own key (True == 1 == 1.0 is why at most one kind of number)
+        readings = [get(v) or first_time(v, v) for v in raw]
+    else:
+        # text is its own key (no other kind of cell equals a str); see _memo_key
+        readings = [
+            get(key := v if v.__class__ is str else _memo_key(v)) or first_time(key, v) for v in raw
+        ]
     values = [value for value, _ in readings]
     issues = [(i, issue) for i, (_, issue) in enumerate(readings) if issue is not None]
     return values, issues
 
+
+#: cell types that are their own memo key when a column holds at most one of
+#: _NUMBER_TYPES (see _memo_key); a column of text and blanks only
+_SELF_KEYED = frozenset({str, type(None), int, float, bool})
+_NUMBER_TYPES = frozenset({int, float, bool})
+_TEXT_OR_BLANK = frozenset({str, type(None)})
 
 #: kinds whose text cells read as the text stripped (parse_text, key_text)
 _TEXT_KINDS = frozenset({"text", "email", "key"})
@@ -1166,6 +1178,8 @@ def _read_text_column(
 ) -> tuple[list[Any], list[tuple[int, _Issue]]]:
     """A text column: mostly distinct text (names, addresses, IDs), which reads as
     itself stripped; the few other cells (numbers, dates) go through ``read``."""
+    if _TEXT_OR_BLANK.issuperset(map(type, raw)):  # the usual column: nothing to read
+        return [(v and v.strip()) or None for v in raw], []  # type: ignore[union-attr]
     values: list[Any] = [(v.strip() or None) if v.__class__ is str else v for v in raw]  # type: ignore[union-attr]
     others = [i for i, v in enumerate(values) if v is not None and v.__class__ is not str]
     if not others:

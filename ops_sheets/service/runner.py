@@ -347,13 +347,16 @@ class JobContext:
                         )
                     value_headers[name] = header
                     new_names.append(name)
-                cells[header] = to_cell(value)
+                # text and blanks, most cells, are as to_cell leaves them
+                cells[header] = value if value is None or value.__class__ is str else to_cell(value)
             found: dict[str, str] = {}
             for name, value in key.items():
                 header = key_headers.get(name)
                 if header is None:
                     header = key_headers[name] = self._column(spec, headers, name)[1]
-                found[header] = key_text(to_cell(value))
+                found[header] = (
+                    value.strip() if value.__class__ is str else key_text(to_cell(value))
+                )
             updates.append(Update(title, found, cells))
             if new_names:
                 self._declare_optional(spec, title, headers, new_names)

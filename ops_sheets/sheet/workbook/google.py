@@ -34,6 +34,8 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -621,9 +623,13 @@ class GoogleWorkbook(Workbook):
         """New tabs, and more rows/columns where the write goes past the grid."""
         requests_: list[dict[str, Any]] = []
         need: dict[str, tuple[int, int]] = {}
-        for c in plan.cells:
-            r, k = need.get(c.tab, (0, 0))
-            need[c.tab] = (max(r, c.row), max(k, c.col))
+        for tab, run in groupby(plan.cells, key=attrgetter("tab")):  # a tab's cells come together
+            cells = list(run)
+            r, k = need.get(tab, (0, 0))
+            need[tab] = (
+                max(r, *map(attrgetter("row"), cells)),
+                max(k, *map(attrgetter("col"), cells)),
+            )
         for tab in plan.new_tabs:
             rows, cols = need.get(tab, (1, 1))
             # our own id, so the cells can go to the new tab in the same batchUpdate

@@ -445,12 +445,20 @@ def _packing(
 def _backorder_findings(frame: pd.DataFrame, alloc: al.Allocation) -> list[Finding]:
     """One finding per SKU with backordered lines, for monitor's alert."""
     out: list[Finding] = []
-    for sku, short in al.backorder_summary(frame, alloc).items():
-        lines = np.flatnonzero(alloc.backorder & (frame["sku"].to_numpy(dtype=object) == sku))
+    summary = al.backorder_summary(frame, alloc)
+    if not summary:
+        return out
+    # the backordered lines, in frame order, and their SKUs: each SKU's lines are
+    # found among these few, not in a comparison with every line
+    backordered = np.flatnonzero(alloc.backorder)
+    skus = frame["sku"].to_numpy(dtype=object)[backordered]
+    order_ids = frame["order_id"].to_numpy(dtype=object)
+    for sku, short in summary.items():
+        lines = backordered[skus == sku]
         when = alloc.expected[lines]
         known = when[~np.isnat(when)]
         due = f"PO expected {known.min().astype(date).isoformat()}" if len(known) else "no PO"
-        ids = ", ".join(str(x) for x in frame["order_id"].to_numpy(dtype=object)[lines[:5]])
+        ids = ", ".join(str(x) for x in order_ids[lines[:5]])
         out.append(
             Finding(
                 f"backorder:{sku}", "orders", "warning",

@@ -113,6 +113,22 @@ def _text(v: object) -> str:
     return str(v).strip()
 
 
+class _Cells:
+    """``f.at[i, name]`` of a frame with a RangeIndex, read from its column as a list
+    (made once, on first use): the same values, without pandas' look-up per cell."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+        self._lists: dict[str, list[object]] = {}
+
+    def __getitem__(self, at: tuple[int, str]) -> object:
+        i, name = at
+        values = self._lists.get(name)
+        if values is None:
+            values = self._lists[name] = self._frame[name].tolist()
+        return values[i]
+
+
 def _moment(v: object, tz: ZoneInfo) -> datetime | None:
     if v is None or (not isinstance(v, (str, datetime)) and pd.isna(v)):  # type: ignore[arg-type]
         return None
@@ -176,15 +192,25 @@ def plan_customers(
         else {}
     )
     today = now.astimezone(tz).date()
-    for order_id, lines in f.groupby("order_id", sort=True):
+    cell = _Cells(f)
+    status = f["status"].to_numpy(dtype=object)
+    # a line held for payment (``HOLD: UNPAID``) waits on the customer, not on us
+    payment = (
+        f["payment"].to_numpy(dtype=object)
+        if "payment" in f.columns
+        else np.full(len(f), None, dtype=object)
+    )
+    notify = f["notify"].to_numpy(dtype=object) if "notify" in f.columns else None
+    # the orders' lines by Order ID, as f.groupby gives them, without a frame per order
+    for order_id, lines in f["order_id"].groupby(f["order_id"], sort=True):
         idx = lines.index.to_numpy()
         order = str(order_id)
-        email_rows = [i for i in idx if _text(f.at[i, "email"])] if "email" in f.columns else []
+        email_rows = [i for i in idx if _text(cell[i, "email"])] if "email" in f.columns else []
         first = int(email_rows[0] if email_rows else idx[0])
-        to = _text(f.at[first, "email"]) if "email" in f.columns else ""
-        row = int(f.at[first, "_row"])
+        to = _text(cell[first, "email"]) if "email" in f.columns else ""
+        row = int(cell[first, "_row"])
         name = (
-            next((_text(f.at[i, "customer"]) for i in idx if _text(f.at[i, "customer"])), "")
+            next((_text(cell[i, "customer"]) for i in idx if _text(cell[i, "customer"])), "")
             if "customer" in f.columns
             else ""
         )
@@ -196,7 +222,7 @@ def plan_customers(
         out: list[CustomerEmail] = []
 
         def item(i: int, qty: float) -> dict[str, Any]:
-            sku = _text(f.at[i, "sku"])
+            sku = _text(cell[i, "sku"])
             return {"sku": sku, "product": products.get(sku) or sku, "qty": fmt(qty)}
 
         # ------------------------------------------------ shipping confirmations
@@ -206,13 +232,13 @@ def plan_customers(
             for i in idx:
                 if shipped[i] <= 0:
                     continue
-                at = _moment(f.at[i, "shipped_at"], tz) if "shipped_at" in f.columns else None
-                arrived = _text(f.at[i, "status"]) == "DELIVERED" or (
-                    "delivered_at" in f.columns and _moment(f.at[i, "delivered_at"], tz)
+                at = _moment(cell[i, "shipped_at"], tz) if "shipped_at" in f.columns else None
+                arrived = _text(cell[i, "status"]) == "DELIVERED" or (
+                    "delivered_at" in f.columns and _moment(cell[i, "delivered_at"], tz)
                 )
                 if arrived or (at is not None and not since <= at <= now):
                     continue  # "on its way" about a parcel already there, or old news
-                tracking = _text(f.at[i, "tracking"]) if "tracking" in f.columns else ""
+                tracking = _text(cell[i, "tracking"]) if "tracking" in f.columns else ""
                 if not tracking:
                     plan.no_tracking.append(order)
                     continue
@@ -221,9 +247,9 @@ def plan_customers(
                 courier = (
                     next(
                         (
-                            _text(f.at[i, "forwarder"])
+                            _text(cell[i, "forwarder"])
                             for i in members
-                            if _text(f.at[i, "forwarder"])
+                            if _text(cell[i, "forwarder"])
                         ),
                         "",
                     )
@@ -233,7 +259,7 @@ def plan_customers(
                 moments = (
                     [
                         m
-                        for m in (_moment(f.at[i, "shipped_at"], tz) for i in members)
+                        for m in (_moment(cell[i, "shipped_at"], tz) for i in members)
                         if m is not None
                     ]
                     if "shipped_at" in f.columns
@@ -262,7 +288,9 @@ def plan_customers(
 
         # ------------------------------------------------ delay notices
         if rules.order_delayed:
-            notice = _delay(f, idx, ship_by, allocation, outstanding, today, now, order_rules)
+            notice = _delay(
+                status, payment, idx, ship_by, allocation, outstanding, today, now, order_rules
+            )
             if notice is not None:
                 cause, new_date, delayed = notice
                 before = promised.get(order) or {}
@@ -307,7 +335,7 @@ def plan_customers(
 
         # ------------------------------------------------ review requests
         if rules.review_request_days > 0:
-            review = _review(f, idx, rules, now, tz)
+            review = _review(f, cell, idx, rules, now, tz)
             if review is not None:
                 why = _review_blocked(order, returns, complaints)
                 if why:
@@ -332,7 +360,7 @@ def plan_customers(
 
         if not out:
             continue
-        if any(opted_out(v) for v in lines.get("notify", pd.Series(dtype=object))):
+        if notify is not None and any(opted_out(v) for v in notify[idx]):
             plan.opted_out.append(order)
             for e in out:  # nothing is remembered as promised for an opted-out order
                 plan.promised.pop(e.order_id, None)
@@ -343,7 +371,8 @@ def plan_customers(
 
 
 def _delay(
-    f: pd.DataFrame,
+    status: np.ndarray,
+    payment: np.ndarray,
     idx: np.ndarray,
     ship_by: np.ndarray,
     allocation: Allocation | None,
@@ -352,14 +381,8 @@ def _delay(
     now: datetime,
     rules: Rules,
 ) -> tuple[str, date | None, list[int]] | None:
-    """(cause, new date or None = unknown, delayed lines) of an order, or None."""
-    status = f["status"].to_numpy(dtype=object)
-    # a line held for payment (``HOLD: UNPAID``) waits on the customer, not on us
-    payment = (
-        f["payment"].to_numpy(dtype=object)
-        if "payment" in f.columns
-        else np.full(len(f), None, dtype=object)
-    )
+    """(cause, new date or None = unknown, delayed lines) of an order, or None;
+    ``status`` and ``payment``: the Orders columns (payment None where absent)."""
     late_lines: list[int] = []
     back_lines: list[int] = []
     back_dates: list[date | None] = []
@@ -391,16 +414,21 @@ def _delay(
 
 
 def _review(
-    f: pd.DataFrame, idx: np.ndarray, rules: CustomerRules, now: datetime, tz: ZoneInfo
+    f: pd.DataFrame,
+    cell: _Cells,
+    idx: np.ndarray,
+    rules: CustomerRules,
+    now: datetime,
+    tz: ZoneInfo,
 ) -> datetime | None:
     """When the order was delivered, if its review request is due now."""
     if "delivered_at" not in f.columns:
         return None
     moments: list[datetime] = []
     for i in idx:
-        if _text(f.at[i, "status"]) == "CANCELLED":
+        if _text(cell[i, "status"]) == "CANCELLED":
             continue
-        at = _moment(f.at[i, "delivered_at"], tz)
+        at = _moment(cell[i, "delivered_at"], tz)
         if at is None:
             return None  # not all delivered
         moments.append(at)

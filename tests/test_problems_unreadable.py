@@ -222,3 +222,23 @@ def test_a_job_disabled_in_the_config_keeps_no_rows_on_problems_or_today(h: Harn
     # re-enabled later: its old rows do not come back with another job's run
     run(h, "stock", hours=3)
     assert not [r for r in problems(h) if "on HOLD" in str(r["Problem"])]
+
+
+# ---------------------------------------------------------------- stored rows
+
+
+def test_a_stored_row_comes_back_with_its_tabs_its_depends_and_its_to_do_flag() -> None:
+    from ops_sheets.service.problems_tab import Found
+    from ops_sheets.sheet.tables import Problem
+
+    problem = Problem("Orders", 6, "SKU", "SO-4", "Z-9", UNKNOWN_SKU, "add it", depends=("stock",))
+    held = Problem("Orders", 5, "Payment", "SO-3", "PENDING", "order SO-3 on HOLD", "", todo=False)
+    for found in (Found(problem, "stock", NOW, ("orders", "stock")), Found(held, "orders", NOW)):
+        back = Found.from_dict(found.to_dict())
+        assert back == found
+        assert back is not None and back.problem.depends == found.problem.depends
+        assert back.problem.todo == found.problem.todo
+    # a row stored by the version before (no tabs): every team tab, the cautious reading
+    old = Found(held, "orders", NOW).to_dict()
+    del old["tabs"], old["depends"]
+    assert Found.from_dict(old) == Found(held, "orders", NOW, None)

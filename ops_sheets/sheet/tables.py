@@ -535,7 +535,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.tab}!{self.column or 'row'} row {self.row}" if self.row else self.tab
-        return f"{where}: {self.problem} ({self.fix})"
+        return f"{where}: {self.problem} — {self.fix}" if self.fix else f"{where}: {self.problem}"
 
 
 # ---------------------------------------------------------------- parsing cells

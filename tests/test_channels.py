@@ -351,3 +351,53 @@ def test_an_unusable_webhook_url_is_refused_without_showing_it(
     (problem,) = channel_problems(load({"ops": SLACK}, tmp_path))
     assert "not a usable https URL" in problem.problem
     assert "hooks.example.com" not in problem.problem + problem.fix
+
+
+def test_a_restarted_serve_does_not_post_again_for_a_job_still_failing(
+    tmp_path: Path, server: ChannelServer, ca_pem: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ops_sheets.service.scheduler import (
+        RunOutcome,
+        Service,
+        _channel_failure_poster,
+        _open_state,
+        failing_from_state,
+        parse_schedule,
+    )
+
+    monkeypatch.setenv("OPS_TEST_HOOK", server.url("/hook/x"))
+    settings = settings_from_dict(
+        {
+            "state": {"path": "state.db"},
+            "channels": {
+                "ops": {"kind": "webhook", "url_env": "OPS_TEST_HOOK", "ca_file": str(ca_pem[1])},
+            },
+        },
+        base_dir=tmp_path,
+    )
+    state = _open_state(settings)
+    for job, results in {"orders": ["ok", "failed"], "stock": ["failed", "interrupted"]}.items():
+        for result in results:  # what the previous serve process left
+            run = state.start_run(job, DEMO_NOW, DEMO_NOW)
+            state.finish_run(run, result, DEMO_NOW, error="the Orders tab is missing")
+    state.close()
+    failing = failing_from_state(settings, ["orders", "stock", "returns"])
+    assert failing == {"orders"}  # an interrupted run told nobody: stock may alert
+    results = iter(["failed", "ok", "failed"])
+    service = Service(
+        {"orders": parse_schedule("every 30 minutes", settings.tz)},
+        lambda job, now: RunOutcome(job, next(results), error="the Orders tab is missing"),
+        lambda job: None,
+        catch_up=timedelta(hours=1),
+        clock=lambda: DEMO_NOW,
+        wait=lambda seconds: None,
+        on_failure=_channel_failure_poster(settings),
+        failing=failing,
+    )
+    service.planner.start(DEMO_NOW, lambda job: None)
+    service.run_one("orders", DEMO_NOW)  # still failing: said before the restart
+    assert server.posts == []
+    for slot in (1, 2):  # recovers, then fails anew: that is news
+        service.run_one("orders", DEMO_NOW + timedelta(minutes=30 * slot))
+    (post,) = server.posts
+    assert "job failed at Mon 23 Nov 10:00" in post.json["title"]

@@ -175,6 +175,26 @@ def test_a_slow_slide_is_flagged_within_ten_days_by_the_decline_check() -> None:
     assert all(not judged(clean, START + timedelta(days=80 + k)) for k in range(21))
 
 
+def test_a_sudden_lasting_drop_is_a_decline_dated_near_its_first_day() -> None:
+    # from day 80 the shop sells 35% less, every day: no single day is far enough off
+    # for the day check, but a week of them is a decline that began on day 80
+    factor = np.where(np.arange(120) >= 80, 0.65, 1.0)
+    data = simulated(5, factor=factor)
+    day = START + timedelta(days=87)
+    found = {f.key: f for f in monitoring.decline_findings(data, day, first_day=START)}
+    # when it began is itself judged from noisy days: within a day or two
+    near = [START + timedelta(days=80 + k) for k in (-2, -1, 0, 1)]
+    title = found["decline:orders"].title
+    assert any(title.startswith(f"Orders sliding below usual since {d:%a %d %b}:") for d in near)
+
+
+def test_a_single_bad_day_is_the_day_checks_business_not_a_decline() -> None:
+    data = simulated(6)
+    day = START + timedelta(days=90)
+    data.loc[day] = [0.0, 0.0]
+    assert monitoring.decline_findings(data, day, first_day=START) == []
+
+
 def test_a_clean_shop_with_four_weeks_of_history_raises_no_alert() -> None:
     data = simulated(4, days=35)
     for i in range(28, 35):

@@ -95,7 +95,7 @@ def from_problems(problems: Iterable[Any], today: date) -> list[Todo]:
     out = []
     for p in problems:
         where = f"{p.tab}!{p.column or 'row'} row {p.row}" if p.row else p.tab
-        what = f"Fix {where}: {p.problem}" + (f" ({p.fix})" if p.fix else "")
+        what = f"Fix {where}: {p.problem}" + (f" — {p.fix}" if p.fix else "")
         out.append(Todo(3, "Sheet", what, p.key or where, None))
     return out
 

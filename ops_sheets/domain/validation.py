@@ -7,6 +7,7 @@ findings (a PO that could not be placed...) come on top.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Mapping
 
@@ -92,16 +93,16 @@ def unknown_references(tables: Mapping[str, Table]) -> list[Problem]:
         values = table.frame[column]
         mask = values.notna() & ~values.astype(str).isin(known)
         for row in _rows(table, mask):
-            out.append(
-                _problem(
-                    table,
-                    row,
-                    column,
-                    row[column],
-                    f"unknown {noun} {row[column]!r}: not on the {target.title} tab",
-                    f"correct the {noun}, or add it to the {target.title} tab",
-                )
+            found = _problem(
+                table,
+                row,
+                column,
+                row[column],
+                f"unknown {noun} {row[column]!r}: not on the {target.title} tab",
+                f"correct the {noun}, or add it to the {target.title} tab",
             )
+            # worked out from the target tab too: kept while that one cannot be read
+            out.append(dataclasses.replace(found, depends=(target.spec.key,)))
     return out
 
 
@@ -331,8 +332,14 @@ def kit_checks(tables: Mapping[str, Table]) -> list[Problem]:
     kits, stock = tables.get("kits"), tables.get("stock")
     if kits is None or stock is None or not kits.exists or not kits.available:
         return []
+    if not stock.available:  # every component would look unknown: judged when it can be
+        return []
     skus = pd.Index(stock.frame["sku"].dropna().astype(str).unique())
-    return read_kits(kits.frame, skus, kits.title).problems
+    # a component "not on the Stock tab" is worked out from Stock too
+    return [
+        dataclasses.replace(p, depends=("stock",))
+        for p in read_kits(kits.frame, skus, kits.title).problems
+    ]
 
 
 CHECKS: list[Check] = [

@@ -57,6 +57,7 @@ from ops_sheets.service.scheduler import (
     _install_signal_handlers,
     _open_state,
     _show_service_lines,
+    failing_from_state,
     job_settings,
     last_success_from_state,
     one_line,
@@ -221,6 +222,9 @@ class Fleet:
                 settle_abandoned_runs(settings, list(schedules))
             planner = Planner(schedules, timedelta(hours=settings.serve.catch_up_hours))
             planner.start(self.clock(), last_success_from_state(settings))
+            # what the state says is failing was posted by whoever ran it (this
+            # process before a restart, or another machine of a shared shop)
+            failing = failing_from_state(settings, list(schedules))
         except JobLocked as exc:
             shop.error = f"served by another process: {exc}"
             log.info("%s: %s", shop.name, shop.error)
@@ -233,6 +237,7 @@ class Fleet:
             return False
         shop.settings, shop.planner, shop.error = settings, planner, ""
         shop.failures.on_failure = _channel_failure_poster(settings)
+        shop.failures.failing = failing
         shop.executor = self.executor_factory(settings)
         log.info("%s: serving %s", shop.name, ", ".join(schedules))
         return True

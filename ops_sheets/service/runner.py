@@ -176,6 +176,12 @@ class JobContext:
     #: to-dos the job works out itself (complaints due today), by source name: each
     #: replaces its set on the Today tab; a source not given keeps its last set
     todos: dict[str, list[Todo]] = field(default_factory=dict)
+    #: the tabs ``requires`` found readable this run: the job's own Problems rows
+    #: are worked out from them (kept while one cannot be read, see problems_tab)
+    read_for: set[str] = field(default_factory=set)
+    #: the jobs present and enabled in the config (set by the runner): only their
+    #: kept Problems rows and Today to-dos stay; None keeps every job's
+    live_jobs: frozenset[str] | None = None
 
     # -------------------------------------------------------------- reading
 
@@ -218,6 +224,7 @@ class JobContext:
         """
         missing = self.unavailable(*tab_keys)
         if not missing:
+            self.read_for.update(tab_keys or self.tables)
             return True
         tabs = ", ".join(self._tab_title(k) for k in missing)
         self.note(f"{output}: not updated, {tabs} could not be read (see the Problems tab)")
@@ -740,6 +747,7 @@ def _run(
     )
 
     ctx.ledger = ledger
+    ctx.live_jobs = frozenset(j for j in available_jobs(settings) if settings.job(j).enabled)
     if getattr(job, "READS_LOCALE", False):
         ctx.sheet_locale = _sheet_locale(wb, ctx.state, now)
     postman = _postman(settings, None if dry_run else ledger, transport)
@@ -748,9 +756,14 @@ def _run(
     carried_over = _restore_unwritten_activity(ctx)
 
     problems = missing_tab_problems(tables)
+    shared_rows: list[Problem] = []  # kept while a tab they depend on cannot be read
     for t in tables.values():
         problems += t.problems
-    problems += ctx.checks()
+        if t.available:  # an unreadable tab's rows say why: each run says it afresh
+            shared_rows += t.problems
+    checks = ctx.checks()
+    problems += checks
+    shared_rows += checks
     problems += ctx.problems
     own_problems = list(ctx.problems)  # only this job finds them: kept across other jobs' runs
 
@@ -785,8 +798,10 @@ def _run(
         )
 
     problem_rows = [p.as_row(name, now) for p in problems]
-    # the rows only other jobs find (and ours kept while a tab is unreadable) stay
-    earlier = problems_tab.shown(problems, problems_tab.publish(ctx, own_problems, now))
+    # the rows only other jobs find (and ours kept while a tab is unreadable) stay,
+    # and so do the shared rows worked out from a tab this run could not read
+    kept = problems_tab.keep_shared(ctx, shared_rows, now)
+    earlier = problems_tab.shown(problems, kept + problems_tab.publish(ctx, own_problems, now))
     problem_rows += [f.row() for f in earlier]
     _, problems_title, _ = ctx._spec("problems")
     # each row's Tab cell leads to its cell
@@ -794,7 +809,9 @@ def _run(
     ctx.changes.replaces.append(
         Replace(problems_title, problem_rows, link_header=LINK_HEADER, links=links)
     )
-    add_today(ctx, problems, now)  # the team's to-do list, in the same write
+    # the team's to-do list, in the same write (kept rows stay to-dos too)
+    still = [f.problem for f in earlier if f.job == name or f in kept]
+    add_today(ctx, [*problems, *still], now)
     ctx.counts.setdefault("problems", len(problems))
 
     result = JobResult(name, now, problems, ctx.notes, ctx.counts)

@@ -64,7 +64,7 @@ import threading
 import time as time_module
 import traceback
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -776,10 +776,16 @@ class FailureAlerts:
     Shared by ``serve`` (:class:`Service`) and ``serve --shops`` (one per shop).
     """
 
-    def __init__(self, on_failure: Callable[[str, datetime, str], object] | None = None) -> None:
+    def __init__(
+        self,
+        on_failure: Callable[[str, datetime, str], object] | None = None,
+        failing: Iterable[str] = (),
+    ) -> None:
         self.on_failure = on_failure
-        #: jobs whose last recorded run failed (already alerted, or without a hook)
-        self.failing: set[str] = set()
+        #: jobs whose last recorded run failed (already alerted, or without a hook);
+        #: seeded from the state (:func:`failing_from_state`), so a restart of a
+        #: service whose job is still failing does not post it again
+        self.failing: set[str] = set(failing)
 
     def record(self, job: str, now: datetime, outcome: RunOutcome) -> None:
         if outcome.result == "skipped":
@@ -812,6 +818,7 @@ class Service:
         heartbeat: Heartbeat | None = None,
         max_wait_seconds: float = 30.0,
         on_failure: Callable[[str, datetime, str], object] | None = None,
+        failing: Iterable[str] = (),
     ) -> None:
         self.planner = Planner(schedules, catch_up)
         self.execute = execute
@@ -824,7 +831,7 @@ class Service:
         self.max_wait_seconds = max_wait_seconds
         #: told (job, now, error) when a job starts failing: the channels' one-line
         #: alert, once until a run of that job succeeds again (no post every slot)
-        self.failures = FailureAlerts(on_failure)
+        self.failures = FailureAlerts(on_failure, failing)
 
     def run(self) -> int:
         started = self.clock().astimezone(UTC)
@@ -911,6 +918,23 @@ def last_success_from_state(settings: Settings) -> Callable[[str], datetime | No
     return last_success
 
 
+def failing_from_state(settings: Settings, jobs: Iterable[str]) -> set[str]:
+    """The jobs whose last finished run failed: the process that ran it has said so
+    (:class:`FailureAlerts`). An interrupted run is not counted: the process died
+    before it could tell anyone."""
+    out = set()
+    with closing(_open_state(settings)) as state:
+        for job in jobs:
+            finished = [r for r in state.runs(job, limit=20) if r.result not in FINISHED_NOT]
+            if finished and finished[0].result == "failed":
+                out.add(job)
+    return out
+
+
+#: run results that say nothing about whether the job works
+FINISHED_NOT = ("running", "skipped")
+
+
 def settle_abandoned_runs(settings: Settings, jobs: list[str]) -> None:
     """Runs left 'running' by a process that died (power cut, kill -9) become 'interrupted'.
 
@@ -958,6 +982,7 @@ def serve(settings: Settings, *, run: RunFunction | None = None) -> int:
                 stop=stop,
                 heartbeat=heartbeat,
                 on_failure=_channel_failure_poster(settings),
+                failing=failing_from_state(settings, list(schedules)),
             )
             return service.run()
         finally:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ops_sheets.domain import findings as findings_store
 from ops_sheets.domain.today import NAMESPACE, Todo, from_findings, from_problems, from_tables
 from ops_sheets.domain.today import ordered as ordered_todos
+from ops_sheets.service.problems_tab import live
 from ops_sheets.sheet.workbook.base import Replace
 
 if TYPE_CHECKING:
@@ -30,6 +31,11 @@ def add_today(ctx: JobContext, problems: list[Problem], now: datetime) -> None:
     # A tab this run could not read keeps the to-dos seen when it last could: a
     # to-do is never dropped because its data was unreadable (DESIGN.md wave 2).
     mine = dict(before.get(ctx.job, {}))
+    # a job disabled or removed from the config keeps no to-dos on the tab
+    for job in [j for j in before if not live(ctx, j)]:
+        del before[job]
+        if state is not None and not ctx.dry_run:
+            state.put(NAMESPACE, job, None)
     for key, table in ctx.tables.items():
         if table.exists and table.readable:
             mine[key] = from_tables({key: table.frame}, now)

@@ -65,6 +65,9 @@ _CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "INR": 
 _MONEY = {"revenue", "averageordervalue", "inventoryvalue", "pageprice", "sheetprice"}
 #: service columns whose words carry a status: they get the colours
 _STATUS = {"stockstatus", "opsstatus", "result"}
+#: small numbers that rank the row (Today's Priority): centred under their header,
+#: not pressed against the words of the next column
+_CENTRED = {"priority"}
 #: long free text: wide, wrapped so nothing is cut at the next column
 _WIDE = {
     "why": 90.0,
@@ -94,7 +97,9 @@ class ColumnLook:
     number_format: str | None = None  # an Excel format code; None: leave it alone
     #: Google's numberFormat.type for ``number_format`` (DATE, DATE_TIME, NUMBER, CURRENCY)
     number_type: str | None = None
-    statuses: bool = False  # coloured by STATUS_RULES
+    statuses: bool = False  # coloured by STATUS_RULES (and centred)
+    #: centred: a short code or rank, clear of the text beside it
+    centred: bool = False
     wrap: bool = False
     service: bool = True
     choices: tuple[str, ...] = ()  # a dropdown of these words (team Status columns)
@@ -132,6 +137,8 @@ def service_look(header: str, kind: str, currency: str) -> ColumnLook:
         return ColumnLook(width, PERCENT_FORMAT, "NUMBER")
     if norm in _STATUS:
         return ColumnLook(max(width, 24.0), statuses=True)
+    if norm in _CENTRED and kind == "int":
+        return ColumnLook(width, centred=True)
     # long text is not wrapped: rows written later keep one line's height in
     # LibreOffice, and wrapped lines would then print over the next row
     return ColumnLook(width)

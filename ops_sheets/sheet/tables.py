@@ -515,6 +515,10 @@ class Problem:
     fix: str
     #: False: the Today tab has a to-do of its own for it (an order on hold)
     todo: bool = True
+    #: the keys of the tabs besides its own it is worked out from ("stock" for an
+    #: unknown SKU on Orders): while one of them cannot be read the row is kept as
+    #: it was (service.problems_tab). Not part of what the row says.
+    depends: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def as_row(self, job: str, found_at: datetime) -> dict[str, Cell]:
         return {
@@ -531,7 +535,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.tab}!{self.column or 'row'} row {self.row}" if self.row else self.tab
-        return f"{where}: {self.problem} ({self.fix})"
+        return f"{where}: {self.problem} — {self.fix}" if self.fix else f"{where}: {self.problem}"
 
 
 # ---------------------------------------------------------------- parsing cells

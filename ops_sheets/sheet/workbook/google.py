@@ -1095,7 +1095,7 @@ def _column_look(sheet_id: int, col: int, look: ColumnLook) -> list[dict[str, An
     if look.wrap:
         data_format["wrapStrategy"] = "WRAP"
         fields.append("wrapStrategy")
-    if look.statuses:  # a status word centred, clear of the number beside it
+    if look.statuses or look.centred:  # clear of the number or words beside it
         data_format["horizontalAlignment"] = "CENTER"
         fields.append("horizontalAlignment")
     if data_format:

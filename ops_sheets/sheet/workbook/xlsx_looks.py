@@ -92,12 +92,13 @@ def _dress_column(ws: Any, col: int, look: ColumnLook) -> None:
                     cell.number_format = look.number_format
                 if look.wrap:
                     cell.alignment = Alignment(wrap_text=True, vertical="top")
-    if look.statuses:
-        # a status word centred: clear of the number right-aligned next to it
+    if look.statuses or look.centred:
+        # a status word (or a rank) centred: clear of what is next to it
         dim.alignment = Alignment(horizontal="center")
         for row in ws.iter_rows(min_row=2, min_col=col, max_col=col):
             for cell in row:
                 cell.alignment = Alignment(horizontal="center")
+    if look.statuses:
         target = f"{letter}2:{letter}{LAST_ROW}"
         for how, word, (fill, text) in STATUS_RULES:
             ws.conditional_formatting.add(target, _status_rule(how, word, fill, text, letter))

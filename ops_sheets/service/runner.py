@@ -323,13 +323,7 @@ class JobContext:
         """Write service columns of the row with this key (found again at write time)."""
         self.changes.updates.append(self._update(tab_key, key, values, team_ok=False))
         spec, title, headers = self._spec(tab_key)
-        declared = self.changes.headers.get(title)
-        for k in values:
-            column = spec.column(k)
-            if column is None or not column.optional or declared is None:
-                continue
-            if headers[column.key] not in declared:  # added after the last used column
-                declared.append(headers[column.key])
+        self._declare_optional(spec, title, headers, values)
 
     def set_rows(
         self, tab_key: str, rows: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]

@@ -4,7 +4,7 @@ never stops the email, and an email that fails never stops the channel."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import pytest
 from backends import base_config
 from channelserver import Answer, ChannelServer, make_ca
 
-from ops_sheets.config import settings_from_dict
+from ops_sheets.config import Settings, settings_from_dict
 from ops_sheets.errors import ConfigError
 from ops_sheets.mail.channels.base import ChannelText, utf16_len
 from ops_sheets.mail.channels.preview import channel_problems
@@ -268,9 +268,17 @@ def test_a_failing_email_never_stops_the_channel_post(
     assert len(server.posts) == 1
 
 
-def test_serve_posts_one_line_when_a_job_starts_failing(
-    tmp_path: Path, server: ChannelServer, ca_pem: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def hook_settings(tmp_path: Path, ca_file: Path, **more_channels: Any) -> Settings:
+    """A state and one webhook channel (OPS_TEST_HOOK) that takes heartbeat failures."""
+    ops = {"kind": "webhook", "url_env": "OPS_TEST_HOOK", "ca_file": str(ca_file)}
+    return settings_from_dict(
+        {"state": {"path": "state.db"}, "channels": {"ops": ops, **more_channels}},
+        base_dir=tmp_path,
+    )
+
+
+def orders_service(settings: Settings, results: list[str], failing: Iterable[str] = ()) -> Any:
+    """A serve loop whose orders runs end as ``results`` say, in turn."""
     from ops_sheets.service.scheduler import (
         RunOutcome,
         Service,
@@ -278,28 +286,28 @@ def test_serve_posts_one_line_when_a_job_starts_failing(
         parse_schedule,
     )
 
-    monkeypatch.setenv("OPS_TEST_HOOK", server.url("/hook/x"))
-    settings = settings_from_dict(
-        {
-            "state": {"path": "state.db"},
-            "channels": {
-                "ops": {"kind": "webhook", "url_env": "OPS_TEST_HOOK", "ca_file": str(ca_pem[1])},
-                "quiet": {"kind": "slack", "url_env": "X", "send": ["weekly_summary"]},
-            },
-        },
-        base_dir=tmp_path,
-    )
-    results = iter(["failed", "failed", "ok", "interrupted"])
+    outcomes = iter(results)
     service = Service(
         {"orders": parse_schedule("every 30 minutes", settings.tz)},
-        lambda job, now: RunOutcome(job, next(results), error="the Orders tab is missing"),
+        lambda job, now: RunOutcome(job, next(outcomes), error="the Orders tab is missing"),
         lambda job: None,
         catch_up=timedelta(hours=1),
         clock=lambda: DEMO_NOW,
         wait=lambda seconds: None,
         on_failure=_channel_failure_poster(settings),
+        failing=failing,
     )
     service.planner.start(DEMO_NOW, lambda job: None)
+    return service
+
+
+def test_serve_posts_one_line_when_a_job_starts_failing(
+    tmp_path: Path, server: ChannelServer, ca_pem: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPS_TEST_HOOK", server.url("/hook/x"))
+    quiet = {"kind": "slack", "url_env": "X", "send": ["weekly_summary"]}
+    settings = hook_settings(tmp_path, ca_pem[1], quiet=quiet)
+    service = orders_service(settings, ["failed", "failed", "ok", "interrupted"])
     for slot in range(4):  # failed, failed again (no repeat), ok, failed anew
         service.run_one("orders", DEMO_NOW + timedelta(minutes=30 * slot))
     post, again = server.posts
@@ -356,25 +364,10 @@ def test_an_unusable_webhook_url_is_refused_without_showing_it(
 def test_a_restarted_serve_does_not_post_again_for_a_job_still_failing(
     tmp_path: Path, server: ChannelServer, ca_pem: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ops_sheets.service.scheduler import (
-        RunOutcome,
-        Service,
-        _channel_failure_poster,
-        _open_state,
-        failing_from_state,
-        parse_schedule,
-    )
+    from ops_sheets.service.scheduler import _open_state, failing_from_state
 
     monkeypatch.setenv("OPS_TEST_HOOK", server.url("/hook/x"))
-    settings = settings_from_dict(
-        {
-            "state": {"path": "state.db"},
-            "channels": {
-                "ops": {"kind": "webhook", "url_env": "OPS_TEST_HOOK", "ca_file": str(ca_pem[1])},
-            },
-        },
-        base_dir=tmp_path,
-    )
+    settings = hook_settings(tmp_path, ca_pem[1])
     state = _open_state(settings)
     for job, results in {"orders": ["ok", "failed"], "stock": ["failed", "interrupted"]}.items():
         for result in results:  # what the previous serve process left
@@ -383,18 +376,7 @@ def test_a_restarted_serve_does_not_post_again_for_a_job_still_failing(
     state.close()
     failing = failing_from_state(settings, ["orders", "stock", "returns"])
     assert failing == {"orders"}  # an interrupted run told nobody: stock may alert
-    results = iter(["failed", "ok", "failed"])
-    service = Service(
-        {"orders": parse_schedule("every 30 minutes", settings.tz)},
-        lambda job, now: RunOutcome(job, next(results), error="the Orders tab is missing"),
-        lambda job: None,
-        catch_up=timedelta(hours=1),
-        clock=lambda: DEMO_NOW,
-        wait=lambda seconds: None,
-        on_failure=_channel_failure_poster(settings),
-        failing=failing,
-    )
-    service.planner.start(DEMO_NOW, lambda job: None)
+    service = orders_service(settings, ["failed", "ok", "failed"], failing)
     service.run_one("orders", DEMO_NOW)  # still failing: said before the restart
     assert server.posts == []
     for slot in (1, 2):  # recovers, then fails anew: that is news

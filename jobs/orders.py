@@ -50,6 +50,7 @@ itself, with the same rules (``fulfilment.assess``) and the ledger.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -427,10 +428,12 @@ def _packing(
         frame, due, a.open_, hold.held, alloc.backorder, a.ship_by, stock,
         shop_name=ctx.settings.shop_name, tz=rules.tz,
     )  # fmt: skip
+    from ops_sheets.service.slips import unprintable, write_slips
+
+    _unprintable_slips(ctx, frame, made, unprintable)
     if ctx.dry_run:
         ctx.note(f"packing slips: {len(made)} order(s) due; none written (dry run)")
         return
-    from ops_sheets.service.slips import write_slips
 
     packable = pk.packable_orders(frame, a.open_, hold.held)
     report = write_slips(ctx.settings.resolve(folder), made, ctx.now, packable=packable)
@@ -440,6 +443,35 @@ def _packing(
         f"packing slips in {folder}: {len(report.written)} written, "
         f"{len(report.unchanged)} unchanged{gone}"
     )
+
+
+def _unprintable_slips(
+    ctx: JobContext,
+    frame: pd.DataFrame,
+    made: Sequence[pk.Slip],
+    unprintable: Callable[[pk.Slip], str],
+) -> None:
+    """A slip with characters its font cannot draw (they print blank) is a Problems
+    row at the order's first line: the packer must take them from the sheet."""
+    orders = ctx.tables["orders"]
+    first_row: dict[str, int] = {}
+    for order_id, row in zip(
+        frame["order_id"].to_numpy(dtype=object), frame["_row"].to_numpy(), strict=True
+    ):
+        first_row.setdefault(str(order_id), int(row))
+    for slip in made:
+        missing = unprintable(slip)
+        if not missing:
+            continue
+        shown = missing if len(missing) <= 12 else missing[:12] + "…"
+        ctx.problem(
+            Problem(
+                orders.title, first_row.get(slip.order_id), "", slip.order_id, shown,
+                f"the packing slip of {slip.order_id} cannot print {shown} (its font has "
+                "no such characters): they come out blank on paper",
+                "write the name or address on the parcel from this row of the sheet",
+            )
+        )  # fmt: skip
 
 
 def _backorder_findings(frame: pd.DataFrame, alloc: al.Allocation) -> list[Finding]:

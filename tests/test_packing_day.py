@@ -315,6 +315,20 @@ def test_one_slip_per_order_due_with_shop_items_and_address(shop: Shop) -> None:
     assert "New York, NY 10118" in us and "UNITED STATES" in us
 
 
+def test_a_slip_that_cannot_print_a_name_says_so_on_the_problems_tab(shop: Shop) -> None:
+    for sku in ("A-1", "B-2"):
+        shop.set_cell("SO-1", sku, "Customer", "山田 太郎")  # no such glyphs in the slip font
+        shop.set_cell("SO-2", sku, "Customer", "Zoë Łódź")  # accents print
+    result = shop.run()
+    [row] = [p for p in result.problems if "cannot print" in p.problem]
+    assert (row.tab, row.row, row.key, row.value) == ("Orders", 2, "SO-1", "山田太郎")
+    assert "the packing slip of SO-1 cannot print 山田太郎" in row.problem
+    assert "from this row of the sheet" in row.fix
+    assert "Zoë Łódź" in shop.slip_text("SO-2.pdf")
+    problems = shop.rows("Problems")
+    assert any(r[3] == "SO-1" and "cannot print" in str(r[5]) for r in problems[1:])
+
+
 def test_slips_are_rewritten_only_for_the_order_that_changed(shop: Shop) -> None:
     shop.run()
     first = shop.slip_files()

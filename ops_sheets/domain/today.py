@@ -94,7 +94,7 @@ def from_problems(problems: Iterable[Any], today: date) -> list[Todo]:
     """Sheet problems to fix (ops_sheets.sheet.tables.Problem), one row each."""
     out = []
     for p in problems:
-        where = f"{p.tab}!{p.column or 'row'} row {p.row}" if p.row else p.tab
+        where = p.where
         what = f"Fix {where}: {p.problem}" + (f" — {p.fix}" if p.fix else "")
         out.append(Todo(3, "Sheet", what, p.key or where, None))
     return out

@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,6 +124,37 @@ def _font_files() -> tuple[Path, Path] | None:
         return None
     regular, bold = base / "DejaVuSans.ttf", base / "DejaVuSans-Bold.ttf"
     return (regular, bold) if regular.is_file() and bold.is_file() else None
+
+
+@lru_cache(maxsize=4)
+def _glyphs(font: Path) -> frozenset[int]:
+    """The characters ``font`` can draw (its character map)."""
+    from fontTools.ttLib import TTFont  # fpdf2's own dependency
+
+    return frozenset(TTFont(str(font), lazy=True)["cmap"].getBestCmap())
+
+
+def unprintable(slip: Slip) -> str:
+    """The characters of ``slip`` its font cannot draw, once each in order of first
+    use: they would come out blank on paper (a name in Japanese, say), so the packer
+    must take them from the sheet. "" when the slip prints whole."""
+    fonts = _font_files()
+    known = _glyphs(fonts[0]) | _glyphs(fonts[1]) if fonts is not None else None
+    texts = [
+        slip.shop_name,
+        slip.customer,
+        *slip.address_lines,
+        slip.forwarder,
+        *(t for item in (*slip.items, *slip.to_follow) for t in (item.sku, item.product)),
+    ]
+    missing = (
+        ch
+        for text in texts
+        for ch in text
+        if not ch.isspace()
+        and (ord(ch) not in known if known is not None else ord(ch) > 0xFF)  # Latin-1 core font
+    )
+    return "".join(dict.fromkeys(missing))
 
 
 def render(slip: Slip, now: datetime) -> bytes:

@@ -533,8 +533,20 @@ class Problem:
             "How to fix": self.fix,
         }
 
+    @property
+    def where(self) -> str:
+        """Where it is, for people: ``Orders!Postcode row 3``, ``Orders row 3`` (the
+        whole row) or ``Orders`` (the whole tab)."""
+        if not self.row:
+            return self.tab
+        return (
+            f"{self.tab}!{self.column} row {self.row}"
+            if self.column
+            else f"{self.tab} row {self.row}"
+        )
+
     def __str__(self) -> str:
-        where = f"{self.tab}!{self.column or 'row'} row {self.row}" if self.row else self.tab
+        where = self.where
         return f"{where}: {self.problem} — {self.fix}" if self.fix else f"{where}: {self.problem}"
 
 

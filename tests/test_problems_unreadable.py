@@ -78,14 +78,20 @@ def break_stock(h: Harness, how: str) -> None:
     """Stock cannot be read: its SKU header retyped, or the tab renamed."""
     if how == "column":
         edit(h, "Stock", {"A1": "Item"})
-    elif h.name == "xlsx":
+    else:
+        rename(h, "Stock", "Stock 2026")
+
+
+def rename(h: Harness, tab: str, title: str) -> None:
+    """Give a tab another title in place, as a person would."""
+    if h.name == "xlsx":
         path = h.directory / "workbook.xlsx"
         book = openpyxl.load_workbook(path)
-        book["Stock"].title = "Stock 2026"
+        book[tab].title = title
         book.save(path)
     else:
         sheet = h.extra["emulator"].spreadsheet(h.extra["sheet_id"])
-        sheet.sheet("Stock").properties["title"] = "Stock 2026"
+        sheet.sheet(tab).properties["title"] = title
 
 
 def fix_postcode(h: Harness) -> None:
@@ -178,14 +184,7 @@ def test_a_tab_missing_for_good_keeps_only_the_rows_that_depend_on_it(h: Harness
     """Returns absent with on_hand = "computed": the orders job cannot compute On
     hand, but its rows worked out from the tabs it did read still clear when fixed."""
     settings = computed_on_hand(h)
-    if h.name == "xlsx":
-        path = h.directory / "workbook.xlsx"
-        book = openpyxl.load_workbook(path)
-        book["Returns"].title = "Old returns"
-        book.save(path)
-    else:
-        sheet = h.extra["emulator"].spreadsheet(h.extra["sheet_id"])
-        sheet.sheet("Returns").properties["title"] = "Old returns"
+    rename(h, "Returns", "Old returns")
 
     first = run(h, "orders", settings=settings)
     assert any("computed On hand" in n and "could not be read" in n for n in first.notes)
